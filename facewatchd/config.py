@@ -1,0 +1,210 @@
+"""The configuration: one TOML file parsed once into frozen dataclasses.
+
+Every section is a dataclass whose fields are the allowed keys; the field's type is
+the key's type and its default makes the key optional. Validation is driven by
+those declarations, so a new key is one line here and the error messages follow.
+A problem is reported as one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from .errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/facewatchd/facewatchd.toml")
+PERSON_PLACEHOLDER = "{person}"
+
+
+def _default_workers() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    state_dir: Path = Path("/var/lib/facewatchd")
+    socket: Path = Path("/run/facewatchd/facewatchd.sock")
+    workers: int = field(default_factory=_default_workers)
+
+
+@dataclass(frozen=True)
+class RecognitionConfig:
+    references: Path
+    tolerance: float = 0.6
+    model: Literal["hog", "cnn"] = "hog"
+    # Detection runs on a copy whose longer side is at most this many pixels.
+    max_side: int = 1600
+    # How many times the detector upsamples the image to find smaller faces.
+    upsample: int = 1
+    video_frames: int = 8
+    multi_person: Literal["all", "first", "review"] = "all"
+    # A file whose analysis takes longer than this is set aside in failed/.
+    file_timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    inbound: Path
+    destination: Path  # may contain {person}
+    review: Path
+    recursive: bool = True
+
+    def destination_for(self, person: str) -> Path:
+        """The folder for `person`: `destination` with {person} filled in."""
+        return Path(str(self.destination).replace(PERSON_PLACEHOLDER, person))
+
+
+@dataclass(frozen=True)
+class PersonConfig:
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    daemon: DaemonConfig
+    recognition: RecognitionConfig
+    watches: tuple[WatchConfig, ...]
+    persons: Mapping[str, PersonConfig]
+
+    def tolerance_for(self, person: str) -> float:
+        override = self.persons.get(person)
+        if override is not None and override.tolerance is not None:
+            return override.tolerance
+        return self.recognition.tolerance
+
+
+def load(path: Path) -> Config:
+    """Read and validate the file at `path`; raise ConfigError with one line."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    return _Parser(path).config(raw)
+
+
+class _Parser:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.resolve().parent
+
+    def fail(self, where: str, message: str) -> typing.NoReturn:
+        raise ConfigError(f"{self.path}: {where}: {message}")
+
+    def config(self, raw: dict[str, Any]) -> Config:
+        self.check_keys(raw, {"daemon", "recognition", "watch", "persons"}, "top level")
+        daemon = self.section(DaemonConfig, raw.get("daemon", {}), "[daemon]")
+        if "recognition" not in raw:
+            self.fail("[recognition]", "missing section (it names the references folder)")
+        recognition = self.section(RecognitionConfig, raw["recognition"], "[recognition]")
+        watch_tables = raw.get("watch")
+        if not isinstance(watch_tables, list) or not watch_tables:
+            self.fail("[[watch]]", "at least one [[watch]] table is required")
+        watches = tuple(
+            self.section(WatchConfig, table, f"[[watch]] #{i}")
+            for i, table in enumerate(watch_tables, 1)
+        )
+        persons_raw = raw.get("persons", {})
+        if not isinstance(persons_raw, dict):
+            self.fail("[persons]", "must be a table of [persons.NAME] tables")
+        persons = {
+            name: self.section(PersonConfig, table, f"[persons.{name}]")
+            for name, table in persons_raw.items()
+        }
+        config = Config(self.path, daemon, recognition, watches, types.MappingProxyType(persons))
+        self.check_meaning(config)
+        return config
+
+    def check_keys(self, table: Any, allowed: set[str], where: str) -> None:
+        if not isinstance(table, dict):
+            self.fail(where, "must be a table")
+        for key in table:
+            if key not in allowed:
+                self.fail(f"{where} {key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def section(self, cls: type, table: Any, where: str) -> Any:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        self.check_keys(table, set(fields), where)
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for name, f in fields.items():
+            if name in table:
+                values[name] = self.value(hints[name], table[name], f"{where} {name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                self.fail(f"{where} {name}", "missing required key")
+        return cls(**values)
+
+    def value(self, hint: Any, value: Any, where: str) -> Any:
+        origin = typing.get_origin(hint)
+        if origin is Literal:
+            choices = typing.get_args(hint)
+            if value not in choices:
+                self.fail(where, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+            return value
+        if origin in (typing.Union, types.UnionType):  # only `X | None` is used
+            (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        if hint is Path:
+            if not isinstance(value, str) or not value:
+                self.fail(where, f"must be a path (a non-empty string), got {value!r}")
+            return self.base / Path(value).expanduser()
+        if hint is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        # bool is a subclass of int: `workers = true` must not pass as 1.
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            self.fail(where, f"must be {_TYPE_NAMES[hint]}, got {value!r}")
+        return value
+
+    def check_meaning(self, config: Config) -> None:
+        rec = config.recognition
+        for where, tolerance in [("[recognition] tolerance", rec.tolerance)] + [
+            (f"[persons.{name}] tolerance", p.tolerance)
+            for name, p in config.persons.items()
+            if p.tolerance is not None
+        ]:
+            if not 0.0 <= tolerance <= 1.0:
+                self.fail(where, f"must be between 0 and 1, got {tolerance}")
+        for where, number, low in [
+            ("[daemon] workers", config.daemon.workers, 1),
+            ("[recognition] max_side", rec.max_side, 160),
+            ("[recognition] upsample", rec.upsample, 0),
+            ("[recognition] video_frames", rec.video_frames, 1),
+        ]:
+            if number < low:
+                self.fail(where, f"must be at least {low}, got {number}")
+        if rec.file_timeout <= 0:
+            self.fail("[recognition] file_timeout", "must be a positive number of seconds")
+        self.require_dir(rec.references, "[recognition] references")
+        self.require_dir(config.daemon.state_dir.parent, "[daemon] state_dir (its parent)")
+        for i, watch in enumerate(config.watches, 1):
+            where = f"[[watch]] #{i}"
+            self.require_dir(watch.inbound, f"{where} inbound")
+            # The folder above the first per-person part must exist: "/srv/photos/{person}"
+            # and "/srv/photos/p-{person}" need /srv/photos, "/srv/sorted" needs /srv.
+            before_person = str(watch.destination).split(PERSON_PLACEHOLDER)[0]
+            self.require_dir(Path(os.path.dirname(before_person)), f"{where} destination (its parent)")
+            self.require_dir(watch.review.parent, f"{where} review (its parent)")
+            if watch.recursive:
+                for name, out in [("destination", watch.destination_for("x")), ("review", watch.review)]:
+                    if out.resolve().is_relative_to(watch.inbound.resolve()):
+                        self.fail(f"{where} {name}",
+                                  "is inside the recursive inbound folder; files would be sorted again")
+
+    def require_dir(self, path: Path, where: str) -> None:
+        if not path.is_dir():
+            self.fail(where, f"no such folder: {path}")
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}

@@ -1,0 +1,49 @@
+"""The error hierarchy, mapped to exit codes (sysexits.h) and protocol error codes.
+
+Only the boundaries (the command line, later the control socket) turn these into
+exit statuses or error replies; everything inside raises them.
+"""
+
+from __future__ import annotations
+
+
+class FacewatchError(Exception):
+    """Base of every error facewatchd reports on purpose."""
+
+    exit_code = 70  # EX_SOFTWARE
+    code = "internal"
+
+
+class UsageError(FacewatchError):
+    """The command line asks for something that cannot be done."""
+
+    exit_code = 64  # EX_USAGE
+    code = "usage"
+
+
+class ConfigError(FacewatchError):
+    """The configuration file is missing, malformed or names something unusable."""
+
+    exit_code = 78  # EX_CONFIG
+    code = "bad_config"
+
+
+class MediaError(FacewatchError):
+    """One file cannot be read or decoded. Never fatal: the file is set aside."""
+
+    exit_code = 65  # EX_DATAERR
+    code = "bad_media"
+
+
+class RouteError(FacewatchError):
+    """A file could not be moved; it stays where it was."""
+
+    exit_code = 73  # EX_CANTCREAT
+    code = "route_failed"
+
+
+class StoreError(FacewatchError):
+    """The state database cannot be opened or has an unknown schema."""
+
+    exit_code = 74  # EX_IOERR
+    code = "store"

@@ -1,0 +1,93 @@
+"""One-shot mode: enroll the references, sort every file present in the inbound folders, exit."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import scan
+from .config import Config
+from .enroll import EnrollSummary, sync_references
+from .pool import EngineSettings, Pool
+from .signals import Shutdown
+from .sorter import Sorter
+from .store import Store
+
+
+@dataclass
+class Summary:
+    enrolled: EnrollSummary
+    per_person: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)  # sorted/review/duplicate/failed/left
+    reasons: Counter[str] = field(default_factory=Counter)  # why files went to review
+    ignored: int = 0  # not photos or videos: left in inbound
+    recovered: int = 0  # interrupted moves settled at start
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def engine_settings(config: Config) -> EngineSettings:
+    rec = config.recognition
+    return EngineSettings(rec.model, rec.upsample, rec.max_side, rec.video_frames)
+
+
+def run(config: Config, shutdown: Shutdown) -> Summary:
+    started = time.monotonic()
+    store = Store(config.daemon.state_dir)
+    try:
+        sorter = Sorter(config, store)
+        recovered = sorter.recover()
+        stop = lambda: shutdown.requested  # noqa: E731
+        with Pool(engine_settings(config), config.daemon.workers,
+                  config.recognition.file_timeout) as pool:
+            enrolled = sync_references(config.recognition.references, store,
+                                       lambda paths: pool.imap(map(str, paths), stop))
+            sorter.reload_references()
+            summary = Summary(enrolled, recovered=recovered)
+            media: list[str] = []
+            for watch in config.watches:
+                for path, is_media in scan.walk(watch.inbound, watch.recursive):
+                    if is_media:
+                        media.append(str(path))
+                    else:
+                        summary.ignored += 1
+            for report in pool.imap(media, stop):
+                if shutdown.forced:
+                    break
+                outcome = sorter.handle(report)
+                summary.outcomes[outcome.outcome] += 1
+                summary.per_person.update(outcome.persons)
+                if outcome.outcome == "review":
+                    summary.reasons[outcome.reason] += 1
+        summary.interrupted = shutdown.requested
+        summary.seconds = time.monotonic() - started
+        return summary
+    finally:
+        store.close()
+
+
+def format_summary(s: Summary) -> str:
+    """The summary a person reads at the end of a one-shot run."""
+    handled = sum(s.outcomes.values()) - s.outcomes["left"]
+    rate = handled / s.seconds if s.seconds else 0.0
+    lines = [f"{'stopped early: ' if s.interrupted else ''}handled {handled} files "
+             f"in {s.seconds:.1f} s ({rate:.2f} files/s)"]
+    refs = sum(s.enrolled.persons.values())
+    lines.append(f"references: {len(s.enrolled.persons)} people, {refs} faces "
+                 f"({s.enrolled.added} new, {len(s.enrolled.skipped)} photos not usable)")
+    rows = [(person, n) for person, n in sorted(s.per_person.items())]
+    reasons = ", ".join(f"{r.replace('_', ' ')} {n}" for r, n in sorted(s.reasons.items()))
+    rows += [("to review", s.outcomes["review"], reasons),
+             ("duplicates", s.outcomes["duplicate"]),
+             ("failed", s.outcomes["failed"]),
+             ("left in inbound", s.outcomes["left"], "changed, vanished or could not be moved"),
+             ("ignored", s.ignored, "not photos or videos; left in inbound")]
+    if s.recovered:
+        rows.append(("recovered moves", s.recovered))
+    width = max(len(r[0]) for r in rows)
+    for name, count, *note in rows:
+        extra = f"   ({note[0]})" if note and note[0] and count else ""
+        lines.append(f"  {name:<{width}}  {count:>6}{extra}")
+    return "\n".join(lines)

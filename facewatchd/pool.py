@@ -1,0 +1,213 @@
+"""The worker pool: N processes, each with the models loaded once, one file at a time.
+
+Workers are pure: path in, FaceReport out; they never move a file or write the
+database, so killing one leaves nothing half-done. A worker that dies is replaced
+and its file retried once; a file that takes longer than the time limit has its
+worker killed and comes back as a failed report. concurrent.futures cannot do
+either (a dead worker breaks its whole executor), hence this small pool.
+
+Workers fork from a forkserver that has imported dlib, so a replacement starts in
+well under a second and the library's pages are shared.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Callable, Hashable, Iterable, Iterator
+
+from .report import FaceReport
+
+RETRIES_AFTER_CRASH = 1
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    model: str = "hog"
+    upsample: int = 1
+    max_side: int = 1600
+    video_frames: int = 8
+
+
+@dataclass
+class _Job:
+    key: Hashable
+    path: str
+    attempts: int = 0
+    started: float = 0.0
+
+
+def _worker_main(conn: Connection, settings: EngineSettings) -> None:
+    # The main process owns signals: a terminal's Ctrl-C reaches the whole group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from .faces import FaceEngine
+
+    engine = FaceEngine(settings.model, settings.upsample, settings.max_side,
+                        settings.video_frames)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if job is None:
+            return
+        key, path = job
+        try:
+            report = engine.analyse(path)
+        except Exception as e:  # a bug must cost one file, not the worker
+            report = FaceReport(path, "image", error=f"internal error: {type(e).__name__}: {e}")
+        conn.send((key, report))
+
+
+class _Worker:
+    def __init__(self, ctx: multiprocessing.context.BaseContext, settings: EngineSettings) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, settings),
+                                   name="facewatchd-worker", daemon=True)
+        self.process.start()
+        child.close()
+        self.job: _Job | None = None
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join(timeout=None if kill else 5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+class Pool:
+    """Submit paths with `submit`, collect (key, FaceReport) pairs with `collect`."""
+
+    def __init__(self, settings: EngineSettings, workers: int, timeout: float) -> None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["facewatchd.faces"])
+        self._ctx, self._settings, self._timeout = ctx, settings, timeout
+        self._workers = [_Worker(ctx, settings) for _ in range(workers)]
+        self._backlog: deque[_Job] = deque()
+        self.restarts = 0
+
+    @property
+    def size(self) -> int:
+        return len(self._workers)
+
+    @property
+    def pending(self) -> int:
+        """Files submitted and not yet collected: the caller bounds this."""
+        return len(self._backlog) + sum(w.job is not None for w in self._workers)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(w.job is not None for w in self._workers)
+
+    def submit(self, key: Hashable, path: str) -> None:
+        self._backlog.append(_Job(key, path))
+        self._dispatch()
+
+    def collect(self, timeout: float | None = None) -> list[tuple[Hashable, FaceReport]]:
+        """Wait up to `timeout` seconds for at least one result; return all that are ready."""
+        results: list[tuple[Hashable, FaceReport]] = []
+        busy = [w for w in self._workers if w.job is not None]
+        if not busy:
+            return results
+        now = time.monotonic()
+        next_deadline = min(w.job.started + self._timeout for w in busy) - now
+        wait_for = max(0.0, next_deadline if timeout is None else min(timeout, next_deadline))
+        ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], wait_for))
+        for index, worker in enumerate(self._workers):
+            job = worker.job
+            if job is None:
+                continue
+            if worker.conn in ready:
+                try:
+                    key, report = worker.conn.recv()
+                except (EOFError, OSError):
+                    pass  # died while answering: handled as a crash below
+                else:
+                    worker.job = None
+                    results.append((key, report))
+                    continue
+            if worker.process.sentinel in ready or not worker.process.is_alive():
+                results.extend(self._crashed(index, job))
+            elif time.monotonic() - job.started > self._timeout:
+                self._replace(index, kill=True)
+                results.append((job.key, FaceReport(
+                    job.path, "image", error=f"analysis took longer than {self._timeout:g} s")))
+        self._dispatch()
+        return results
+
+    def imap(self, paths: Iterable[str], stop: Callable[[], bool] = lambda: False,
+             window: int = 2) -> Iterator[FaceReport]:
+        """Analyse `paths`, at most `window` per worker outstanding; yields as they finish.
+
+        Once `stop()` is true no more paths are taken; what is in flight still comes back.
+        """
+        todo = iter(paths)
+        exhausted = False
+        while True:
+            while not exhausted and not stop() and self.pending < window * self.size:
+                path = next(todo, None)
+                if path is None:
+                    exhausted = True
+                else:
+                    self.submit(path, path)
+            if not self.pending:
+                return
+            for _, report in self.collect(timeout=0.5):
+                yield report
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.stop(kill=worker.job is not None)
+        self._workers = []
+
+    def _crashed(self, index: int, job: _Job) -> list[tuple[Hashable, FaceReport]]:
+        code = self._workers[index].process.exitcode
+        self._replace(index)
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        if job.attempts < RETRIES_AFTER_CRASH:
+            job.attempts += 1
+            self._backlog.appendleft(job)
+            return []
+        return [(job.key, FaceReport(job.path, "image",
+                                     error=f"the worker analysing it died ({how}), twice"))]
+
+    def _replace(self, index: int, kill: bool = False) -> None:
+        old = self._workers[index]
+        old.job = None
+        old.stop(kill=kill)
+        self._workers[index] = _Worker(self._ctx, self._settings)
+        self.restarts += 1
+
+    def _dispatch(self) -> None:
+        for index in range(len(self._workers)):
+            if not self._backlog:
+                return
+            if self._workers[index].job is not None:
+                continue
+            job = self._backlog.popleft()
+            job.started = time.monotonic()
+            try:
+                self._workers[index].conn.send((job.key, job.path))
+            except OSError:  # it died while idle: replace it and hand the job to the new one
+                self._replace(index)
+                self._workers[index].conn.send((job.key, job.path))
+            self._workers[index].job = job

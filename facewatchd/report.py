@@ -1,0 +1,54 @@
+"""What a worker finds in one file: plain, immutable data, no dlib.
+
+A FaceReport crosses from a worker process to the main process; it carries the
+content hash and the stat signature seen while reading, so the main process can
+tell whether the file changed before it moves it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+Box = tuple[int, int, int, int]  # top, right, bottom, left, in upright original pixels
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Identity and version of a file: if any of these change, it is another file."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Signature:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Face:
+    box: Box
+    encoding: np.ndarray  # 128 float64, the dlib ResNet descriptor
+    score: float  # detector confidence; higher is surer
+    time: float | None = None  # seconds into a video
+
+
+@dataclass(frozen=True)
+class FaceReport:
+    path: str
+    kind: str  # "image" or "video"
+    sha256: str = ""
+    signature: Signature | None = None
+    size: tuple[int, int] = (0, 0)  # upright width, height
+    faces: tuple[Face, ...] = ()
+    frame_times: tuple[float, ...] = ()  # the video frames looked at
+    error: str | None = None  # set when the file could not be analysed
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None

@@ -1,0 +1,238 @@
+"""The state database: one SQLite file (WAL), written only by the main process.
+
+Tables: persons; refs (reference faces, encodings as 128 little-endian float64,
+never pickle); files, the ledger of every file handled, whose rows double as the
+journal of moves: a row is written in state 'moving' before its file moves and set
+to 'done' after, so start-up can settle whatever a crash interrupted.
+The schema is versioned with PRAGMA user_version and migrated forward on open.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .decide import References
+from .errors import StoreError
+
+DB_NAME = "facewatchd.db"
+
+# Each entry moves the schema from version i to i + 1. Append only.
+MIGRATIONS = [
+    """
+    CREATE TABLE persons (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL
+    );
+    CREATE TABLE refs (
+        id INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL REFERENCES persons(id),
+        origin TEXT NOT NULL,          -- 'folder': from the references folder
+        path TEXT NOT NULL,            -- the photo it was taken from
+        sha256 TEXT NOT NULL,
+        box TEXT NOT NULL,             -- JSON [top, right, bottom, left]
+        encoding BLOB NOT NULL,        -- 128 x float64, little-endian
+        active INTEGER NOT NULL DEFAULT 1,
+        created REAL NOT NULL
+    );
+    CREATE INDEX refs_sha ON refs(sha256);
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        source TEXT NOT NULL,          -- where it was found
+        target TEXT,                   -- where it went (or is going)
+        links TEXT NOT NULL DEFAULT '[]',  -- further names, one per extra person
+        state TEXT NOT NULL,           -- moving | done | abandoned
+        outcome TEXT NOT NULL,         -- sorted | review | duplicate | failed
+        reason TEXT NOT NULL,
+        persons TEXT NOT NULL DEFAULT '[]',
+        evidence TEXT NOT NULL,        -- JSON: faces, boxes, verdicts, frame times, rule
+        original_id INTEGER REFERENCES files(id),
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE INDEX files_sha ON files(sha256);
+    CREATE INDEX files_target ON files(target);
+    CREATE INDEX files_moving ON files(state) WHERE state = 'moving';
+    """,
+]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    sha256: str
+    size: int
+    source: str
+    target: str | None
+    links: list[str]
+    state: str
+    outcome: str
+    reason: str
+    persons: list[str]
+    evidence: dict[str, Any]
+    original_id: int | None
+    created: float
+    updated: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> LedgerEntry:
+        d = dict(row)
+        for key in ("links", "persons", "evidence"):
+            d[key] = json.loads(d[key])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class ReferenceRow:
+    id: int
+    person: str
+    origin: str
+    path: str
+    sha256: str
+    box: tuple[int, int, int, int]
+    active: bool
+
+
+class Store:
+    """The one connection to the state database."""
+
+    def __init__(self, state_dir: Path) -> None:
+        try:
+            state_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+            self.db = sqlite3.connect(state_dir / DB_NAME, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL survives a process crash; a power cut may lose the last
+            # commits, which only forgets moves that the disk itself still shows.
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.Error as e:
+            raise StoreError(f"{state_dir / DB_NAME}: {e}") from None
+        except OSError as e:
+            raise StoreError(f"{state_dir}: {e.strerror}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(f"the database has schema {version}, newer than this facewatchd "
+                             f"({len(MIGRATIONS)})")
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction():
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def transaction(self) -> sqlite3.Connection:
+        """`with store.transaction():` — one BEGIN ... COMMIT (or ROLLBACK)."""
+        return _Transaction(self.db)
+
+    # Persons and references
+
+    def person_id(self, name: str) -> int:
+        row = self.db.execute("SELECT id FROM persons WHERE name = ?", (name,)).fetchone()
+        if row:
+            return row[0]
+        return self.db.execute("INSERT INTO persons (name, created) VALUES (?, ?)",
+                               (name, time.time())).lastrowid
+
+    def add_reference(self, person: str, origin: str, path: str, sha256: str,
+                      box: tuple[int, int, int, int], encoding: np.ndarray) -> int:
+        with self.transaction():
+            return self.db.execute(
+                "INSERT INTO refs (person_id, origin, path, sha256, box, encoding, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.person_id(person), origin, path, sha256, json.dumps(list(box)),
+                 np.asarray(encoding, "<f8").tobytes(), time.time()),
+            ).lastrowid
+
+    def references(self, origin: str | None = None) -> list[ReferenceRow]:
+        rows = self.db.execute(
+            "SELECT r.id, p.name, r.origin, r.path, r.sha256, r.box, r.active"
+            " FROM refs r JOIN persons p ON p.id = r.person_id"
+            " WHERE ? IS NULL OR r.origin = ? ORDER BY r.id", (origin, origin))
+        return [ReferenceRow(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), bool(r[6]))
+                for r in rows]
+
+    def set_reference_active(self, ref_id: int, active: bool) -> None:
+        self.db.execute("UPDATE refs SET active = ? WHERE id = ?", (int(active), ref_id))
+
+    def active_references(self) -> References:
+        rows = self.db.execute(
+            "SELECT r.id, p.name, r.encoding FROM refs r JOIN persons p ON p.id = r.person_id"
+            " WHERE r.active ORDER BY r.id").fetchall()
+        if not rows:
+            return References()
+        matrix = np.frombuffer(b"".join(r[2] for r in rows), "<f8").reshape(len(rows), 128)
+        return References(tuple(r[0] for r in rows), tuple(r[1] for r in rows), matrix)
+
+    # The ledger
+
+    def sorted_before(self, sha256: str) -> LedgerEntry | None:
+        """The first file with this content that was sorted (to a person or to review)."""
+        row = self.db.execute(
+            "SELECT * FROM files WHERE sha256 = ? AND state = 'done'"
+            " AND outcome IN ('sorted', 'review') ORDER BY id LIMIT 1", (sha256,)).fetchone()
+        return LedgerEntry.from_row(row) if row else None
+
+    def begin_move(self, *, sha256: str, size: int, source: str, target: str, outcome: str,
+                   reason: str, persons: list[str], evidence: dict[str, Any],
+                   original_id: int | None = None) -> int:
+        now = time.time()
+        return self.db.execute(
+            "INSERT INTO files (sha256, size, source, target, state, outcome, reason, persons,"
+            " evidence, original_id, created, updated)"
+            " VALUES (?, ?, ?, ?, 'moving', ?, ?, ?, ?, ?, ?, ?)",
+            (sha256, size, source, target, outcome, reason, json.dumps(persons),
+             json.dumps(evidence), original_id, now, now),
+        ).lastrowid
+
+    def retarget(self, entry_id: int, target: str) -> None:
+        self.db.execute("UPDATE files SET target = ?, updated = ? WHERE id = ?",
+                        (target, time.time(), entry_id))
+
+    def finish_move(self, entry_id: int, links: list[str] = ()) -> None:
+        self.db.execute("UPDATE files SET state = 'done', links = ?, updated = ? WHERE id = ?",
+                        (json.dumps(list(links)), time.time(), entry_id))
+
+    def abandon_move(self, entry_id: int, note: str) -> None:
+        self.db.execute(
+            "UPDATE files SET state = 'abandoned', evidence = json_set(evidence, '$.abandoned', ?),"
+            " updated = ? WHERE id = ?", (note, time.time(), entry_id))
+
+    def moves_under_way(self) -> list[LedgerEntry]:
+        rows = self.db.execute("SELECT * FROM files WHERE state = 'moving' ORDER BY id")
+        return [LedgerEntry.from_row(r) for r in rows]
+
+    def entry(self, entry_id: int) -> LedgerEntry | None:
+        row = self.db.execute("SELECT * FROM files WHERE id = ?", (entry_id,)).fetchone()
+        return LedgerEntry.from_row(row) if row else None
+
+    def entries(self) -> Iterator[LedgerEntry]:
+        for row in self.db.execute("SELECT * FROM files ORDER BY id"):
+            yield LedgerEntry.from_row(row)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
