@@ -15,6 +15,7 @@ import hashlib
 import os
 import stat
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import dlib
@@ -49,49 +50,49 @@ class FaceEngine:
     def analyse(self, path: str | Path) -> FaceReport:
         """Hash, decode, detect and encode every face in the file at `path`.
 
-        Never raises for a bad file: the report's `error` says what went wrong.
-        Symlinks and non-regular files are refused without being opened for reading.
+        Never raises for a bad file: the report's `error` says what went wrong. A file
+        that could be opened always comes back with its hash and signature, so it can
+        be set aside; symlinks and non-regular files are refused without being read.
         """
         started = time.monotonic()
         path = Path(path)
         kind = media.media_kind(path) or "image"
+        report = FaceReport(str(path), kind)
         try:
-            return self._analyse(path, kind, started)
-        except MediaError as e:
-            return FaceReport(str(path), kind, error=str(e), seconds=time.monotonic() - started)
+            # O_NOFOLLOW refuses a symlink; O_NONBLOCK keeps a FIFO from blocking the open.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as e:
-            return FaceReport(str(path), kind, error=f"cannot read: {e.strerror or e}",
-                              seconds=time.monotonic() - started)
-
-    def _analyse(self, path: Path, kind: str, started: float) -> FaceReport:
-        # O_NOFOLLOW refuses a symlink; O_NONBLOCK keeps a FIFO from blocking the open.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            return replace(report, error=f"cannot open: {e.strerror}")
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise MediaError("not a regular file")
+                return replace(report, error="not a regular file")
+            report = replace(report, signature=Signature.of(st))
             if kind == "image":
                 if st.st_size > MAX_IMAGE_BYTES:
                     raise MediaError(f"image larger than {MAX_IMAGE_BYTES >> 20} MiB")
                 data = _read_all(fd)
-                digest = hashlib.sha256(data).hexdigest()
+                report = replace(report, sha256=hashlib.sha256(data).hexdigest())
                 frame, size = media.load_image(data, self.max_side)
                 frames = [frame]
             else:
-                digest = _hash_fd(fd)
+                report = replace(report, sha256=_hash_fd(fd))
                 # ffmpeg reads the very file we hashed, through our descriptor.
                 frames = media.load_video_frames(Path(f"/proc/{os.getpid()}/fd/{fd}"),
                                                  self.video_frames, self.max_side)
                 h, w = frames[0].pixels.shape[:2]
                 size = (round(w * frames[0].scale), round(h * frames[0].scale))
+            faces = tuple(face for frame in frames for face in self.faces_in(frame))
+            return replace(report, size=size, faces=faces,
+                           frame_times=tuple(f.time for f in frames if f.time is not None),
+                           seconds=time.monotonic() - started)
+        except MediaError as e:
+            return replace(report, error=str(e), seconds=time.monotonic() - started)
+        except OSError as e:
+            return replace(report, error=f"cannot read: {e.strerror or e}",
+                           seconds=time.monotonic() - started)
         finally:
             os.close(fd)
-        faces = tuple(face for frame in frames for face in self.faces_in(frame))
-        return FaceReport(
-            str(path), kind, digest, Signature.of(st), size, faces,
-            tuple(f.time for f in frames if f.time is not None),
-            seconds=time.monotonic() - started,
-        )
 
     def faces_in(self, frame: media.Frame) -> list[Face]:
         """Detect and encode the faces in one frame; boxes in original pixels."""

@@ -111,14 +111,18 @@ def load_video_frames(path: Path, count: int, max_side: int) -> list[Frame]:
         count = max(1, min(count, frames_in_clip))
     if duration:
         step = duration / count
-        offset, rate = step / 2, 1 / step
+        offset = step / 2
     else:  # no duration in the container: sample twice a second from the start
-        step, offset, rate = 0.5, 0.0, 2.0
+        step, offset = 0.5, 0.0
+    # The first frame after `offset`, then each frame at least `step` after the last taken.
+    # (The fps filter would need the end of the stream to emit its last frame, which some
+    # containers never deliver.)
+    select = f"isnan(prev_selected_t)+gte(t-prev_selected_t,{step * 0.999:.6f})"
     args = (
         ffmpeg.input(f"file:{path}", ss=offset)
-        .video.filter("fps", fps=rate)
+        .video.filter("select", select)
         .filter("scale", out_w, out_h)
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24", vframes=count)
+        .output("pipe:", format="rawvideo", pix_fmt="rgb24", vframes=count, fps_mode="passthrough")
         .global_args("-nostdin", "-v", "error")
         .compile()
     )

@@ -133,12 +133,12 @@ class Pool:
             if worker.conn in ready:
                 try:
                     key, report = worker.conn.recv()
-                except (EOFError, OSError):
-                    pass  # died while answering: handled as a crash below
+                except (EOFError, OSError):  # its end of the pipe closed: it died
+                    results.extend(self._crashed(index, job))
                 else:
                     worker.job = None
                     results.append((key, report))
-                    continue
+                continue
             if worker.process.sentinel in ready or not worker.process.is_alive():
                 results.extend(self._crashed(index, job))
             elif time.monotonic() - job.started > self._timeout:
@@ -180,8 +180,7 @@ class Pool:
         self._workers = []
 
     def _crashed(self, index: int, job: _Job) -> list[tuple[Hashable, FaceReport]]:
-        code = self._workers[index].process.exitcode
-        self._replace(index)
+        code = self._replace(index)
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         if job.attempts < RETRIES_AFTER_CRASH:
             job.attempts += 1
@@ -190,12 +189,14 @@ class Pool:
         return [(job.key, FaceReport(job.path, "image",
                                      error=f"the worker analysing it died ({how}), twice"))]
 
-    def _replace(self, index: int, kill: bool = False) -> None:
+    def _replace(self, index: int, kill: bool = False) -> int | None:
+        """Stop (reap) the worker at `index`, start a new one; returns the old exit code."""
         old = self._workers[index]
         old.job = None
         old.stop(kill=kill)
         self._workers[index] = _Worker(self._ctx, self._settings)
         self.restarts += 1
+        return old.process.exitcode
 
     def _dispatch(self) -> None:
         for index in range(len(self._workers)):

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from facewatchd import config
+from facewatchd.errors import ConfigError
+
+from .helpers import facewatchd, write_config
+
+
+def test_a_full_config_parses_into_frozen_dataclasses(tmp_path: Path) -> None:
+    path = write_config(tmp_path, tolerance=0.5, model="cnn", video_frames=4,
+                        extra='[persons.Anna]\ntolerance = 0.45\n')
+    cfg = config.load(path)
+    assert cfg.recognition.references == tmp_path / "references"
+    assert cfg.recognition.tolerance == 0.5
+    assert cfg.recognition.model == "cnn"
+    assert cfg.daemon.workers == 2
+    assert cfg.watches[0].destination_for("Anna") == tmp_path / "sorted" / "Anna"
+    assert cfg.watches[0].recursive is True
+    assert cfg.tolerance_for("Anna") == 0.45
+    assert cfg.tolerance_for("Bob") == 0.5
+    with pytest.raises(AttributeError):
+        cfg.recognition.tolerance = 0.9  # type: ignore[misc]
+
+
+def test_defaults_fill_optional_keys(tmp_path: Path) -> None:
+    cfg = config.load(write_config(tmp_path))
+    assert cfg.recognition.tolerance == 0.6
+    assert cfg.recognition.model == "hog"
+    assert cfg.recognition.multi_person == "all"
+    assert cfg.recognition.video_frames == 8
+
+
+def test_the_shipped_default_config_is_valid_toml_with_known_keys(tmp_path: Path) -> None:
+    # Point its folders at real ones so only the keys and types are being checked.
+    text = (Path(__file__).parent.parent / "etc" / "facewatchd.toml").read_text()
+    for name in ("references", "inbound", "people", "review"):
+        (tmp_path / "srv" / name).mkdir(parents=True)
+    text = text.replace('"/srv/photos/', f'"{tmp_path}/srv/')
+    (tmp_path / "facewatchd.toml").write_text(text)
+    cfg = config.load(tmp_path / "facewatchd.toml")
+    assert cfg.watches[0].destination_for("Anna") == tmp_path / "srv" / "people" / "Anna"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t + "\n[persons.Anna]\ntolernce = 0.5\n", "[persons.Anna] tolernce: unknown key"),
+    (lambda t: t.replace("workers = 2", 'workers = "two"'), "[daemon] workers: must be an integer"),
+    (lambda t: t.replace("workers = 2", "workers = true"), "[daemon] workers: must be an integer"),
+    (lambda t: t.replace('references = "references"', 'references = "nowhere"'),
+     "[recognition] references: no such folder"),
+    (lambda t: t.replace('inbound = "inbound"', 'inbound = "missing"'),
+     "[[watch]] #1 inbound: no such folder"),
+    (lambda t: t.replace('references = "references"', 'references = "references"\ntolerance = 1.5'),
+     "[recognition] tolerance: must be between 0 and 1"),
+    (lambda t: t + "\n[persons.Anna]\ntolerance = -0.1\n", "[persons.Anna] tolerance: must be between 0 and 1"),
+    (lambda t: t.replace('references = "references"', 'references = "references"\nmodel = "fast"'),
+     "[recognition] model: must be one of 'hog', 'cnn'"),
+    (lambda t: t.replace('"sorted/{person}"', '"nothere/{person}"'),
+     "[[watch]] #1 destination (its parent): no such folder"),
+    (lambda t: t.replace('review = "review"', 'review = "inbound/review"'),
+     "[[watch]] #1 review: is inside the recursive inbound folder"),
+    (lambda t: t.split("[[watch]]")[0], "[[watch]]: at least one [[watch]] table is required"),
+    (lambda t: t + "\n[extra]\n", "top level extra: unknown key"),
+    (lambda t: t + "\nthis is not toml\n", "invalid TOML"),
+])
+def test_a_bad_config_is_refused_with_one_line_naming_key_and_file(tmp_path: Path, edit, message) -> None:
+    path = write_config(tmp_path)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_the_daemon_exits_78_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    path = write_config(tmp_path, tolerance=2)
+    result = facewatchd("--config", path, "--oneshot")
+    assert result.returncode == 78
+    assert result.stderr.strip().splitlines() == [
+        f"facewatchd: {path}: [recognition] tolerance: must be between 0 and 1, got 2.0"]
+    assert result.stdout == ""
+
+
+def test_a_missing_config_file_exits_78(tmp_path: Path) -> None:
+    result = facewatchd("--config", tmp_path / "none.toml", "--oneshot")
+    assert result.returncode == 78
+    assert "no such file" in result.stderr and "Traceback" not in result.stderr

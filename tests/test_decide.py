@@ -1,0 +1,71 @@
+"""The decision policy on made-up encodings: fast, no models needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facewatchd.decide import Policy, References, decide, distance_matrix
+from facewatchd.report import Face, FaceReport, Signature
+
+rng = np.random.default_rng(7)
+ANNA, BOB = rng.normal(size=128) * 0.1, rng.normal(size=128) * 0.1
+
+
+def towards(base: np.ndarray, distance: float) -> np.ndarray:
+    direction = rng.normal(size=128)
+    return base + direction / np.linalg.norm(direction) * distance
+
+
+def report(*encodings: np.ndarray) -> FaceReport:
+    faces = tuple(Face((0, 10, 10, 0), e, 1.0) for e in encodings)
+    return FaceReport("/in/x.jpg", "image", "ab" * 32, Signature(1, 2, 3, 4), (10, 10), faces)
+
+
+REFS = References((1, 2, 3), ("Anna", "Anna", "Bob"), np.stack([ANNA, towards(ANNA, 0.2), BOB]))
+POLICY = Policy(lambda person: 0.6)
+
+
+def test_a_face_near_a_reference_is_matched() -> None:
+    d = decide(report(towards(ANNA, 0.4)), REFS, POLICY)
+    assert (d.outcome, d.reason, d.persons) == ("sorted", "matched", ("Anna",))
+    verdict = d.faces[0]
+    assert verdict.person == "Anna" and verdict.matched and verdict.reference in (1, 2)
+    assert "Anna at distance" in d.rule
+
+
+def test_a_stranger_goes_to_review() -> None:
+    d = decide(report(towards(BOB, 0.9)), REFS, POLICY)
+    assert (d.outcome, d.reason, d.persons) == ("review", "unknown_face", ())
+    assert d.faces[0].person == "Bob" and not d.faces[0].matched  # nearest is still recorded
+
+
+def test_no_face_and_unreadable() -> None:
+    assert decide(report(), REFS, POLICY).reason == "no_face"
+    failed = FaceReport("/in/x.jpg", "image", error="cannot decode image")
+    assert decide(failed, REFS, POLICY).outcome == "failed"
+
+
+def test_without_references_every_face_is_unknown() -> None:
+    d = decide(report(ANNA), References(), POLICY)
+    assert d.reason == "unknown_face" and d.faces[0].person is None
+
+
+def test_per_person_tolerance_applies() -> None:
+    strict = Policy(lambda person: 0.3 if person == "Anna" else 0.6)
+    assert decide(report(towards(ANNA, 0.45)), REFS, POLICY).persons == ("Anna",)
+    assert decide(report(towards(ANNA, 0.45)), REFS, strict).reason == "unknown_face"
+
+
+@pytest.mark.parametrize("rule, outcome, persons", [
+    ("all", "sorted", ("Bob", "Anna")), ("first", "sorted", ("Bob",)), ("review", "review", ()),
+])
+def test_several_known_people_follow_multi_person(rule, outcome, persons) -> None:
+    d = decide(report(towards(ANNA, 0.3), towards(BOB, 0.1)), REFS, Policy(lambda p: 0.6, rule))
+    assert (d.outcome, d.persons) == (outcome, persons)
+
+
+def test_distance_matrix_is_euclidean() -> None:
+    a, b = rng.normal(size=(5, 128)), rng.normal(size=(7, 128))
+    expected = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
+    assert np.allclose(distance_matrix(a, b), expected)
