@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from . import __version__, config, log, oneshot
-from .errors import FacewatchError, UsageError
-from .signals import Shutdown
+from .daemon import Daemon
+from .errors import FacewatchError
+from .signals import Signals
 
 
 def parser() -> argparse.ArgumentParser:
@@ -21,19 +22,22 @@ def parser() -> argparse.ArgumentParser:
                    help="sort what is in the inbound folders now, print a summary and exit")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more")
     p.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
+    p.add_argument("--log", choices=log.TARGETS, default="auto",
+                   help="where logs go; auto: journald when run by systemd, else stderr")
     p.add_argument("--version", action="version", version=f"facewatchd {__version__}")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    log.setup(-1 if args.quiet else args.verbose)
-    shutdown = Shutdown().install()
+    log.setup(-1 if args.quiet else args.verbose, args.log)
+    signals = Signals()
     try:
         cfg = config.load(args.config)
         if not args.oneshot:
-            raise UsageError("the watching daemon is not built yet; run with --oneshot")
-        summary = oneshot.run(cfg, shutdown)
+            return Daemon(cfg, signals).run()
+        signals.install()
+        summary = oneshot.run(cfg, signals)
         print(oneshot.format_summary(summary))
         return 0
     except FacewatchError as e:

@@ -32,6 +32,16 @@ class DaemonConfig:
     state_dir: Path = Path("/var/lib/facewatchd")
     socket: Path = Path("/run/facewatchd/facewatchd.sock")
     workers: int = field(default_factory=_default_workers)
+    # Members of this group may use facewatchctl (besides root and the daemon's user).
+    group: str | None = None
+    # A new file is sorted once it has not changed for this many seconds.
+    settle: float = 2.0
+    # Seconds between full rescans of the inbound folders (0: only at start and on overflow).
+    rescan_interval: float = 3600.0
+    # Files held between being seen and being analysed; more wait in inbound for a rescan.
+    queue_limit: int = 10000
+    # On SIGTERM, seconds to let files being analysed finish before abandoning them.
+    stop_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -181,11 +191,18 @@ class _Parser:
             ("[recognition] max_side", rec.max_side, 160),
             ("[recognition] upsample", rec.upsample, 0),
             ("[recognition] video_frames", rec.video_frames, 1),
+            ("[daemon] queue_limit", config.daemon.queue_limit, 10),
         ]:
             if number < low:
                 self.fail(where, f"must be at least {low}, got {number}")
-        if rec.file_timeout <= 0:
-            self.fail("[recognition] file_timeout", "must be a positive number of seconds")
+        for where, seconds in [("[recognition] file_timeout", rec.file_timeout),
+                               ("[daemon] stop_timeout", config.daemon.stop_timeout)]:
+            if seconds <= 0:
+                self.fail(where, "must be a positive number of seconds")
+        for where, seconds in [("[daemon] settle", config.daemon.settle),
+                               ("[daemon] rescan_interval", config.daemon.rescan_interval)]:
+            if seconds < 0:
+                self.fail(where, "must not be negative")
         self.require_dir(rec.references, "[recognition] references")
         self.require_dir(config.daemon.state_dir.parent, "[daemon] state_dir (its parent)")
         for i, watch in enumerate(config.watches, 1):

@@ -45,38 +45,61 @@ def reference_photos(folder: Path) -> dict[Path, str]:
     return photos
 
 
-def sync_references(folder: Path, store: Store, analyse: Analyse) -> EnrollSummary:
-    """Bring the store's folder references in line with `folder`."""
-    summary = EnrollSummary()
-    photos = reference_photos(folder)
-    hashes = {path: route.file_sha256(path) for path in photos}
-    known = {(r.person, r.sha256): r for r in store.references(origin=ORIGIN_FOLDER)}
-    wanted = {(photos[p], hashes[p]) for p in photos}
-    for key, ref in known.items():
-        if ref.active and key not in wanted:
-            store.set_reference_active(ref.id, False)
-            summary.deactivated += 1
-        elif not ref.active and key in wanted:
-            store.set_reference_active(ref.id, True)
-    new = [p for p in photos if (photos[p], hashes[p]) not in known]
-    for report in analyse(new):
+class Enrollment:
+    """One pass over the references folder: bookkeeping now, new photos as reports arrive.
+
+    Create it, have every path in `todo` analysed, pass each report to `add`; when
+    `todo` is empty the store is in line with the folder.
+    """
+
+    def __init__(self, folder: Path, store: Store) -> None:
+        self.store = store
+        self.summary = EnrollSummary()
+        photos = reference_photos(folder)
+        hashes = {path: route.file_sha256(path) for path in photos}
+        known = {(r.person, r.sha256): r for r in store.references(origin=ORIGIN_FOLDER)}
+        wanted = {(photos[p], hashes[p]) for p in photos}
+        for key, ref in known.items():
+            if ref.active and key not in wanted:
+                store.set_reference_active(ref.id, False)
+                self.summary.deactivated += 1
+            elif not ref.active and key in wanted:
+                store.set_reference_active(ref.id, True)
+        self.todo = {p: photos[p] for p in photos if (photos[p], hashes[p]) not in known}
+        self._count_persons()
+
+    def add(self, report: FaceReport) -> None:
         path = Path(report.path)
-        face, why = _the_face(report)
+        person = self.todo.pop(path)
+        face, why = the_face(report)
         if face is None:
-            summary.skipped.append(f"{path}: {why}")
+            self.summary.skipped.append(f"{path}: {why}")
             log.warning("reference photo %s not used: %s", path, why,
                         extra={"FACEWATCH_PATH": str(path)})
-            continue
-        store.add_reference(photos[path], ORIGIN_FOLDER, str(path), report.sha256, face.box,
-                            face.encoding)
-        summary.added += 1
-    for ref in store.references():
-        if ref.active:
-            summary.persons[ref.person] = summary.persons.get(ref.person, 0) + 1
-    return summary
+        else:
+            self.store.add_reference(person, ORIGIN_FOLDER, str(path), report.sha256, face.box,
+                                     face.encoding)
+            self.summary.added += 1
+        if not self.todo:
+            self._count_persons()
+
+    def _count_persons(self) -> None:
+        self.summary.persons = {}
+        for ref in self.store.references():
+            if ref.active:
+                self.summary.persons[ref.person] = self.summary.persons.get(ref.person, 0) + 1
 
 
-def _the_face(report: FaceReport) -> tuple[Face | None, str]:
+def sync_references(folder: Path, store: Store, analyse: Analyse) -> EnrollSummary:
+    """Bring the store's folder references in line with `folder`, analysing with `analyse`."""
+    enrollment = Enrollment(folder, store)
+    for report in analyse(list(enrollment.todo)):
+        enrollment.add(report)
+    return enrollment.summary
+
+
+def the_face(report: FaceReport) -> tuple[Face | None, str]:
+    """The one face a reference photo shows, or None and why not."""
     if report.failed:
         return None, report.error or "unreadable"
     if not report.faces:

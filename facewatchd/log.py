@@ -1,19 +1,43 @@
 """Logging: readable lines on stderr in a terminal, structured fields to journald under systemd.
 
-Log calls pass their structured fields as `extra={"FACEWATCH_PATH": ...}`; the
-journald handler sends them as journal fields, the terminal format leaves them out.
+Log calls pass structured fields as `extra={"FACEWATCH_PATH": ...}`; the journald
+handler sends them as journal fields (with PRIORITY, CODE_* and SYSLOG_IDENTIFIER),
+the terminal format leaves them out. "auto" picks journald when stderr is connected
+to the journal, which systemd announces in JOURNAL_STREAM as the device:inode of
+that stream.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
+TARGETS = ("auto", "journal", "stderr")
 
-def setup(verbosity: int = 0) -> None:
+
+def setup(verbosity: int = 0, target: str = "auto") -> None:
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("facewatchd: %(levelname)s: %(message)s"))
+    if target == "journal" or (target == "auto" and stderr_is_journal()):
+        from systemd.journal import JournalHandler
+
+        handler: logging.Handler = JournalHandler(SYSLOG_IDENTIFIER="facewatchd")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("facewatchd: %(levelname)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # watchdog's own info lines are noise for our users; its warnings are not.
+    logging.getLogger("watchdog").setLevel(max(level, logging.WARNING))
+
+
+def stderr_is_journal() -> bool:
+    stream = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        device, inode = (int(x) for x in stream.split(":"))
+        st = os.fstat(sys.stderr.fileno())
+    except (ValueError, OSError):
+        return False
+    return (st.st_dev, st.st_ino) == (device, inode)

@@ -11,7 +11,7 @@ from . import scan
 from .config import Config
 from .enroll import EnrollSummary, sync_references
 from .pool import EngineSettings, Pool
-from .signals import Shutdown
+from .signals import Signals
 from .sorter import Sorter
 from .store import Store
 
@@ -33,13 +33,13 @@ def engine_settings(config: Config) -> EngineSettings:
     return EngineSettings(rec.model, rec.upsample, rec.max_side, rec.video_frames)
 
 
-def run(config: Config, shutdown: Shutdown) -> Summary:
+def run(config: Config, signals: Signals) -> Summary:
     started = time.monotonic()
     store = Store(config.daemon.state_dir)
     try:
         sorter = Sorter(config, store)
         recovered = sorter.recover()
-        stop = lambda: shutdown.requested  # noqa: E731
+        stop = lambda: signals.stop_requested  # noqa: E731
         with Pool(engine_settings(config), config.daemon.workers,
                   config.recognition.file_timeout) as pool:
             enrolled = sync_references(config.recognition.references, store,
@@ -54,14 +54,14 @@ def run(config: Config, shutdown: Shutdown) -> Summary:
                     else:
                         summary.ignored += 1
             for report in pool.imap(media, stop):
-                if shutdown.forced:
+                if signals.forced:
                     break
                 outcome = sorter.handle(report)
                 summary.outcomes[outcome.outcome] += 1
                 summary.per_person.update(outcome.persons)
                 if outcome.outcome == "review":
                     summary.reasons[outcome.reason] += 1
-        summary.interrupted = shutdown.requested
+        summary.interrupted = signals.stop_requested
         summary.seconds = time.monotonic() - started
         return summary
     finally:

@@ -112,6 +112,16 @@ class Pool:
     def in_flight(self) -> int:
         return sum(w.job is not None for w in self._workers)
 
+    def waitables(self) -> list[object]:
+        """What to wait on for results: the pipes and process sentinels of busy workers."""
+        busy = [w for w in self._workers if w.job is not None]
+        return [w.conn for w in busy] + [w.process.sentinel for w in busy]
+
+    def next_timeout(self) -> float | None:
+        """Seconds until the earliest job in flight reaches the time limit."""
+        started = [w.job.started for w in self._workers if w.job is not None]
+        return max(0.0, min(started) + self._timeout - time.monotonic()) if started else None
+
     def submit(self, key: Hashable, path: str) -> None:
         self._backlog.append(_Job(key, path))
         self._dispatch()
@@ -119,13 +129,11 @@ class Pool:
     def collect(self, timeout: float | None = None) -> list[tuple[Hashable, FaceReport]]:
         """Wait up to `timeout` seconds for at least one result; return all that are ready."""
         results: list[tuple[Hashable, FaceReport]] = []
-        busy = [w for w in self._workers if w.job is not None]
-        if not busy:
+        next_deadline = self.next_timeout()
+        if next_deadline is None:
             return results
-        now = time.monotonic()
-        next_deadline = min(w.job.started + self._timeout for w in busy) - now
-        wait_for = max(0.0, next_deadline if timeout is None else min(timeout, next_deadline))
-        ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], wait_for))
+        wait_for = next_deadline if timeout is None else min(timeout, next_deadline)
+        ready = set(wait(self.waitables(), wait_for))
         for index, worker in enumerate(self._workers):
             job = worker.job
             if job is None:

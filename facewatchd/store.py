@@ -167,8 +167,10 @@ class Store:
         return [ReferenceRow(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), bool(r[6]))
                 for r in rows]
 
-    def set_reference_active(self, ref_id: int, active: bool) -> None:
-        self.db.execute("UPDATE refs SET active = ? WHERE id = ?", (int(active), ref_id))
+    def set_reference_active(self, ref_id: int, active: bool) -> bool:
+        """Returns False if there is no reference `ref_id`."""
+        return self.db.execute("UPDATE refs SET active = ? WHERE id = ?",
+                               (int(active), ref_id)).rowcount == 1
 
     def active_references(self) -> References:
         rows = self.db.execute(
@@ -216,6 +218,17 @@ class Store:
     def moves_under_way(self) -> list[LedgerEntry]:
         rows = self.db.execute("SELECT * FROM files WHERE state = 'moving' ORDER BY id")
         return [LedgerEntry.from_row(r) for r in rows]
+
+    def entry_for_path(self, path: str) -> LedgerEntry | None:
+        """The latest ledger entry of the file now at `path`, or else found at `path`."""
+        row = self.db.execute(
+            "SELECT * FROM files WHERE state = 'done' AND (target = ?1 OR EXISTS"
+            " (SELECT 1 FROM json_each(files.links) WHERE value = ?1))"
+            " ORDER BY id DESC LIMIT 1", (path,)).fetchone()
+        if row is None:
+            row = self.db.execute("SELECT * FROM files WHERE source = ? ORDER BY id DESC LIMIT 1",
+                                  (path,)).fetchone()
+        return LedgerEntry.from_row(row) if row else None
 
     def entry(self, entry_id: int) -> LedgerEntry | None:
         row = self.db.execute("SELECT * FROM files WHERE id = ?", (entry_id,)).fetchone()

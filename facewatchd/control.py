@@ -1,0 +1,248 @@
+"""The control socket server: Unix stream socket, peer credentials, JSON lines.
+
+Non-blocking and served from the daemon's one loop, so handlers run on the main
+thread beside the sorter and the store keeps a single writer. Every limit is
+bounded: line length, connections, unsent output, idle time. A peer that is not
+root, the daemon's user or a member of the configured group gets one not_allowed
+answer and is disconnected.
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import protocol
+from .errors import ConfigError
+
+log = logging.getLogger("facewatchd.control")
+
+MAX_CONNECTIONS = 64
+MAX_UNSENT = 4 << 20  # bytes queued for a client that does not read
+IDLE_TIMEOUT = 300.0  # seconds without a request or a pending answer
+
+
+@dataclass(frozen=True)
+class Peer:
+    pid: int
+    uid: int
+    gid: int
+
+
+@dataclass(eq=False)
+class Connection:
+    sock: socket.socket
+    peer: Peer
+    inbuf: bytearray = field(default_factory=bytearray)
+    outbuf: bytearray = field(default_factory=bytearray)
+    last_active: float = field(default_factory=time.monotonic)
+    pending: int = 0  # requests whose answer comes later
+    closed: bool = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
+# Returns the answer line, or None when the answer will come later through `reply`.
+Handler = Callable[[Connection, protocol.Request], bytes | None]
+
+
+class ControlServer:
+    def __init__(self, path: Path, group: str | None, handle: Handler) -> None:
+        self.path, self.handle = path, handle
+        self.group_gid = _group_gid(group) if group else None
+        self.listener: socket.socket | None = None
+        self.created_socket = False  # False when systemd passed it in (and owns the file)
+        self.connections: list[Connection] = []
+
+    def listen(self) -> None:
+        """Take the socket systemd passed (socket activation), or create it."""
+        inherited = _inherited_socket()
+        if inherited is not None:
+            self.listener = inherited
+        else:
+            self.listener = _bind(self.path, self.group_gid)
+            self.created_socket = True
+        self.listener.setblocking(False)
+
+    def close(self) -> None:
+        for conn in self.connections:
+            conn.sock.close()
+        self.connections = []
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+
+    def has_unsent(self) -> bool:
+        return any(c.outbuf for c in self.connections)
+
+    def waitables(self) -> list[object]:
+        return ([self.listener] if self.listener else []) + list(self.connections)
+
+    def service(self, ready: set[object]) -> None:
+        """Accept, read and answer what is ready; flush; drop idle or stuck clients."""
+        if self.listener in ready:
+            self._accept()
+        now = time.monotonic()
+        for conn in list(self.connections):
+            if conn in ready:
+                self._read(conn)
+            self._flush(conn)
+            if (not conn.closed and not conn.pending and not conn.outbuf
+                    and now - conn.last_active > IDLE_TIMEOUT):
+                self._drop(conn, "idle")
+        self.connections = [c for c in self.connections if not c.closed]
+
+    def reply(self, conn: Connection, line: bytes) -> None:
+        conn.pending -= 1
+        if not conn.closed:
+            conn.outbuf += line
+            self._flush(conn)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # EMFILE and friends: try again on the next wake-up
+                log.warning("cannot accept a control connection: %s", e.strerror)
+                return
+            sock.setblocking(False)
+            pid, uid, gid = struct.unpack("3i", sock.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+            conn = Connection(sock, Peer(pid, uid, gid))
+            if not self._allowed(conn.peer):
+                log.warning("refused a control connection from uid %d (pid %d)", uid, pid)
+                self._refuse(conn, protocol.NOT_ALLOWED,
+                             "not allowed: ask to be added to the daemon's group")
+            elif len(self.connections) >= MAX_CONNECTIONS:
+                self._refuse(conn, "busy", "too many control connections")
+            else:
+                self.connections.append(conn)
+
+    def _allowed(self, peer: Peer) -> bool:
+        if peer.uid in (0, os.geteuid()):
+            return True
+        if self.group_gid is None:
+            return False
+        if peer.gid == self.group_gid:
+            return True
+        try:
+            user = pwd.getpwuid(peer.uid)
+        except KeyError:
+            return False
+        return self.group_gid in os.getgrouplist(user.pw_name, user.pw_gid)
+
+    def _refuse(self, conn: Connection, code: str, message: str) -> None:
+        try:
+            conn.sock.send(protocol.error(None, code, message))
+        except OSError:
+            pass
+        conn.sock.close()
+
+    def _read(self, conn: Connection) -> None:
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn, None)
+            return
+        conn.last_active = time.monotonic()
+        conn.inbuf += data
+        while (end := conn.inbuf.find(b"\n")) >= 0:
+            line = bytes(conn.inbuf[:end])
+            del conn.inbuf[:end + 1]
+            if line.strip():
+                self._answer(conn, line)
+        if len(conn.inbuf) > protocol.MAX_LINE:
+            conn.outbuf += protocol.error(None, protocol.BAD_REQUEST, "request line too long")
+            self._flush(conn)
+            self._drop(conn, "line too long")
+
+    def _answer(self, conn: Connection, line: bytes) -> None:
+        try:
+            request = protocol.parse_request(line)
+        except protocol.ProtocolError as e:
+            conn.outbuf += protocol.error(None, e.code, str(e))
+            return
+        conn.pending += 1
+        try:
+            answer = self.handle(conn, request)
+        except protocol.ProtocolError as e:
+            answer = protocol.error(request.id, e.code, str(e))
+        except Exception as e:  # a bug in one command must not take the daemon down
+            log.exception("control command %s failed", request.cmd)
+            answer = protocol.error(request.id, protocol.INTERNAL, f"{type(e).__name__}: {e}")
+        if answer is not None:
+            conn.pending -= 1
+            conn.outbuf += answer
+
+    def _flush(self, conn: Connection) -> None:
+        while conn.outbuf and not conn.closed:
+            try:
+                sent = conn.sock.send(conn.outbuf)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self._drop(conn, None)
+                return
+            del conn.outbuf[:sent]
+        if len(conn.outbuf) > MAX_UNSENT:
+            self._drop(conn, "not reading its answers")
+
+    def _drop(self, conn: Connection, why: str | None) -> None:
+        if why:
+            log.info("closed a control connection (uid %d): %s", conn.peer.uid, why)
+        conn.closed = True
+        conn.sock.close()
+
+
+def _group_gid(name: str) -> int:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise ConfigError(f"[daemon] group: no such group {name!r}") from None
+
+
+def _inherited_socket() -> socket.socket | None:
+    from systemd import daemon
+
+    fds = daemon.listen_fds()
+    return socket.socket(fileno=fds[0]) if fds else None
+
+
+def _bind(path: Path, gid: int | None) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # left by a daemon that died
+        else:
+            raise ConfigError(f"{path}: another facewatchd is already listening there")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # Created with mode 0660 from the start: no window in which others could connect.
+    old = os.umask(0o117)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old)
+    if gid is not None:
+        os.chown(path, -1, gid)
+    sock.listen(16)
+    return sock

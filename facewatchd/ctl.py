@@ -1,0 +1,264 @@
+"""`facewatchctl`: the control client.
+
+Its command line is built from protocol.COMMANDS; it sends one request, then prints
+the answer as text for people or, with --json, as one JSON document for scripts.
+All formatting lives here: the daemon returns data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__, protocol
+from .config import DEFAULT_PATH, DaemonConfig
+
+# Exit statuses (sysexits.h) for the protocol's error codes.
+EXIT_CODES = {
+    protocol.BAD_REQUEST: 64, protocol.UNKNOWN_COMMAND: 64, protocol.BAD_ARGS: 64,
+    protocol.UNSUPPORTED_VERSION: 64, protocol.NOT_FOUND: 66, protocol.NOT_ALLOWED: 77,
+    "bad_config": 78, "busy": 75, protocol.INTERNAL: 70,
+}
+EX_UNAVAILABLE, EX_NOPERM = 69, 77
+
+
+class CtlError(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parser() -> argparse.ArgumentParser:
+    lines = [f"  {c.name.replace('.', ' '):<20} {c.help}" for c in protocol.COMMANDS.values()]
+    p = argparse.ArgumentParser(
+        prog="facewatchctl", description="Ask the running facewatchd what it is doing, or tell it.",
+        epilog="commands:\n" + "\n".join(lines), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, default=DEFAULT_PATH, metavar="PATH",
+                   help=f"the daemon's configuration, for its socket (default: {DEFAULT_PATH})")
+    p.add_argument("--socket", type=Path, metavar="PATH", help="the control socket (overrides --config)")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("--version", action="version", version=f"facewatchctl {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for command in protocol.COMMANDS.values():
+        head, _, tail = command.name.partition(".")
+        if tail:
+            if head not in groups:
+                group = sub.add_parser(head, help=f"{head} {{...}}")
+                groups[head] = group.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
+            sp = groups[head].add_parser(tail, help=command.help, description=command.help)
+        else:
+            sp = sub.add_parser(head, help=command.help, description=command.help)
+        sp.set_defaults(cmd=command.name)
+        for arg in command.args:
+            nargs = "+" if arg.type is list else None if arg.required else "?"
+            sp.add_argument(arg.name, nargs=nargs, type=int if arg.type is int else str, help=arg.help)
+        if command.name == "scan":
+            sp.add_argument("--no-wait", action="store_true", help="do not wait for the files to be sorted")
+    return p
+
+
+def socket_path(args: argparse.Namespace) -> Path:
+    if args.socket:
+        return args.socket
+    try:  # only the [daemon] table: the other folders may not be readable by this user
+        with args.config.open("rb") as f:
+            daemon = tomllib.load(f).get("daemon", {})
+        return args.config.resolve().parent / daemon.get("socket", str(DaemonConfig.socket))
+    except (OSError, tomllib.TOMLDecodeError):
+        return DaemonConfig.socket
+
+
+class Client:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.sock.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise CtlError(f"facewatchd is not running (nothing listens at {path})", EX_UNAVAILABLE) from None
+        except PermissionError:
+            raise CtlError(f"not allowed to use {path}: ask to be added to the daemon's group",
+                           EX_NOPERM) from None
+        self.file = self.sock.makefile("rb")
+        self.next_id = 0
+
+    def call(self, cmd: str, args: dict[str, Any]) -> Any:
+        self.next_id += 1
+        try:
+            self.sock.sendall(protocol.request(self.next_id, cmd, args))
+            line = self.file.readline()
+        except OSError as e:
+            raise CtlError(f"lost the connection to facewatchd: {e.strerror}", EX_UNAVAILABLE) from None
+        if not line:
+            raise CtlError("facewatchd closed the connection without answering", EX_UNAVAILABLE)
+        answer = protocol.parse_response(line)
+        if not answer["ok"]:
+            error = answer["error"]
+            raise CtlError(error["message"], EXIT_CODES.get(error["code"], 1))
+        return answer["result"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = protocol.COMMANDS[args.cmd]
+    request = {}
+    for arg in command.args:
+        value = getattr(args, arg.name)
+        if value is not None and arg.path:
+            value = [os.path.abspath(v) for v in value] if arg.type is list else os.path.abspath(value)
+        if value is not None:
+            request[arg.name] = value
+    try:
+        client = Client(socket_path(args))
+        if args.cmd == "scan" and not args.no_wait:
+            result = scan_and_wait(client, request, quiet=args.json)
+        else:
+            result = client.call(args.cmd, request)
+    except CtlError as e:
+        print(f"facewatchctl: {e}", file=sys.stderr)
+        return e.status
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(FORMATTERS.get(args.cmd, lambda r: json.dumps(r, indent=2))(result))
+    return 0
+
+
+def scan_and_wait(client: Client, request: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    """Start a scan, then show progress until nothing is waiting or in flight."""
+    before = client.call("status", {})
+    result = client.call("scan", request)
+    progress = sys.stderr.isatty() and not quiet
+    while True:
+        time.sleep(0.5)
+        status = client.call("status", {})
+        done = status["processed"] - before["processed"]
+        busy = status["scanning"] or status["queued"] or status["settling"] or status["in_flight"]
+        if progress:
+            print(f"\rscanning: {done} sorted, {status['queued'] + status['settling']} waiting, "
+                  f"{status['in_flight']} in flight   ", end="", file=sys.stderr, flush=True)
+        if not busy:
+            break
+    if progress:
+        print(file=sys.stderr)
+    keys = ("processed", "matched", "review", "duplicates", "failed", "left")
+    return {**result, **{k: status[k] - before[k] for k in keys}}
+
+
+# Formatting, for people
+
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(int(seconds), 60)
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h {m}m" if hours else f"{m}m {s}s" if m else f"{s}s"
+
+
+def format_status(s: dict[str, Any]) -> str:
+    refs = ", ".join(f"{p} {n}" for p, n in sorted(s["references"].items())) or "none"
+    lines = [
+        f"facewatchd {s['version']}, {s['state']} for {_duration(s['uptime_s'])}, "
+        f"{s['workers']} workers ({s['worker_restarts']} restarts)",
+        f"sorted {s['processed']}: {s['matched']} to people, {s['review']} to review, "
+        f"{s['duplicates']} duplicates, {s['failed']} failed, {s['left']} left in inbound",
+        f"waiting {s['queued'] + s['settling']} ({s['settling']} still changing), "
+        f"in flight {s['in_flight']}{', scanning' if s['scanning'] else ''}",
+        f"references: {refs}",
+        f"watching: {', '.join(s['watching'])}",
+    ]
+    if s["polling"]:
+        lines.append(f"polled (no inotify watches left): {', '.join(s['polling'])}")
+    lines.append(f"last error: {s['last_error'] or 'none'}")
+    return "\n".join(lines)
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def describe_faces(faces: list[dict[str, Any]]) -> list[str]:
+    """Each face in words: where it is, who it is nearest to, and whether that counts."""
+    lines = []
+    for n, face in enumerate(faces, 1):
+        top, right, bottom, left = face["box"]
+        where = f"face {n} at x={left} y={top}, {right - left}x{bottom - top} px"
+        if face.get("time") is not None:
+            where += f", {face['time']:.1f} s into the video"
+        if face.get("person") is None:
+            lines.append(f"  {where}: no references to compare with")
+        elif face.get("matched"):
+            lines.append(f"  {where}: {face['person']}, distance {face['distance']:.3f} "
+                         f"(within the tolerance {face['tolerance']}; reference {face['reference']})")
+        else:
+            lines.append(f"  {where}: not recognised; nearest is {face['person']} at "
+                         f"{face['distance']:.3f}, beyond the tolerance {face['tolerance']}")
+    return lines
+
+
+def format_test(r: dict[str, Any]) -> str:
+    lines = [f"{r['file']}: {len(r['faces'])} face{'s' if len(r['faces']) != 1 else ''}"]
+    lines += describe_faces(r["faces"])
+    if r["outcome"] == "duplicate":
+        lines.append(f"would go to duplicates: the same file was sorted before, now at {r['duplicate_of']}")
+    else:
+        lines.append(f"would go to {', '.join(r.get('folders') or ['nowhere'])}: {r['rule']}")
+    return "\n".join(lines)
+
+
+def format_why(e: dict[str, Any]) -> str:
+    when = datetime.fromtimestamp(e["updated"]).strftime("%Y-%m-%d %H:%M:%S")
+    state = {"done": "moved", "moving": "being moved", "abandoned": "not moved"}[e["state"]]
+    lines = [f"{e['source']}", f"  {state} {when} to {e['target']}"]
+    lines += [f"  also filed as {link}" for link in e["links"]]
+    lines.append(f"  decision: {e['outcome']} ({e['reason'].replace('_', ' ')}): {e['evidence'].get('rule', '')}")
+    if "abandoned" in e["evidence"]:
+        lines.append(f"  not moved because: {e['evidence']['abandoned']}")
+    if e["evidence"].get("frame_times"):
+        lines.append(f"  video frames looked at: {', '.join(f'{t:.1f} s' for t in e['evidence']['frame_times'])}")
+    lines += describe_faces(e["evidence"].get("faces", []))
+    return "\n".join(lines)
+
+
+def format_enroll(r: dict[str, Any]) -> str:
+    return "\n".join(f"added reference {f['id']} of {r['person']} from {f['file']}" if f["added"]
+                     else f"not used: {f['file']}: {f['why']}" for f in r["files"])
+
+
+def format_scan(r: dict[str, Any]) -> str:
+    text = f"scanning {', '.join(r['scanning'])}"
+    if "processed" in r:
+        text = (f"scanned {', '.join(r['scanning'])}: sorted {r['processed']} "
+                f"({r['matched']} to people, {r['review']} to review, {r['duplicates']} duplicates, "
+                f"{r['failed']} failed, {r['left']} left in inbound)")
+    return text
+
+
+FORMATTERS = {
+    "status": format_status,
+    "persons": lambda r: format_table(r, ["name", "references", "disabled"]),
+    "references": lambda r: format_table(
+        [{**x, "active": "yes" if x["active"] else "no"} for x in r],
+        ["id", "person", "active", "origin", "path"]),
+    "enroll": format_enroll,
+    "reference.disable": lambda r: f"reference {r['id']} disabled",
+    "reference.enable": lambda r: f"reference {r['id']} enabled",
+    "test": format_test,
+    "why": format_why,
+    "scan": format_scan,
+    "reload": lambda r: (f"reloaded: references of {len(r['persons'])} people, {r['added']} new, "
+                         f"{r['deactivated']} removed, {len(r['skipped'])} photos not usable"),
+}

@@ -1,0 +1,138 @@
+"""The control protocol: versioned JSON lines, and the one table of commands.
+
+    → {"v": 1, "id": 7, "cmd": "reference.disable", "args": {"id": 12}}
+    ← {"v": 1, "id": 7, "ok": true, "result": {...}}
+    ← {"v": 1, "id": 7, "ok": false, "error": {"code": "not_found", "message": "..."}}
+
+One request per line, answered in order on the same connection. The server returns
+data; `facewatchctl` formats it. COMMANDS drives the server's dispatch, its argument
+checks and the client's command line and help, so a command is declared once, here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = 1
+MAX_LINE = 1 << 20  # bytes; a longer request is refused and the connection closed
+
+# Error codes, the protocol's side of errors.py.
+BAD_REQUEST = "bad_request"
+UNKNOWN_COMMAND = "unknown_command"
+BAD_ARGS = "bad_args"
+NOT_FOUND = "not_found"
+NOT_ALLOWED = "not_allowed"
+UNSUPPORTED_VERSION = "unsupported_version"
+INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    type: type  # str, int, or list (of strings)
+    help: str
+    required: bool = True
+    path: bool = False  # the client sends it as an absolute path
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # "reference.disable" is typed `facewatchctl reference disable`
+    help: str
+    args: tuple[Arg, ...] = ()
+
+
+COMMANDS: dict[str, Command] = {c.name: c for c in [
+    Command("status", "counts, queue, workers, references per person, last error"),
+    Command("persons", "the known people and how many active references each has"),
+    Command("references", "the reference faces, of everyone or of one person",
+            (Arg("person", str, "only this person", required=False),)),
+    Command("enroll", "add reference faces of a person from photos (one face each)",
+            (Arg("person", str, "the person's name (their folder's name)"),
+             Arg("files", list, "photos of them", path=True))),
+    Command("reference.disable", "stop using a reference face", (Arg("id", int, "its id"),)),
+    Command("reference.enable", "use a disabled reference face again", (Arg("id", int, "its id"),)),
+    Command("test", "what would happen to a file: its faces, the nearest people, the decision;"
+                    " nothing is moved", (Arg("file", str, "a photo or video", path=True),)),
+    Command("why", "why a file went where it went, from the ledger",
+            (Arg("path", str, "where the file is now, or where it was found", path=True),)),
+    Command("scan", "look through the inbound folders (or one folder in them) for files",
+            (Arg("path", str, "a folder inside an inbound folder", required=False, path=True),)),
+    Command("reload", "read the configuration and the references folder again"),
+]}
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int | str | None
+    cmd: str
+    args: dict[str, Any]
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def request(id: int, cmd: str, args: dict[str, Any]) -> bytes:
+    return encode({"v": VERSION, "id": id, "cmd": cmd, "args": args})
+
+
+def ok(id: Any, result: Any) -> bytes:
+    return encode({"v": VERSION, "id": id, "ok": True, "result": result})
+
+
+def error(id: Any, code: str, message: str) -> bytes:
+    return encode({"v": VERSION, "id": id, "ok": False, "error": {"code": code, "message": message}})
+
+
+def parse_request(line: bytes) -> Request:
+    """Check a request line against the table; raise ProtocolError saying what is wrong."""
+    try:
+        message = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ProtocolError(BAD_REQUEST, f"not JSON: {e}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(BAD_REQUEST, "a request is a JSON object")
+    if message.get("v") != VERSION:
+        raise ProtocolError(UNSUPPORTED_VERSION, f"this daemon speaks version {VERSION}")
+    req_id = message.get("id")
+    if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, (int, str))):
+        raise ProtocolError(BAD_REQUEST, "id must be a number or a string")
+    command = COMMANDS.get(message.get("cmd"))  # type: ignore[arg-type]
+    if command is None:
+        raise ProtocolError(UNKNOWN_COMMAND, f"unknown command {message.get('cmd')!r}")
+    args = message.get("args", {})
+    if not isinstance(args, dict):
+        raise ProtocolError(BAD_ARGS, "args must be an object")
+    allowed = {a.name: a for a in command.args}
+    for name in args:
+        if name not in allowed:
+            raise ProtocolError(BAD_ARGS, f"{command.name}: unknown argument {name!r}")
+    for arg in command.args:
+        if arg.name not in args or args[arg.name] is None:
+            if arg.required:
+                raise ProtocolError(BAD_ARGS, f"{command.name}: {arg.name} is required")
+            continue
+        value = args[arg.name]
+        good = (isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+                if arg.type is list else
+                isinstance(value, arg.type) and not isinstance(value, bool))
+        if not good:
+            kind = {str: "a string", int: "an integer", list: "a non-empty list of strings"}[arg.type]
+            raise ProtocolError(BAD_ARGS, f"{command.name}: {arg.name} must be {kind}")
+    return Request(req_id, command.name, args)
+
+
+def parse_response(line: bytes) -> dict[str, Any]:
+    message = json.loads(line)
+    if not isinstance(message, dict) or "ok" not in message:
+        raise ValueError("not a response")
+    return message
