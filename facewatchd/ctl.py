@@ -262,3 +262,7 @@ FORMATTERS = {
     "reload": lambda r: (f"reloaded: references of {len(r['persons'])} people, {r['added']} new, "
                          f"{r['deactivated']} removed, {len(r['skipped'])} photos not usable"),
 }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

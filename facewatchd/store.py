@@ -9,6 +9,7 @@ The schema is versioned with PRAGMA user_version and migrated forward on open.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import time
@@ -108,21 +109,43 @@ class Store:
     def __init__(self, state_dir: Path) -> None:
         try:
             state_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
-            self.db = sqlite3.connect(state_dir / DB_NAME, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode = WAL")
-            # WAL + NORMAL survives a process crash; a power cut may lose the last
-            # commits, which only forgets moves that the disk itself still shows.
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
-        except sqlite3.Error as e:
-            raise StoreError(f"{state_dir / DB_NAME}: {e}") from None
+            # One facewatchd per state folder: two would move the same files.
+            self._lock = open(state_dir / "lock", "a")
         except OSError as e:
             raise StoreError(f"{state_dir}: {e.strerror}") from None
+        try:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(f"{state_dir}: another facewatchd is using this state folder") from None
+            self.db = sqlite3.connect(state_dir / DB_NAME, isolation_level=None)
+            try:
+                self.db.row_factory = sqlite3.Row
+                self.db.execute("PRAGMA journal_mode = WAL")
+                # WAL + NORMAL survives a process crash; a power cut may lose the last
+                # commits, which only forgets moves that the disk itself still shows.
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self.db.execute("PRAGMA foreign_keys = ON")
+                self._migrate()
+            except BaseException:
+                self.db.close()
+                raise
+        except sqlite3.Error as e:
+            self._lock.close()
+            raise StoreError(f"{state_dir / DB_NAME}: {e}") from None
+        except BaseException:
+            self._lock.close()
+            raise
 
     def close(self) -> None:
         self.db.close()
+        self._lock.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]

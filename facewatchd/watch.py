@@ -42,6 +42,7 @@ from .config import WatchConfig
 
 log = logging.getLogger("facewatchd.watch")
 
+POLL_INTERVAL = 5.0  # seconds, for folders that get no inotify watches
 _EVENTS = [FileClosedEvent, FileMovedEvent, FileCreatedEvent, DirCreatedEvent, DirMovedEvent]
 
 
@@ -95,21 +96,31 @@ class Watcher:
         handler = _Handler(self.arrivals, self.wake)
         self._inotify.start()
         for watch in self.watches:
+            before = _inotify_watches()
             try:
-                self._inotify.schedule(handler, str(watch.inbound), recursive=watch.recursive,
-                                       event_filter=_EVENTS)
+                watched = self._inotify.schedule(handler, str(watch.inbound),
+                                                 recursive=watch.recursive, event_filter=_EVENTS)
             except OSError as e:
                 if e.errno not in (errno.ENOSPC, errno.EMFILE):
                     raise
-                log.error("cannot watch %s with inotify (%s; raise fs.inotify.max_user_watches "
-                          "or max_user_instances): polling it every 5 s instead",
-                          watch.inbound, e.strerror)
-                if self._polling is None:
-                    self._polling = PollingObserver(timeout=5)
-                    self._polling.start()
-                self._polling.schedule(handler, str(watch.inbound), recursive=watch.recursive,
-                                       event_filter=_EVENTS)
-                self.polled.append(watch.inbound)
+                why = e.strerror
+            else:
+                # watchdog skips subfolders it cannot watch without a word: count what
+                # the kernel really holds against the folders there are.
+                wanted = 1 + (_subfolders(watch.inbound) if watch.recursive else 0)
+                if _inotify_watches() - before >= wanted:
+                    continue
+                self._inotify.unschedule(watched)
+                why = "inotify watch limit reached"
+            log.error("cannot watch %s with inotify (%s; raise fs.inotify.max_user_watches "
+                      "or max_user_instances): polling it every %g s instead",
+                      watch.inbound, why, POLL_INTERVAL)
+            if self._polling is None:
+                self._polling = PollingObserver(timeout=POLL_INTERVAL)
+                self._polling.start()
+            self._polling.schedule(handler, str(watch.inbound), recursive=watch.recursive,
+                                   event_filter=_EVENTS)
+            self.polled.append(watch.inbound)
 
     def stop(self) -> None:
         logging.getLogger("watchdog.observers.inotify_c").removeHandler(self._listener)
@@ -127,6 +138,23 @@ class Watcher:
     def _on_overflow(self) -> None:
         self._overflowed.set()
         self.wake()
+
+
+def _inotify_watches() -> int:
+    """How many inotify watches this process holds, as the kernel counts them."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify":
+                with open(f"/proc/self/fdinfo/{fd}") as info:
+                    count += sum(line.startswith("inotify wd:") for line in info)
+        except OSError:
+            continue
+    return count
+
+
+def _subfolders(folder: Path) -> int:
+    return sum(len(dirs) for _, dirs, _ in os.walk(folder))
 
 
 class Settler:

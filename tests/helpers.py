@@ -36,8 +36,9 @@ def files_under(*folders: Path) -> list[Path]:
                   for p in folder.rglob("*") if p.is_file() or p.is_symlink())
 
 
-def write_config(folder: Path, *, extra: str = "", watch_extra: str = "",
-                 destination: str = "sorted/{person}", **recognition: object) -> Path:
+def write_config(folder: Path, *, extra: str = "", watch_extra: str = "", daemon: str = "",
+                 destination: str = "sorted/{person}", socket: str = "state/facewatchd.sock",
+                 **recognition: object) -> Path:
     """A config in `folder` with references/, inbound/, sorted/, review/ and state/ beside it."""
     for name in ("references", "inbound", "sorted"):
         (folder / name).mkdir(exist_ok=True)
@@ -45,9 +46,9 @@ def write_config(folder: Path, *, extra: str = "", watch_extra: str = "",
     text = textwrap.dedent(f"""\
         [daemon]
         state_dir = "state"
-        socket = "state/facewatchd.sock"
+        socket = "{socket}"
         workers = 2
-
+        """) + daemon + textwrap.dedent("""
         [recognition]
         references = "references"
         """) + rec + textwrap.dedent(f"""
@@ -99,3 +100,113 @@ def second_filesystem(base: Path) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder)
+
+
+def facewatchctl(config: Path, *args: str | Path, check: bool = True,
+                 timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "facewatchd.ctl", "--config", str(config), *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    if check:
+        assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    return result
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET; keeps every message."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+        import threading
+
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while not self._stop:
+            try:
+                self.messages.append(self.sock.recv(65536).decode())
+            except OSError:
+                continue
+
+    def fields(self) -> list[str]:
+        return [line for m in self.messages for line in m.splitlines()]
+
+    def wait_for(self, field: str, timeout: float = 60, after: int = 0) -> int:
+        """Index of the first message after `after` that has `field` (e.g. "READY=1")."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i, m in enumerate(self.messages[after:], after):
+                if field in m.splitlines():
+                    return i
+            time.sleep(0.05)
+        raise AssertionError(f"no {field} within {timeout} s; got {self.messages}")
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join()
+        self.sock.close()
+
+
+class DaemonProcess:
+    """facewatchd started as a subprocess with its own NOTIFY_SOCKET."""
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.notify = NotifySocket(config.parent / "notify.sock")
+        self.log = config.parent / "daemon.log"
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "facewatchd", "--config", str(config), "--log", "stderr"],
+                stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT,
+                env={**os.environ, "NOTIFY_SOCKET": str(self.notify.path), **(env or {})})
+
+    def ready(self, timeout: float = 90) -> DaemonProcess:
+        self.notify.wait_for("READY=1", timeout)
+        return self
+
+    def ctl(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return facewatchctl(self.config, *args, check=check)
+
+    def status(self) -> dict:
+        import json
+
+        return json.loads(self.ctl("--json", "status").stdout)
+
+    def wait_idle(self, expect_processed: int, timeout: float = 120) -> dict:
+        """Wait until `expect_processed` files were handled and nothing is waiting."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status()
+            if (status["processed"] >= expect_processed and not status["queued"]
+                    and not status["settling"] and not status["in_flight"] and not status["scanning"]):
+                return status
+            time.sleep(0.2)
+        raise AssertionError(f"not idle after {timeout} s: {status}\n{self.log.read_text()[-3000:]}")
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.notify.close()
+
+    def __enter__(self) -> DaemonProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self.notify._stop:
+            self.notify.close()

@@ -195,15 +195,14 @@ def test_a_move_interrupted_by_a_crash_is_finished_at_start(tmp_path: Path, data
     target = tmp_path / "review" / "a.jpg"
     target.parent.mkdir()
     shutil.copy2(source, target)  # copied across, crashed before unlinking the source
-    store = Store(tmp_path / "state")
-    entry = store.begin_move(sha256=sha256(source), size=source.stat().st_size, source=str(source),
-                             target=str(target), outcome="review", reason="no_face", persons=[],
-                             evidence={})
-    store.close()
+    with Store(tmp_path / "state") as store:
+        entry = store.begin_move(sha256=sha256(source), size=source.stat().st_size,
+                                 source=str(source), target=str(target), outcome="review",
+                                 reason="no_face", persons=[], evidence={})
     result = facewatchd("--config", config, "--oneshot")
     assert result.returncode == 0, result.stderr
     assert "recovered moves" in result.stdout
     assert not source.exists() and target.exists()
-    store = Store(tmp_path / "state")
-    assert store.entry(entry).state == "done"
+    with Store(tmp_path / "state") as store:
+        assert store.entry(entry).state == "done"
     assert files_under(tmp_path / "review") == [target]  # not sorted a second time

@@ -12,11 +12,17 @@ from facewatchd.store import Store
 
 
 def test_a_new_database_is_migrated_to_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
-    s = Store(tmp_path / "state")
-    assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS)
-    assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    s.close()
+    with Store(tmp_path / "state") as s:
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS)
+        assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     Store(tmp_path / "state").close()  # opening again migrates nothing
+
+
+def test_one_state_folder_serves_one_facewatchd(tmp_path: Path) -> None:
+    with Store(tmp_path):
+        with pytest.raises(StoreError, match="another facewatchd"):
+            Store(tmp_path)
+    Store(tmp_path).close()  # free again
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -28,8 +34,13 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         Store(tmp_path / "state")
 
 
-def test_reference_encodings_round_trip_exactly_as_floats(tmp_path: Path) -> None:
-    s = Store(tmp_path)
+@pytest.fixture
+def s(tmp_path: Path):
+    with Store(tmp_path) as store:
+        yield store
+
+
+def test_reference_encodings_round_trip_exactly_as_floats(s: Store) -> None:
     encoding = np.random.default_rng(1).normal(size=128)
     ref = s.add_reference("Anna", "folder", "/refs/Anna/a.jpg", "ab" * 32, (1, 2, 3, 4), encoding)
     refs = s.active_references()
@@ -41,8 +52,7 @@ def test_reference_encodings_round_trip_exactly_as_floats(tmp_path: Path) -> Non
     assert len(s.active_references()) == 0
 
 
-def test_the_ledger_journals_a_move_and_finds_duplicates(tmp_path: Path) -> None:
-    s = Store(tmp_path)
+def test_the_ledger_journals_a_move_and_finds_duplicates(s: Store) -> None:
     entry = s.begin_move(sha256="cd" * 32, size=10, source="/in/a.jpg", target="/out/a.jpg",
                          outcome="sorted", reason="matched", persons=["Anna"],
                          evidence={"faces": [{"box": [1, 2, 3, 4]}]})
@@ -56,8 +66,7 @@ def test_the_ledger_journals_a_move_and_finds_duplicates(tmp_path: Path) -> None
     assert found.evidence == {"faces": [{"box": [1, 2, 3, 4]}]} and found.persons == ["Anna"]
 
 
-def test_an_abandoned_move_keeps_its_note(tmp_path: Path) -> None:
-    s = Store(tmp_path)
+def test_an_abandoned_move_keeps_its_note(s: Store) -> None:
     entry = s.begin_move(sha256="ef" * 32, size=1, source="/in/b.jpg", target="/out/b.jpg",
                          outcome="review", reason="no_face", persons=[], evidence={})
     s.abandon_move(entry, "disk full")
