@@ -12,6 +12,7 @@ well under a second and the library's pages are shared.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import signal
 import time
@@ -22,7 +23,10 @@ from typing import Callable, Hashable, Iterable, Iterator
 
 from .report import FaceReport
 
+log = logging.getLogger("facewatchd.pool")
+
 RETRIES_AFTER_CRASH = 1
+READY = ("ready", None)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ def _worker_main(conn: Connection, settings: EngineSettings) -> None:
 
     engine = FaceEngine(settings.model, settings.upsample, settings.max_side,
                         settings.video_frames)
+    conn.send(READY)  # the time limit starts with the first file, not with loading models
     while True:
         try:
             job = conn.recv()
@@ -72,6 +77,7 @@ class _Worker:
         self.process.start()
         child.close()
         self.job: _Job | None = None
+        self.ready = False  # models loaded
 
     def stop(self, kill: bool = False) -> None:
         if kill:
@@ -113,9 +119,9 @@ class Pool:
         return sum(w.job is not None for w in self._workers)
 
     def waitables(self) -> list[object]:
-        """What to wait on for results: the pipes and process sentinels of busy workers."""
-        busy = [w for w in self._workers if w.job is not None]
-        return [w.conn for w in busy] + [w.process.sentinel for w in busy]
+        """What to wait on: the pipes and sentinels of busy workers and of those starting."""
+        watched = [w for w in self._workers if w.job is not None or not w.ready]
+        return [w.conn for w in watched] + [w.process.sentinel for w in watched]
 
     def next_timeout(self) -> float | None:
         """Seconds until the earliest job in flight reaches the time limit."""
@@ -129,11 +135,16 @@ class Pool:
     def collect(self, timeout: float | None = None) -> list[tuple[Hashable, FaceReport]]:
         """Wait up to `timeout` seconds for at least one result; return all that are ready."""
         results: list[tuple[Hashable, FaceReport]] = []
-        next_deadline = self.next_timeout()
-        if next_deadline is None:
+        self._dispatch()
+        waitables = self.waitables()
+        if not waitables:
             return results
-        wait_for = next_deadline if timeout is None else min(timeout, next_deadline)
-        ready = set(wait(self.waitables(), wait_for))
+        limits = [t for t in (timeout, self.next_timeout()) if t is not None]
+        ready = set(wait(waitables, min(limits) if limits else None))
+        for index, worker in enumerate(self._workers):
+            if not worker.ready and worker.job is None:
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    self._take_ready(index)
         for index, worker in enumerate(self._workers):
             job = worker.job
             if job is None:
@@ -152,7 +163,8 @@ class Pool:
             elif time.monotonic() - job.started > self._timeout:
                 self._replace(index, kill=True)
                 results.append((job.key, FaceReport(
-                    job.path, "image", error=f"analysis took longer than {self._timeout:g} s")))
+                    job.path, "image", error=f"analysis took longer than {self._timeout:g} s",
+                    abandoned=True)))
         self._dispatch()
         return results
 
@@ -194,7 +206,7 @@ class Pool:
             job.attempts += 1
             self._backlog.appendleft(job)
             return []
-        return [(job.key, FaceReport(job.path, "image",
+        return [(job.key, FaceReport(job.path, "image", abandoned=True,
                                      error=f"the worker analysing it died ({how}), twice"))]
 
     def _replace(self, index: int, kill: bool = False) -> int | None:
@@ -206,17 +218,33 @@ class Pool:
         self.restarts += 1
         return old.process.exitcode
 
+    def _take_ready(self, index: int) -> None:
+        worker = self._workers[index]
+        try:
+            if worker.conn.poll() and worker.conn.recv() == READY:
+                worker.ready = True
+                return
+        except (EOFError, OSError):
+            pass
+        if not worker.process.is_alive():
+            log.error("a worker died while loading the models (exit status %s); starting another",
+                      self._replace(index))
+
     def _dispatch(self) -> None:
         for index in range(len(self._workers)):
             if not self._backlog:
                 return
-            if self._workers[index].job is not None:
+            if not self._workers[index].ready:
+                self._take_ready(index)  # may replace a worker that died starting
+            worker = self._workers[index]
+            if worker.job is not None or not worker.ready:
                 continue
             job = self._backlog.popleft()
             job.started = time.monotonic()
             try:
-                self._workers[index].conn.send((job.key, job.path))
-            except OSError:  # it died while idle: replace it and hand the job to the new one
+                worker.conn.send((job.key, job.path))
+            except OSError:  # it died while idle: replace it; the job waits for the new one
+                self._backlog.appendleft(job)
                 self._replace(index)
-                self._workers[index].conn.send((job.key, job.path))
-            self._workers[index].job = job
+                continue
+            worker.job = job

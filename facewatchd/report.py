@@ -48,6 +48,8 @@ class FaceReport:
     frame_times: tuple[float, ...] = ()  # the video frames looked at
     error: str | None = None  # set when the file could not be analysed
     seconds: float = 0.0
+    # The worker died on it twice or ran out of time: it is set aside in failed/, not retried.
+    abandoned: bool = False
 
     @property
     def failed(self) -> bool:

@@ -167,6 +167,24 @@ def recover(source: Path, target: Path, tag: str, sha256: str) -> bool:
     return False  # that name belongs to another file: ours never got there
 
 
+def identify(path: Path) -> tuple[Signature, str] | None:
+    """The signature and content hash of a regular file, never following a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+        return Signature.of(st), digest.hexdigest()
+    finally:
+        os.close(fd)
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -8,7 +8,7 @@ moves and marked done after, so `recover` can settle a crash at start-up.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,10 @@ class Sorter:
         watch = self.watch_for(source)
         if watch is None:
             return self._left(source, "not in any inbound folder")
+        if report.signature is None and report.abandoned:
+            # The worker never said what it read: identify the file here to set it aside.
+            if (identity := route.identify(source)) is not None:
+                report = replace(report, signature=identity[0], sha256=identity[1])
         if report.signature is None:
             # Never opened (gone, a symlink, unreadable): nothing of ours to move.
             return self._left(source, report.error or "could not be opened")

@@ -398,3 +398,17 @@ def test_a_second_daemon_or_oneshot_on_the_same_state_is_refused(data: Path, tmp
         result = facewatchd("--config", config, "--oneshot")
         assert result.returncode == 74 and "another facewatchd is using" in result.stderr
         assert daemon.stop() == 0
+
+
+def test_a_file_that_outlasts_the_time_limit_is_set_aside_in_failed(data: Path, tmp_path: Path) -> None:
+    config = tree(tmp_path, data, file_timeout=2.0)
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        shutil.copy(data / "video" / "pedestrians_1080p.mp4", tmp_path / "inbound" / "slow.mp4")
+        status = daemon.wait_idle(1)
+        assert daemon.stop() == 0
+    assert status["failed"] == 1 and status["worker_restarts"] == 1
+    row = ledger(tmp_path, tmp_path / "inbound" / "slow.mp4")
+    assert row["target"] == str(tmp_path / "review" / "failed" / "slow.mp4")
+    assert "longer than 2 s" in json.loads(row["evidence"])["error"]
+    assert sha256(Path(row["target"])) == sha256(data / "video" / "pedestrians_1080p.mp4")
