@@ -32,7 +32,8 @@ class DaemonConfig:
     state_dir: Path = Path("/var/lib/facewatchd")
     socket: Path = Path("/run/facewatchd/facewatchd.sock")
     workers: int = field(default_factory=_default_workers)
-    # Members of this group may use facewatchctl (besides root and the daemon's user).
+    # Members of this group may use facewatchctl, besides root and the daemon's user
+    # (default: the daemon's own group).
     group: str | None = None
     # A new file is sorted once it has not changed for this many seconds.
     settle: float = 2.0

@@ -58,7 +58,8 @@ Handler = Callable[[Connection, protocol.Request], bytes | None]
 class ControlServer:
     def __init__(self, path: Path, group: str | None, handle: Handler) -> None:
         self.path, self.handle = path, handle
-        self.group_gid = _group_gid(group) if group else None
+        # Without a configured group, the daemon's own: the group the socket file gets.
+        self.group_gid = _group_gid(group) if group else os.getegid()
         self.listener: socket.socket | None = None
         self.created_socket = False  # False when systemd passed it in (and owns the file)
         self.connections: list[Connection] = []
@@ -130,11 +131,7 @@ class ControlServer:
                 self.connections.append(conn)
 
     def _allowed(self, peer: Peer) -> bool:
-        if peer.uid in (0, os.geteuid()):
-            return True
-        if self.group_gid is None:
-            return False
-        if peer.gid == self.group_gid:
+        if peer.uid in (0, os.geteuid()) or peer.gid == self.group_gid:
             return True
         try:
             user = pwd.getpwuid(peer.uid)
@@ -223,7 +220,7 @@ def _inherited_socket() -> socket.socket | None:
     return socket.socket(fileno=fds[0]) if fds else None
 
 
-def _bind(path: Path, gid: int | None) -> socket.socket:
+def _bind(path: Path, gid: int) -> socket.socket:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() or path.is_symlink():
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -242,7 +239,6 @@ def _bind(path: Path, gid: int | None) -> socket.socket:
         sock.bind(str(path))
     finally:
         os.umask(old)
-    if gid is not None:
-        os.chown(path, -1, gid)
+    os.chown(path, -1, gid)
     sock.listen(16)
     return sock

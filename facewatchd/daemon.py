@@ -30,8 +30,7 @@ from .control import ControlServer
 from .enroll import Enrollment, sync_references
 from .errors import ConfigError
 from .notify import Notifier
-from .oneshot import engine_settings
-from .pool import Pool
+from .pool import EngineSettings, Pool
 from .report import FaceReport
 from .signals import Signals
 from .sorter import Outcome, Sorter
@@ -94,7 +93,7 @@ class Daemon:
         try:
             self.sorter = Sorter(self.config, self.store)
             self.sorter.recover()
-            self.pool = Pool(engine_settings(self.config), self.config.daemon.workers,
+            self.pool = Pool(EngineSettings.of(self.config), self.config.daemon.workers,
                              self.config.recognition.file_timeout)
             summary = sync_references(
                 self.config.recognition.references, self.store,
@@ -289,8 +288,8 @@ class Daemon:
         if new.watches != old.watches:
             self.watcher.stop()
             self._start_watching()
-        if (engine_settings(new), new.daemon.workers, new.recognition.file_timeout) != (
-                engine_settings(old), old.daemon.workers, old.recognition.file_timeout):
+        if (EngineSettings.of(new), new.daemon.workers, new.recognition.file_timeout) != (
+                EngineSettings.of(old), old.daemon.workers, old.recognition.file_timeout):
             self._replace_pool()
         self.settler.quiet = new.daemon.settle
         self.enrollment = Enrollment(new.recognition.references, self.store)
@@ -321,7 +320,7 @@ class Daemon:
             for key, report in old.collect(timeout=1.0):
                 self._jobs.pop(key)(report)
         old.close()
-        self.pool = Pool(engine_settings(self.config), self.config.daemon.workers,
+        self.pool = Pool(EngineSettings.of(self.config), self.config.daemon.workers,
                          self.config.recognition.file_timeout)
 
     # What status and facewatchctl show

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import scan
 from .config import Config
@@ -28,11 +27,6 @@ class Summary:
     interrupted: bool = False
 
 
-def engine_settings(config: Config) -> EngineSettings:
-    rec = config.recognition
-    return EngineSettings(rec.model, rec.upsample, rec.max_side, rec.video_frames)
-
-
 def run(config: Config, signals: Signals) -> Summary:
     started = time.monotonic()
     store = Store(config.daemon.state_dir)
@@ -40,7 +34,7 @@ def run(config: Config, signals: Signals) -> Summary:
         sorter = Sorter(config, store)
         recovered = sorter.recover()
         stop = lambda: signals.stop_requested  # noqa: E731
-        with Pool(engine_settings(config), config.daemon.workers,
+        with Pool(EngineSettings.of(config), config.daemon.workers,
                   config.recognition.file_timeout) as pool:
             enrolled = sync_references(config.recognition.references, store,
                                        lambda paths: pool.imap(map(str, paths), stop))

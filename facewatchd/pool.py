@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Hashable, Iterable, Iterator
 
+from .config import Config
 from .report import FaceReport
 
 log = logging.getLogger("facewatchd.pool")
@@ -35,6 +36,11 @@ class EngineSettings:
     upsample: int = 1
     max_side: int = 1600
     video_frames: int = 8
+
+    @classmethod
+    def of(cls, config: Config) -> EngineSettings:
+        rec = config.recognition
+        return cls(rec.model, rec.upsample, rec.max_side, rec.video_frames)
 
 
 @dataclass

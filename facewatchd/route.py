@@ -186,8 +186,6 @@ def identify(path: Path) -> tuple[Signature, str] | None:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The content hash of a regular file; "" for anything else."""
+    identity = identify(path)
+    return identity[1] if identity else ""
