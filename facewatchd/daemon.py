@@ -64,10 +64,10 @@ class Stats:
 
 
 class Daemon:
-    def __init__(self, config: Config, signals: Signals, notifier: Notifier | None = None) -> None:
+    def __init__(self, config: Config, signals: Signals) -> None:
         self.config = config
         self.signals = signals
-        self.notify = notifier or Notifier()
+        self.notify = Notifier()
         self.stats = Stats()
         self.settler = Settler(config.daemon.settle, config.daemon.queue_limit)
         self.queue: dict[Path, None] = {}  # ready to analyse, in order, no duplicates
@@ -117,7 +117,7 @@ class Daemon:
             if self.control:
                 self.control.close()
                 if self.control.created_socket:
-                    self.config.daemon.socket.unlink(missing_ok=True)
+                    self.control.path.unlink(missing_ok=True)
             if self.pool:
                 self.pool.close()
             self.store.close()
