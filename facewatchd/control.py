@@ -233,12 +233,19 @@ def _bind(path: Path, gid: int) -> socket.socket:
         finally:
             probe.close()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    # Created with mode 0660 from the start: no window in which others could connect.
-    old = os.umask(0o117)
     try:
-        sock.bind(str(path))
-    finally:
-        os.umask(old)
-    os.chown(path, -1, gid)
-    sock.listen(16)
+        # Created with mode 0660 from the start: no window in which others could connect.
+        old = os.umask(0o117)
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old)
+        # Only when needed: under systemd the service may not chown (and has Group= for this).
+        if path.stat().st_gid != gid:
+            os.chown(path, -1, gid)
+        sock.listen(16)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"{path}: cannot create the control socket with group {gid}: "
+                          f"{e.strerror or e}") from None
     return sock

@@ -412,3 +412,12 @@ def test_a_file_that_outlasts_the_time_limit_is_set_aside_in_failed(data: Path, 
     assert row["target"] == str(tmp_path / "review" / "failed" / "slow.mp4")
     assert "longer than 2 s" in json.loads(row["evidence"])["error"]
     assert sha256(Path(row["target"])) == sha256(data / "video" / "pedestrians_1080p.mp4")
+
+
+def test_a_socket_that_cannot_be_created_is_one_clear_line(data: Path, tmp_path: Path) -> None:
+    deep = tmp_path / ("x" * 60) / ("y" * 60)  # longer than a Unix socket address may be
+    deep.mkdir(parents=True)
+    config = tree(tmp_path, data, socket=str(deep / "ctl.sock"))
+    result = facewatchd("--config", config)
+    assert result.returncode == 78
+    assert "cannot create the control socket" in result.stderr and "Traceback" not in result.stderr
