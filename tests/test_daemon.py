@@ -421,3 +421,24 @@ def test_a_socket_that_cannot_be_created_is_one_clear_line(data: Path, tmp_path:
     result = facewatchd("--config", config)
     assert result.returncode == 78
     assert "cannot create the control socket" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_periodic_rescan_finds_files_no_event_announced(data: Path, tmp_path: Path) -> None:
+    need(os.geteuid() == 0, "a bind mount needs root")
+    config = tree(tmp_path, data, daemon=SETTLE + "rescan_interval = 2\n")
+    (tmp_path / "inbound" / "share").mkdir()
+    elsewhere = tmp_path / "elsewhere"  # like a folder another machine writes over NFS
+    elsewhere.mkdir()
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        # Over the watched folder: what is written through `elsewhere` raises no event here.
+        subprocess.run(["mount", "--bind", str(elsewhere), str(tmp_path / "inbound" / "share")], check=True)
+        try:
+            time.sleep(2.5)  # past the first periodic rescan: nothing there yet
+            shutil.copy(data / "no_faces" / "cat.jpg", elsewhere / "cat.jpg")
+            daemon.wait_idle(1, timeout=30)
+        finally:
+            subprocess.run(["umount", str(tmp_path / "inbound" / "share")], check=True)
+        assert daemon.stop() == 0
+    assert (tmp_path / "review" / "share" / "cat.jpg").exists()
+    assert "periodic rescan" in daemon.log.read_text()
