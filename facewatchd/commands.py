@@ -19,6 +19,7 @@ from .enroll import the_face
 from .errors import ConfigError
 from .protocol import ProtocolError, Request
 from .report import FaceReport
+from .sorter import evidence
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -61,12 +62,7 @@ class Commands:
         return self.daemon.status()
 
     def do_persons(self) -> list[dict[str, Any]]:
-        counts: dict[str, dict[str, Any]] = {}
-        for ref in self.daemon.store.references():
-            person = counts.setdefault(ref.person, {"name": ref.person, "references": 0,
-                                                    "disabled": 0})
-            person["references" if ref.active else "disabled"] += 1
-        return sorted(counts.values(), key=lambda p: p["name"])
+        return self.daemon.store.persons()
 
     def do_references(self, person: str | None = None) -> list[dict[str, Any]]:
         refs = [dataclasses.asdict(r) for r in self.daemon.store.references()
@@ -124,25 +120,16 @@ class Commands:
             return {"file": report.path, "outcome": "left", "rule": report.error, "faces": []}
         sorter = self.daemon.sorter
         decision = decide(report, sorter.references, sorter.policy)
-        verdicts = {v.face: v for v in decision.faces}
-        faces = [{"box": list(f.box), "score": round(f.score, 3), "time": f.time,
-                  **({k: getattr(verdicts[i], k) for k in
-                      ("person", "distance", "reference", "tolerance", "matched")}
-                     if i in verdicts else {})}
-                 for i, f in enumerate(report.faces)]
         original = sorter.store.sorted_before(report.sha256) if report.sha256 else None
         watch = sorter.watch_for(Path(report.path)) or self.daemon.config.watches[0]
         if decision.outcome == "sorted":
             folders = [str(watch.destination_for(p)) for p in decision.persons]
         else:
             folders = [str(watch.review / ("failed" if decision.outcome == "failed" else ""))]
-        return {"file": report.path, "kind": report.kind, "size": list(report.size),
-                "faces": faces, "frame_times": list(report.frame_times),
+        return {**evidence(report, decision), "file": report.path,
                 "outcome": "duplicate" if original else decision.outcome,
-                "reason": decision.reason, "persons": list(decision.persons),
-                "rule": decision.rule, "folders": folders,
-                "duplicate_of": original.target if original else None,
-                "seconds": round(report.seconds, 3)}
+                "reason": decision.reason, "persons": list(decision.persons), "folders": folders,
+                "duplicate_of": original.target if original else None}
 
     def do_enroll(self, answer: Answer, person: str, files: list[str]) -> None:
         valid_person_name(person)

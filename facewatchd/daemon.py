@@ -326,10 +326,6 @@ class Daemon:
     # What status and facewatchctl show
 
     def status(self) -> dict[str, object]:
-        persons: dict[str, int] = {}
-        for ref in self.store.references():
-            if ref.active:
-                persons[ref.person] = persons.get(ref.person, 0) + 1
         s = self.stats
         return {
             "version": __version__, "uptime_s": round(time.monotonic() - s.started, 1),
@@ -340,7 +336,7 @@ class Daemon:
             "in_flight": len(self.in_flight), "scanning": bool(self.scans),
             "processed": s.processed, "matched": s.matched, "review": s.review,
             "failed": s.failed, "duplicates": s.duplicates, "left": s.left,
-            "references": persons, "last_error": s.last_error,
+            "references": self.store.reference_counts(), "last_error": s.last_error,
             "watching": [str(w.inbound) for w in self.config.watches],
             "polling": [str(p) for p in self.watcher.polled] if self.watcher else [],
         }

@@ -66,7 +66,7 @@ class Enrollment:
             elif not ref.active and key in wanted:
                 store.set_reference_active(ref.id, True)
         self.todo = {p: photos[p] for p in photos if (photos[p], hashes[p]) not in known}
-        self._count_persons()
+        self.summary.persons = store.reference_counts()
 
     def add(self, report: FaceReport) -> None:
         path = Path(report.path)
@@ -81,13 +81,7 @@ class Enrollment:
                                      face.encoding)
             self.summary.added += 1
         if not self.todo:
-            self._count_persons()
-
-    def _count_persons(self) -> None:
-        self.summary.persons = {}
-        for ref in self.store.references():
-            if ref.active:
-                self.summary.persons[ref.person] = self.summary.persons.get(ref.person, 0) + 1
+            self.summary.persons = self.store.reference_counts()
 
 
 def sync_references(folder: Path, store: Store, analyse: Analyse) -> EnrollSummary:

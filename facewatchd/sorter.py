@@ -69,7 +69,7 @@ class Sorter:
             return self._left(source, report.error or "could not be opened")
         subfolder = source.parent.relative_to(watch.inbound)
         decision = decide(report, self.references, self.policy)
-        evidence = _evidence(report, decision)
+        record = evidence(report, decision)
         original = None
         if decision.outcome == "failed":
             folder, outcome = watch.review / FAILED, "failed"
@@ -77,7 +77,7 @@ class Sorter:
             folder, outcome = watch.review / DUPLICATES, "duplicate"
             decision = Decision("review", "duplicate",
                                 f"same content as a file sorted before, now at {original.target}")
-            evidence = {**evidence, "rule": decision.rule}
+            record = {**record, "rule": decision.rule}
         elif decision.outcome == "sorted":
             folder, outcome = watch.destination_for(decision.persons[0]), "sorted"
         else:
@@ -86,7 +86,7 @@ class Sorter:
         entry_id = self.store.begin_move(
             sha256=report.sha256, size=report.signature.size, source=str(source),
             target=str(target), outcome=outcome, reason=decision.reason,
-            persons=list(decision.persons), evidence=evidence,
+            persons=list(decision.persons), evidence=record,
             original_id=original.id if original else None)
         try:
             target = self._move(entry_id, source, target, report)
@@ -144,7 +144,8 @@ class Sorter:
         return len(entries)
 
 
-def _evidence(report: FaceReport, decision: Decision) -> dict[str, Any]:
+def evidence(report: FaceReport, decision: Decision) -> dict[str, Any]:
+    """The record of a decision: each face, its nearest reference, the rule that decided."""
     verdicts = {v.face: v for v in decision.faces}
     faces = []
     for i, face in enumerate(report.faces):

@@ -190,6 +190,17 @@ class Store:
         return [ReferenceRow(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), bool(r[6]))
                 for r in rows]
 
+    def persons(self) -> list[dict[str, Any]]:
+        """Each person with references: how many are in use and how many disabled."""
+        rows = self.db.execute(
+            "SELECT p.name, sum(r.active), sum(NOT r.active) FROM persons p"
+            " JOIN refs r ON r.person_id = p.id GROUP BY p.id ORDER BY p.name")
+        return [{"name": n, "references": active, "disabled": disabled} for n, active, disabled in rows]
+
+    def reference_counts(self) -> dict[str, int]:
+        """Active references per person, for those who have any."""
+        return {p["name"]: p["references"] for p in self.persons() if p["references"]}
+
     def set_reference_active(self, ref_id: int, active: bool) -> bool:
         """Returns False if there is no reference `ref_id`."""
         return self.db.execute("UPDATE refs SET active = ? WHERE id = ?",

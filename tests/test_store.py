@@ -50,6 +50,8 @@ def test_reference_encodings_round_trip_exactly_as_floats(s: Store) -> None:
     assert len(blob) == 128 * 8  # plain float64, no pickle
     s.set_reference_active(ref, False)
     assert len(s.active_references()) == 0
+    assert s.persons() == [{"name": "Anna", "references": 0, "disabled": 1}]
+    assert s.reference_counts() == {}
 
 
 def test_the_ledger_journals_a_move_and_finds_duplicates(s: Store) -> None:
