@@ -11,7 +11,8 @@ bootstrap:
 demo: bootstrap
 	$(PY) scripts/demo.py --data "$(DATA)" --out demo
 
-test: bootstrap
+test:
+	@scripts/bootstrap --test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -7,6 +7,7 @@ later, through `answer`.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 from pathlib import Path
@@ -16,25 +17,21 @@ from . import protocol
 from .control import Connection
 from .decide import decide
 from .enroll import the_face
-from .errors import ConfigError
+from .cluster import Cluster, clusters
+from .errors import ConfigError, FacewatchError, RefusedError, RouteError, UsageError
 from .protocol import ProtocolError, Request
 from .report import FaceReport
+from .review import Item, ReviewQueue, valid_person_name
 from .sorter import evidence
+from .undo import Undo, parse_since
 
 if TYPE_CHECKING:
     from .daemon import Daemon
 
 ORIGIN_CTL = "ctl"
+ORIGIN_CLUSTER = "cluster"
 LATER = {"reload", "test", "enroll"}  # answered when their work is done
 Answer = Callable[[Any], None]  # give it the result, or a ProtocolError
-
-
-def valid_person_name(name: str) -> str:
-    """A person's name becomes a folder name: refuse what cannot or should not be one."""
-    if (not name or len(name.encode()) > 200 or name.startswith(".") or "/" in name
-            or any(ord(c) < 32 for c in name)):
-        raise ProtocolError(protocol.BAD_ARGS, f"{name!r} cannot be a person's folder name")
-    return name
 
 
 class Commands:
@@ -44,9 +41,12 @@ class Commands:
         self.daemon = daemon
 
     def __call__(self, conn: Connection, request: Request) -> bytes | None:
-        method = getattr(self, "do_" + request.cmd.replace(".", "_"))
+        method = getattr(self, "do_" + request.cmd.replace(".", "_").replace("-", "_"))
         if request.cmd not in LATER:
-            return protocol.ok(request.id, method(**request.args))
+            try:
+                return protocol.ok(request.id, method(**request.args))
+            except FacewatchError as e:
+                raise ProtocolError(e.code, str(e)) from None
 
         def answer(result: Any) -> None:
             if isinstance(result, ProtocolError):
@@ -80,7 +80,7 @@ class Commands:
     def _set_active(self, ref_id: int, active: bool) -> dict[str, Any]:
         if not self.daemon.store.set_reference_active(ref_id, active):
             raise ProtocolError(protocol.NOT_FOUND, f"no reference {ref_id}")
-        self.daemon.sorter.reload_references()
+        self.daemon.references_changed()
         return {"id": ref_id, "active": active}
 
     def do_why(self, path: str) -> dict[str, Any]:
@@ -132,7 +132,10 @@ class Commands:
                 "duplicate_of": original.target if original else None}
 
     def do_enroll(self, answer: Answer, person: str, files: list[str]) -> None:
-        valid_person_name(person)
+        try:
+            valid_person_name(person)
+        except UsageError as e:
+            raise ProtocolError(e.code, str(e)) from None
         paths = list(dict.fromkeys(self._existing(f) for f in files))
         store = self.daemon.store
         results: dict[str, dict[str, Any]] = {}
@@ -150,7 +153,7 @@ class Commands:
                                           face.box, face.encoding)
                 results[report.path] = {"file": report.path, "added": True, "id": ref}
             if len(results) == len(paths):
-                self.daemon.sorter.reload_references()
+                self.daemon.references_changed()
                 answer({"person": person, "files": [results[p] for p in paths]})
 
         for path in paths:
@@ -166,3 +169,136 @@ class Commands:
         return path
 
 
+
+    # The review queue
+
+    @property
+    def review(self) -> ReviewQueue:
+        return ReviewQueue(self.daemon.sorter)
+
+    def do_review_list(self, reason: str | None = None, person: str | None = None,
+                       limit: int | None = None, deleted: bool = False) -> list[dict[str, Any]]:
+        return [item.as_dict() for item in self.review.items(reason=reason, person=person,
+                                                              limit=limit, deleted=deleted)]
+
+    def _batch(self, action: Callable[..., dict[str, Any]], ids: list[int] | None, all: bool,
+               reason: str | None, nearest: str | None, limit: int | None, *,
+               deleted: bool = False, **kwargs: Any) -> list[dict[str, Any]]:
+        """Run `action` on each selected item; one result per item, failures included."""
+        results = []
+        for item in self.review.select(ids, all, deleted=deleted, reason=reason, person=nearest,
+                                       limit=limit):
+            if isinstance(item, tuple):
+                results.append({"id": item[0], "ok": False, "error": item[1]})
+                continue
+            try:
+                results.append(action(item, **kwargs))
+            except (RefusedError, RouteError) as e:
+                results.append({"id": item.id, "ok": False, "error": str(e)})
+        return results
+
+    def do_review_keep(self, ids: list[int] | None = None, all: bool = False,
+                       reason: str | None = None, nearest: str | None = None,
+                       limit: int | None = None, person: str | None = None,
+                       to: str | None = None) -> list[dict[str, Any]]:
+        if (person is None) == (to is None):
+            raise UsageError("say where to: --person NAME or --to DIR")
+        return self._batch(self.review.keep, ids, all, reason, nearest, limit, person=person, to=to)
+
+    def do_review_add_reference(self, person: str, ids: list[int] | None = None, all: bool = False,
+                                reason: str | None = None, nearest: str | None = None,
+                                limit: int | None = None, face: int | None = None
+                                ) -> list[dict[str, Any]]:
+        valid_person_name(person)
+        results = self._batch(self.review.teach, ids, all, reason, nearest, limit,
+                              person=person, face=face)
+        if any(r["ok"] for r in results):
+            self.daemon.references_changed()
+        return results
+
+    def do_review_delete(self, ids: list[int] | None = None, all: bool = False,
+                         reason: str | None = None, nearest: str | None = None,
+                         limit: int | None = None) -> list[dict[str, Any]]:
+        return self._batch(self.review.delete, ids, all, reason, nearest, limit)
+
+    def do_review_restore(self, ids: list[int] | None = None, all: bool = False,
+                          reason: str | None = None, nearest: str | None = None,
+                          limit: int | None = None) -> list[dict[str, Any]]:
+        return self._batch(self.review.restore, ids, all, reason, nearest, limit, deleted=True)
+
+    def do_review_sheet(self, cluster: int | None = None, reason: str | None = None,
+                        limit: int | None = None) -> list[dict[str, Any]]:
+        """The items with their faces, for a contact sheet; thumbnails come separately."""
+        items = self.review.items(reason=reason)
+        marked: dict[int, set[int]] = {}
+        if cluster is not None:
+            found = self._cluster(cluster, items)
+            marked = {i: {f.index for it, f in found.faces if it.id == i} for i in found.items}
+            items = [item for item in items if item.id in marked]
+        return [self._sheet_entry(item, marked.get(item.id, set())) for item in items[:limit]]
+
+    @staticmethod
+    def _sheet_entry(item: Item, in_cluster: set[int]) -> dict[str, Any]:
+        verdicts = {v.face: v for v in item.decision.faces}
+        faces = []
+        for face in item.faces:
+            v = verdicts.get(face.index)
+            faces.append({"n": face.index + 1, "box": list(face.box), "time": face.time,
+                          "person": v and v.person, "distance": v and v.distance,
+                          "matched": bool(v and v.matched), "cluster": face.index in in_cluster})
+        return {**item.as_dict(), "size": item.entry.evidence.get("size"), "face_boxes": faces}
+
+    def do_review_thumbnails(self, ids: list[int]) -> dict[str, Any]:
+        """Item id → {"jpeg": base64, "time": seconds into a video or None}, at most 100."""
+        if len(ids) > 100:
+            raise UsageError("at most 100 thumbnails at a time")
+        found = {}
+        for item in self.review.items(ids=ids):
+            thumbnail = self.daemon.store.thumbnail(item.entry.sha256)
+            if thumbnail is not None:
+                found[str(item.id)] = {"jpeg": base64.b64encode(thumbnail[0]).decode(),
+                                       "time": thumbnail[1]}
+        return found
+
+    # Clusters of unknown faces
+
+    def _clusters(self, items: list[Item] | None = None) -> list[Cluster]:
+        review = self.daemon.config.review
+        return clusters(self.review.items() if items is None else items, review.cluster_distance,
+                        review.cluster_min_size, self.daemon.store.ignored_faces())
+
+    def _cluster(self, cluster_id: int, items: list[Item] | None = None) -> Cluster:
+        for cluster in self._clusters(items):
+            if cluster.id == cluster_id:
+                return cluster
+        raise ProtocolError(protocol.NOT_FOUND, f"no cluster {cluster_id} (run `clusters` again:"
+                                                " the queue has changed)")
+
+    def do_clusters(self) -> list[dict[str, Any]]:
+        return [cluster.as_dict() for cluster in self._clusters()]
+
+    def do_clusters_name(self, id: int, person: str) -> dict[str, Any]:
+        valid_person_name(person)
+        cluster = self._cluster(id)
+        taught: dict[str, list[int]] = {}
+        with self.daemon.store.transaction():
+            for item, face in cluster.faces:
+                ref = self.daemon.store.add_reference(person, ORIGIN_CLUSTER, str(item.path),
+                                                      face.sha256, face.box, face.encoding)
+                taught.setdefault(face.sha256, []).append(ref)
+        moved = self.daemon.references_changed(taught)
+        return {"id": id, "person": person, "references": sum(map(len, taught.values())),
+                "moved": moved, "items": cluster.items}
+
+    def do_clusters_ignore(self, id: int) -> dict[str, Any]:
+        cluster = self._cluster(id)
+        self.daemon.store.ignore_faces([face.id for _, face in cluster.faces])
+        return {"id": id, "ignored": len(cluster.faces)}
+
+    # Undo
+
+    def do_undo(self, path: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+        if (path is None) == (since is None):
+            raise UsageError("undo one file (PATH) or everything since a time (--since), not both")
+        undo = Undo(self.daemon.sorter)
+        return [undo.path(path)] if path is not None else undo.since(parse_since(since))

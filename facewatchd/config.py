@@ -61,6 +61,16 @@ class RecognitionConfig:
 
 
 @dataclass(frozen=True)
+class ReviewConfig:
+    # Deleted review items wait this many days in the review folder's trash/.
+    trash_days: float = 30.0
+    # Unknown faces closer than this (dlib distance) are neighbours for clustering.
+    cluster_distance: float = 0.5
+    # A cluster needs this many faces, each with that many neighbours (DBSCAN's min_samples).
+    cluster_min_size: int = 3
+
+
+@dataclass(frozen=True)
 class WatchConfig:
     inbound: Path
     destination: Path  # may contain {person}
@@ -70,6 +80,12 @@ class WatchConfig:
     def destination_for(self, person: str) -> Path:
         """The folder for `person`: `destination` with {person} filled in."""
         return Path(str(self.destination).replace(PERSON_PLACEHOLDER, person))
+
+    @property
+    def destination_root(self) -> Path:
+        """The folder that holds every person's folder (the destination without {person})."""
+        before, found, _ = str(self.destination).partition(PERSON_PLACEHOLDER)
+        return Path(os.path.dirname(before)) if found else self.destination
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class Config:
     recognition: RecognitionConfig
     watches: tuple[WatchConfig, ...]
     persons: Mapping[str, PersonConfig]
+    review: ReviewConfig = ReviewConfig()
 
     def tolerance_for(self, person: str) -> float:
         override = self.persons.get(person)
@@ -116,7 +133,7 @@ class _Parser:
         raise ConfigError(f"{self.path}: {where}: {message}")
 
     def config(self, raw: dict[str, Any]) -> Config:
-        self.check_keys(raw, {"daemon", "recognition", "watch", "persons"}, "top level")
+        self.check_keys(raw, {"daemon", "recognition", "review", "watch", "persons"}, "top level")
         daemon = self.section(DaemonConfig, raw.get("daemon", {}), "[daemon]")
         if "recognition" not in raw:
             self.fail("[recognition]", "missing section (it names the references folder)")
@@ -135,7 +152,9 @@ class _Parser:
             name: self.section(PersonConfig, table, f"[persons.{name}]")
             for name, table in persons_raw.items()
         }
-        config = Config(self.path, daemon, recognition, watches, types.MappingProxyType(persons))
+        review = self.section(ReviewConfig, raw.get("review", {}), "[review]")
+        config = Config(self.path, daemon, recognition, watches, types.MappingProxyType(persons),
+                        review)
         self.check_meaning(config)
         return config
 
@@ -193,6 +212,7 @@ class _Parser:
             ("[recognition] upsample", rec.upsample, 0),
             ("[recognition] video_frames", rec.video_frames, 1),
             ("[daemon] queue_limit", config.daemon.queue_limit, 10),
+            ("[review] cluster_min_size", config.review.cluster_min_size, 2),
         ]:
             if number < low:
                 self.fail(where, f"must be at least {low}, got {number}")
@@ -200,7 +220,10 @@ class _Parser:
                                ("[daemon] stop_timeout", config.daemon.stop_timeout)]:
             if seconds <= 0:
                 self.fail(where, "must be a positive number of seconds")
-        for where, seconds in [("[daemon] settle", config.daemon.settle),
+        if not 0.0 < config.review.cluster_distance <= 1.0:
+            self.fail("[review] cluster_distance", "must be above 0 and at most 1")
+        for where, seconds in [("[review] trash_days", config.review.trash_days),
+                               ("[daemon] settle", config.daemon.settle),
                                ("[daemon] rescan_interval", config.daemon.rescan_interval)]:
             if seconds < 0:
                 self.fail(where, "must not be negative")

@@ -18,14 +18,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import __version__, protocol
+from . import __version__, protocol, sheet
 from .config import DEFAULT_PATH, DaemonConfig
+from .errors import FacewatchError, RefusedError
 
-# Exit statuses (sysexits.h) for the protocol's error codes.
+# Exit statuses (sysexits.h) for the protocol's error codes, and for errors.py's.
 EXIT_CODES = {
+    **{cls.code: cls.exit_code for cls in FacewatchError.__subclasses__()},
     protocol.BAD_REQUEST: 64, protocol.UNKNOWN_COMMAND: 64, protocol.BAD_ARGS: 64,
     protocol.UNSUPPORTED_VERSION: 64, protocol.NOT_FOUND: 66, protocol.NOT_ALLOWED: 77,
-    "bad_config": 78, "busy": 75, protocol.INTERNAL: 70,
+    protocol.INTERNAL: 70, "busy": 75,
 }
 EX_UNAVAILABLE, EX_NOPERM = 69, 77
 
@@ -47,23 +49,40 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--version", action="version", version=f"facewatchctl {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    groups: dict[str, argparse._SubParsersAction] = {}
+    heads: dict[str, argparse.ArgumentParser] = {}
+    actions: dict[str, argparse._SubParsersAction] = {}
     for command in protocol.COMMANDS.values():
         head, _, tail = command.name.partition(".")
+        if head not in heads:
+            bare = protocol.COMMANDS.get(head)
+            heads[head] = sub.add_parser(head, help=bare.help if bare else f"{head} {{...}}",
+                                         description=bare.help if bare else None)
         if tail:
-            if head not in groups:
-                group = sub.add_parser(head, help=f"{head} {{...}}")
-                groups[head] = group.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
-            sp = groups[head].add_parser(tail, help=command.help, description=command.help)
+            if head not in actions:
+                # `clusters` alone is a command too: then the action is optional.
+                actions[head] = heads[head].add_subparsers(
+                    dest="action", metavar="ACTION", required=head not in protocol.COMMANDS)
+            sp = actions[head].add_parser(tail, help=command.help, description=command.help)
         else:
-            sp = sub.add_parser(head, help=command.help, description=command.help)
+            sp = heads[head]
         sp.set_defaults(cmd=command.name)
         for arg in command.args:
-            nargs = "+" if arg.type is list else None if arg.required else "?"
-            sp.add_argument(arg.name, nargs=nargs, type=int if arg.type is int else str, help=arg.help)
+            _add_argument(sp, arg)
         if command.name == "scan":
             sp.add_argument("--no-wait", action="store_true", help="do not wait for the files to be sorted")
     return p
+
+
+def _add_argument(parser: argparse.ArgumentParser, arg: protocol.Arg) -> None:
+    kind = arg.item if arg.type is list else arg.type
+    if arg.type is bool:
+        parser.add_argument(f"--{arg.name}", action="store_true", default=None, help=arg.help)
+    elif arg.option:
+        parser.add_argument(f"--{arg.name}", type=kind, required=arg.required, help=arg.help,
+                            metavar=arg.name.upper())
+    else:
+        nargs = ("+" if arg.required else "*") if arg.type is list else None if arg.required else "?"
+        parser.add_argument(arg.name, nargs=nargs, type=kind, help=arg.help)
 
 
 def socket_path(args: argparse.Namespace) -> Path:
@@ -115,12 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, arg.name)
         if value is not None and arg.path:
             value = [os.path.abspath(v) for v in value] if arg.type is list else os.path.abspath(value)
-        if value is not None:
+        if value not in (None, []) and not arg.local:
             request[arg.name] = value
     try:
         client = Client(socket_path(args))
         if args.cmd == "scan" and not args.no_wait:
             result = scan_and_wait(client, request, quiet=args.json)
+        elif args.cmd == "review.sheet":
+            result = write_sheet(client, request, Path(args.out))
         else:
             result = client.call(args.cmd, request)
     except CtlError as e:
@@ -130,7 +151,26 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
         print(FORMATTERS.get(args.cmd, lambda r: json.dumps(r, indent=2))(result))
+    # A batch where some items could not be done as asked.
+    if isinstance(result, list) and any(r.get("ok") is False for r in result):
+        return RefusedError.exit_code
     return 0
+
+
+def write_sheet(client: Client, request: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Fetch the items and their thumbnails, and write the contact sheet to `out`."""
+    items = client.call("review.sheet", request)
+    thumbnails: dict[str, Any] = {}
+    for start in range(0, len(items), 50):
+        ids = [item["id"] for item in items[start:start + 50]]
+        thumbnails.update(client.call("review.thumbnails", {"ids": ids}))
+    title = f"facewatchd review: cluster {request['cluster']}" if "cluster" in request else \
+        "facewatchd review queue"
+    try:
+        out.write_text(sheet.render(items, thumbnails, title), encoding="utf-8")
+    except OSError as e:
+        raise CtlError(f"cannot write {out}: {e.strerror}", 73) from None
+    return {"file": str(out), "items": len(items)}
 
 
 def scan_and_wait(client: Client, request: dict[str, Any], quiet: bool) -> dict[str, Any]:
@@ -173,6 +213,7 @@ def format_status(s: dict[str, Any]) -> str:
         f"waiting {s['queued'] + s['settling']} ({s['settling']} still changing), "
         f"in flight {s['in_flight']}{', scanning' if s['scanning'] else ''}",
         f"references: {refs}",
+        f"in review: {s['in_review']} (facewatchctl review list)",
         f"watching: {', '.join(s['watching'])}",
     ]
     if s["polling"]:
@@ -247,6 +288,51 @@ def format_scan(r: dict[str, Any]) -> str:
     return text
 
 
+def format_items(rows: list[dict[str, Any]]) -> str:
+    return format_table([{**r, "reason": r["reason"].replace("_", " "),
+                          "nearest": r["person"] or "-",
+                          "distance": "-" if r["distance"] is None else f"{r['distance']:.3f}"}
+                         for r in rows], ["id", "reason", "faces", "nearest", "distance", "path"])
+
+
+def format_batch(rows: list[dict[str, Any]]) -> str:
+    """One line per item of a batch command: where it went, or why not."""
+    if not rows:
+        return "no items matched"
+    lines = []
+    for r in rows:
+        label = f"item {r['id']}" if "id" in r else r.get("path", "")
+        if not r["ok"]:
+            lines.append(f"{label}: not done: {r['error']}")
+            continue
+        where = r.get("to") or r.get("path")
+        text = f"{label}: now at {where}"
+        if r.get("reference"):
+            text += f" (reference {r['reference']} added)"
+        if r.get("disabled"):
+            text += f" (references {', '.join(map(str, r['disabled']))} disabled)"
+        lines.append(text)
+    done = sum(r["ok"] for r in rows)
+    lines.append(f"{done} of {len(rows)} done")
+    return "\n".join(lines)
+
+
+def format_clusters(rows: list[dict[str, Any]]) -> str:
+    return format_table([{"id": r["id"], "faces": r["size"], "items": len(r["items"]),
+                          "nearest": f"{r['nearest']} {r['distance']:.2f}" if r["nearest"] else "-",
+                          "sample items": " ".join(map(str, r["samples"]))} for r in rows],
+                        ["id", "faces", "items", "nearest", "sample items"])
+
+
+def format_named(r: dict[str, Any]) -> str:
+    lines = [f"cluster {r['id']} is {r['person']}: {r['references']} references added"]
+    lines += [f"  item {m['id']} filed under {', '.join(m['persons'])}: {m['path']}" for m in r["moved"]]
+    left = set(r["items"]) - {m["id"] for m in r["moved"]}
+    if left:
+        lines.append(f"  still in review: items {' '.join(map(str, sorted(left)))}")
+    return "\n".join(lines)
+
+
 FORMATTERS = {
     "status": format_status,
     "persons": lambda r: format_table(r, ["name", "references", "disabled"]),
@@ -261,6 +347,17 @@ FORMATTERS = {
     "scan": format_scan,
     "reload": lambda r: (f"reloaded: references of {len(r['persons'])} people, {r['added']} new, "
                          f"{r['deactivated']} removed, {len(r['skipped'])} photos not usable"),
+    "review.list": format_items,
+    "review.keep": format_batch,
+    "review.add-reference": format_batch,
+    "review.delete": format_batch,
+    "review.restore": format_batch,
+    "review.sheet": lambda r: f"wrote {r['items']} items to {r['file']}",
+    "review.thumbnails": lambda r: f"{len(r)} thumbnails",
+    "clusters": format_clusters,
+    "clusters.name": format_named,
+    "clusters.ignore": lambda r: f"cluster {r['id']} hidden ({r['ignored']} faces)",
+    "undo": format_batch,
 }
 
 

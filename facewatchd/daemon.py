@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from . import __version__, config as config_module, scan
 from .commands import Commands
@@ -32,15 +32,17 @@ from .errors import ConfigError
 from .notify import Notifier
 from .pool import EngineSettings, Pool
 from .report import FaceReport
+from .review import ReviewQueue
 from .signals import Signals
 from .sorter import Outcome, Sorter
-from .store import Store
+from .store import REVIEW_OUTCOMES, Store
 from .watch import Settler, Watcher
 
 log = logging.getLogger("facewatchd")
 
 WINDOW = 2  # files outstanding per worker: one in work, one ready to go
 STATUS_EVERY = 2.0  # seconds between STATUS= updates, when something changed
+PURGE_EVERY = 3600.0  # seconds between looks into the review trash for what has expired
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Daemon:
         self._next_key = 0
         self._draining_until: float | None = None
         self._next_rescan = float("inf")
+        self._next_purge = 0.0  # at the first tick
         self._last_status = ("", 0.0)
         self._reload_waiters: list[Callable[[object], None]] = []
         self.enrollment: Enrollment | None = None
@@ -183,6 +186,9 @@ class Daemon:
         if now >= self._next_rescan:
             self.scan_all("periodic rescan")
             self._next_rescan = now + self.config.daemon.rescan_interval
+        if now >= self._next_purge:
+            ReviewQueue(self.sorter).purge(self.config.review.trash_days)
+            self._next_purge = now + PURGE_EVERY
         self.notify.ping()
         line = self.status_line()
         if line != self._last_status[0] and now - self._last_status[1] >= STATUS_EVERY:
@@ -213,7 +219,7 @@ class Daemon:
                 watch = self.sorter.watch_for(arrival.path)
                 if watch is not None and watch.recursive:
                     self.add_scan(str(arrival.path), arrival.path, True)
-            elif arrival.path not in self.in_flight and arrival.path not in self.queue:
+            elif self._wanted(arrival.path):
                 self.settler.offer(arrival.path)
         if self.watcher.take_overflow() or self.settler.overflowed:
             self.settler.overflowed = False
@@ -238,7 +244,7 @@ class Daemon:
             path = next(paths, None)
             if path is None:
                 self.scans.popleft()
-            elif path not in self.in_flight and path not in self.queue:
+            elif self._wanted(path):
                 self.settler.offer(path, now=0.0)  # found by a scan: ready unless still changing
         for path in self.settler.ready():
             if path not in self.in_flight:
@@ -248,6 +254,10 @@ class Daemon:
             del self.queue[path]
             self.in_flight.add(path)
             self.analyse(str(path), lambda report, path=path: self._sort(path, report))
+
+    def _wanted(self, path: Path) -> bool:
+        """Not on its way already, and not put back by an undo."""
+        return path not in self.in_flight and path not in self.queue and not self.sorter.is_held(path)
 
     def analyse(self, path: str, then: Callable[[FaceReport], None]) -> None:
         """Have a worker analyse `path`; `then(report)` runs on the main loop."""
@@ -303,9 +313,14 @@ class Daemon:
         if not self.enrollment.todo:
             self._reloaded()
 
+    def references_changed(self, taught: dict[str, list[int]] | None = None) -> list[dict[str, Any]]:
+        """Use the references as they are now, and file the review items that now match."""
+        self.sorter.reload_references()
+        return ReviewQueue(self.sorter).recheck(taught)
+
     def _reloaded(self) -> None:
         summary, self.enrollment = self.enrollment.summary, None
-        self.sorter.reload_references()
+        self.references_changed()
         log.info("reloaded: references of %d people (%d new)", len(summary.persons), summary.added)
         self.notify.ready(self.status_line())
         for done in self._reload_waiters:
@@ -337,6 +352,7 @@ class Daemon:
             "processed": s.processed, "matched": s.matched, "review": s.review,
             "failed": s.failed, "duplicates": s.duplicates, "left": s.left,
             "references": self.store.reference_counts(), "last_error": s.last_error,
+            "in_review": self.store.count_current(REVIEW_OUTCOMES),
             "watching": [str(w.inbound) for w in self.config.watches],
             "polling": [str(p) for p in self.watcher.polled] if self.watcher else [],
         }

@@ -15,10 +15,10 @@ class FacewatchError(Exception):
 
 
 class UsageError(FacewatchError):
-    """The command line asks for something that cannot be done."""
+    """A command asks for something that makes no sense (a name that cannot be a folder)."""
 
     exit_code = 64  # EX_USAGE
-    code = "usage"
+    code = "bad_args"  # protocol.BAD_ARGS
 
 
 class ConfigError(FacewatchError):
@@ -40,6 +40,13 @@ class RouteError(FacewatchError):
 
     exit_code = 73  # EX_CANTCREAT
     code = "route_failed"
+
+
+class RefusedError(FacewatchError):
+    """A request about one file that cannot be done as asked; the file stays put."""
+
+    exit_code = 65  # EX_DATAERR
+    code = "refused"
 
 
 class StoreError(FacewatchError):

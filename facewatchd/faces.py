@@ -82,9 +82,12 @@ class FaceEngine:
                                                  self.video_frames, self.max_side)
                 h, w = frames[0].pixels.shape[:2]
                 size = (round(w * frames[0].scale), round(h * frames[0].scale))
-            faces = tuple(face for frame in frames for face in self.faces_in(frame))
-            return replace(report, size=size, faces=faces,
+            found = [self.faces_in(frame) for frame in frames]
+            shown = max(range(len(frames)), key=lambda i: len(found[i]))  # the first, if none
+            return replace(report, size=size, faces=tuple(face for faces in found for face in faces),
                            frame_times=tuple(f.time for f in frames if f.time is not None),
+                           thumbnail=media.thumbnail(frames[shown]),
+                           thumbnail_time=frames[shown].time,
                            seconds=time.monotonic() - started)
         except MediaError as e:
             return replace(report, error=str(e), seconds=time.monotonic() - started)

@@ -32,6 +32,7 @@ VIDEO_SUFFIXES = frozenset(".mp4 .mov .avi .mkv .webm .flv .m4v .3gp .mts .m2ts"
 MAX_IMAGE_PIXELS = 250_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 pillow_heif.register_heif_opener()
+THUMBNAIL_SIDE = 320  # pixels, the longer side
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,15 @@ def load_image(data: bytes, max_side: int) -> tuple[Frame, tuple[int, int]]:
         scale *= max(image.size) / max(size)
         image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     return Frame(np.asarray(image), scale), upright
+
+
+def thumbnail(frame: Frame, side: int = THUMBNAIL_SIDE) -> bytes:
+    """A small JPEG of the frame (~15 KB), for the review queue's contact sheet."""
+    image = Image.fromarray(frame.pixels)
+    image.thumbnail((side, side), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -43,7 +43,7 @@ def run(config: Config, signals: Signals) -> Summary:
             media: list[str] = []
             for watch in config.watches:
                 for path, is_media in scan.walk(watch.inbound, watch.recursive):
-                    if is_media:
+                    if is_media and not sorter.is_held(path):
                         media.append(str(path))
                     else:
                         summary.ignored += 1

@@ -37,10 +37,13 @@ class ProtocolError(Exception):
 @dataclass(frozen=True)
 class Arg:
     name: str
-    type: type  # str, int, or list (of strings)
+    type: type  # str, int, bool, or list (of `item`)
     help: str
     required: bool = True
     path: bool = False  # the client sends it as an absolute path
+    option: bool = False  # typed `--name VALUE` (a bool: `--name`), not in its place
+    item: type = str  # what a list holds: str or int
+    local: bool = False  # the client's own: never sent (where to write a file, say)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,18 @@ class Command:
     help: str
     args: tuple[Arg, ...] = ()
 
+
+REASONS = ("no_face", "unknown_face", "uncertain", "several_people", "duplicate", "failed")
+LIMIT = (Arg("limit", int, "at most this many items", required=False, option=True),)
+# How batch commands name review items: ids, or --all with the filters of `review list`.
+SELECT = (
+    Arg("ids", list, "item ids, as `review list` shows them", required=False, item=int),
+    Arg("all", bool, "every item (matching --reason, --nearest)", required=False, option=True),
+    Arg("reason", str, "with --all: only items with this reason", required=False, option=True),
+    Arg("nearest", str, "with --all: only items whose nearest known person is this one",
+        required=False, option=True),
+    *LIMIT,
+)
 
 COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("status", "counts, queue, workers, references per person, last error"),
@@ -67,6 +82,46 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("scan", "look through the inbound folders (or one folder in them) for files",
             (Arg("path", str, "a folder inside an inbound folder", required=False, path=True),)),
     Command("reload", "read the configuration and the references folder again"),
+    Command("review.list", "the items in review: id, path, reason, faces, nearest person, distance",
+            (Arg("reason", str, f"only items with this reason ({', '.join(REASONS)})",
+                 required=False, option=True),
+             Arg("person", str, "only items whose nearest known person is this one",
+                 required=False, option=True),
+             *LIMIT,
+             Arg("deleted", bool, "list the review trash instead", required=False, option=True))),
+    Command("review.keep", "move items to a person's folder (--person) or a folder (--to),"
+                           " teaching nothing",
+            (*SELECT,
+             Arg("person", str, "into this person's folder", required=False, option=True),
+             Arg("to", str, "into this folder (inside a destination or review folder)",
+                 required=False, option=True, path=True))),
+    Command("review.add-reference", "teach: a face of each item becomes a reference of the"
+                                    " person, and the item goes to their folder",
+            (*SELECT,
+             Arg("person", str, "whose face it is", option=True),
+             Arg("face", int, "which face (1, 2, ...), for items with several",
+                 required=False, option=True))),
+    Command("review.delete", "move items to the review folder's trash/ (purged after"
+                             " [review] trash_days)", SELECT),
+    Command("review.restore", "bring deleted items back to review", SELECT),
+    Command("review.sheet", "write an HTML contact sheet of the queue (or of a cluster):"
+                            " thumbnails, face boxes, reasons, nearest people",
+            (Arg("out", str, "the HTML file to write", local=True),
+             Arg("cluster", int, "only the items of this cluster", required=False, option=True),
+             Arg("reason", str, "only items with this reason", required=False, option=True),
+             *LIMIT)),
+    Command("review.thumbnails", "the thumbnails of items, base64 JPEG (for review sheet)",
+            (Arg("ids", list, "item ids", item=int),)),
+    Command("clusters", "groups of unknown faces in review that look like the same person"),
+    Command("clusters.name", "make a cluster's faces references of a person, and file every"
+                             " item that then matches",
+            (Arg("id", int, "the cluster's id"), Arg("person", str, "who it is"))),
+    Command("clusters.ignore", "stop showing a cluster", (Arg("id", int, "the cluster's id"),)),
+    Command("undo", "put a file back where it was before its last move, or every file moved"
+                    " since a time; references taught by those moves are disabled",
+            (Arg("path", str, "where the file is now", required=False, path=True),
+             Arg("since", str, "undo every move since: 30m, 2h, 3d, 10:00, 2026-11-22 10:00",
+                 required=False, option=True))),
 ]}
 
 
@@ -112,23 +167,31 @@ def parse_request(line: bytes) -> Request:
     args = message.get("args", {})
     if not isinstance(args, dict):
         raise ProtocolError(BAD_ARGS, "args must be an object")
-    allowed = {a.name: a for a in command.args}
+    allowed = {a.name: a for a in command.args if not a.local}
     for name in args:
         if name not in allowed:
             raise ProtocolError(BAD_ARGS, f"{command.name}: unknown argument {name!r}")
-    for arg in command.args:
+    for arg in allowed.values():
         if arg.name not in args or args[arg.name] is None:
             if arg.required:
                 raise ProtocolError(BAD_ARGS, f"{command.name}: {arg.name} is required")
             continue
         value = args[arg.name]
-        good = (isinstance(value, list) and value and all(isinstance(v, str) for v in value)
-                if arg.type is list else
-                isinstance(value, arg.type) and not isinstance(value, bool))
+        good = (isinstance(value, list) and value and all(_is(v, arg.item) for v in value)
+                if arg.type is list else _is(value, arg.type))
         if not good:
-            kind = {str: "a string", int: "an integer", list: "a non-empty list of strings"}[arg.type]
+            kind = (f"a non-empty list of {_KINDS[arg.item].partition(' ')[2]}s"
+                    if arg.type is list else _KINDS[arg.type])
             raise ProtocolError(BAD_ARGS, f"{command.name}: {arg.name} must be {kind}")
     return Request(req_id, command.name, args)
+
+
+_KINDS = {str: "a string", int: "an integer", bool: "true or false"}
+
+
+def _is(value: Any, kind: type) -> bool:
+    # bool is an int to Python, but `"id": true` is not an id.
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 def parse_response(line: bytes) -> dict[str, Any]:

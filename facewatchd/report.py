@@ -50,6 +50,9 @@ class FaceReport:
     seconds: float = 0.0
     # The worker died on it twice or ran out of time: it is set aside in failed/, not retried.
     abandoned: bool = False
+    # A small JPEG of the picture (of a video: the frame with the most faces), and that frame's time.
+    thumbnail: bytes = b""
+    thumbnail_time: float | None = None
 
     @property
     def failed(self) -> bool:

@@ -8,6 +8,7 @@ moves and marked done after, so `recover` can settle a crash at start-up.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,14 @@ from . import route
 from .config import Config, WatchConfig
 from .decide import Decision, Policy, References, decide
 from .errors import RouteError
-from .report import FaceReport
-from .store import Store
+from .report import FaceReport, Signature
+from .store import LedgerEntry, Store
 
 log = logging.getLogger("facewatchd.sorter")
 
 DUPLICATES = "duplicates"
 FAILED = "failed"
+UNDONE = "undone"  # the outcome of a file put back in inbound by an undo: left there
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,20 @@ class Sorter:
         self.store = store
         self.policy = Policy(config.tolerance_for, config.recognition.multi_person)
         self.references = store.active_references()
+        # Files an undo put back in inbound, by path: (size, mtime_ns) when put back.
+        self.held = {e.target: (e.size, e.evidence["held_mtime_ns"])
+                     for e in store.current((UNDONE,))}
+
+    def is_held(self, path: Path) -> bool:
+        """Was this file put back by an undo, unchanged since? Then it is not sorted again."""
+        held = self.held.get(str(path))
+        if held is None:
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return (st.st_size, st.st_mtime_ns) == held
 
     def reload_references(self) -> References:
         self.references = self.store.active_references()
@@ -82,45 +98,82 @@ class Sorter:
             folder, outcome = watch.destination_for(decision.persons[0]), "sorted"
         else:
             folder, outcome = watch.review, "review"
+        if outcome != "sorted":  # what review, clustering and the contact sheet will need
+            self.store.save_faces(report.sha256, [(f.box, f.score, f.time, f.encoding)
+                                                  for f in report.faces],
+                                  report.thumbnail, report.thumbnail_time)
+        # A file that an undo put back and that changed or moved since continues that history.
+        held = self.store.current_at(str(source))
         target = route.free_target(folder / subfolder, source.name)
         entry_id = self.store.begin_move(
             sha256=report.sha256, size=report.signature.size, source=str(source),
             target=str(target), outcome=outcome, reason=decision.reason,
             persons=list(decision.persons), evidence=record,
-            original_id=original.id if original else None)
+            original_id=original.id if original else None,
+            prior_id=held.id if held and held.outcome == UNDONE else None)
         try:
-            target = self._move(entry_id, source, target, report)
+            target = self._move(entry_id, source, target, report.signature)
         except RouteError as e:
             self.store.abandon_move(entry_id, str(e))
             return self._left(source, str(e))
-        links = [str(p) for p in self._link_others(entry_id, target, decision, watch, subfolder)]
-        self.store.finish_move(entry_id, links)
+        also = [watch.destination_for(p) / subfolder for p in decision.persons[1:]]
+        self.store.finish_move(entry_id, [str(p) for p in self._link(entry_id, target, also)])
         result = Outcome(source, outcome, decision.reason, decision.persons, target, entry_id)
         _log_outcome(result, decision, report)
         return result
 
-    def _move(self, entry_id: int, source: Path, target: Path, report: FaceReport) -> Path:
+    def relocate(self, entry: LedgerEntry, folder: Path, *, outcome: str, reason: str,
+                 actor: str, persons: tuple[str, ...] = (), evidence: dict[str, Any] | None = None,
+                 item_id: int | None = None, taught: list[int] = (), name: str | None = None,
+                 also: list[Path] = ()) -> Path:
+        """Move a file the ledger knows (at `entry.target`) on into `folder`, journaled,
+        and link it into the folders `also` (further persons).
+
+        Refuses with RouteError when the file there is no longer the one the ledger
+        knows; returns where it went (`name`, or its own name, made unique).
+        """
+        source = Path(entry.target)
+        identity = route.identify(source)
+        if identity is None or identity[1] != entry.sha256:
+            raise RouteError(f"{source} is not the file the ledger put there any more"
+                             " (moved, replaced or changed)")
+        target = route.free_target(folder, name or source.name)
+        entry_id = self.store.begin_move(
+            sha256=entry.sha256, size=entry.size, source=str(source), target=str(target),
+            outcome=outcome, reason=reason, persons=list(persons),
+            evidence=entry.evidence if evidence is None else evidence, prior_id=entry.id,
+            item_id=item_id, actor=actor, taught=list(taught))
+        try:
+            target = self._move(entry_id, source, target, identity[0])
+        except RouteError as e:
+            self.store.abandon_move(entry_id, str(e))
+            raise
+        self.store.finish_move(entry_id, [str(p) for p in self._link(entry_id, target, also)])
+        log.info("%s → %s (%s by %s: %s)", source, target, outcome, actor, reason,
+                 extra={"FACEWATCH_PATH": str(source), "FACEWATCH_TARGET": str(target),
+                        "FACEWATCH_DECISION": outcome, "FACEWATCH_ACTOR": actor})
+        return target
+
+    def _move(self, entry_id: int, source: Path, target: Path, signature: Signature) -> Path:
         while True:
             try:
-                route.move(source, target, str(entry_id), report.signature)
+                route.move(source, target, str(entry_id), signature)
                 return target
             except FileExistsError:  # the name was taken meanwhile: take the next one
                 target = route.free_target(target.parent, source.name)
                 self.store.retarget(entry_id, str(target))
 
-    def _link_others(self, entry_id: int, target: Path, decision: Decision, watch: WatchConfig,
-                     subfolder: Path) -> list[Path]:
+    def _link(self, entry_id: int, target: Path, folders: list[Path]) -> list[Path]:
         """With multi_person = all: a hard link (or a copy) in each further person's folder."""
         links = []
-        for person in decision.persons[1:]:
-            folder = watch.destination_for(person) / subfolder
+        for folder in folders:
             if folder == target.parent:
                 continue  # one destination for everyone: the file is there already
             link = route.free_target(folder, target.name)
             try:
                 route.link_or_copy(target, link, f"{entry_id}-{len(links)}")
             except (RouteError, FileExistsError) as e:
-                log.warning("could not also file %s under %s: %s", target, person, e)
+                log.warning("could not also file %s in %s: %s", target, folder, e)
                 continue
             links.append(link)
         return links
@@ -134,10 +187,14 @@ class Sorter:
         """Settle every move a crash interrupted; returns how many there were."""
         entries = self.store.moves_under_way()
         for entry in entries:
-            source, target = Path(entry.source), Path(entry.target)
-            if route.recover(source, target, str(entry.id), entry.sha256):
+            source = Path(entry.source)
+            if entry.target is None:  # a purge: done if the file is gone
+                finished = not os.path.lexists(source)
+            else:
+                finished = route.recover(source, Path(entry.target), str(entry.id), entry.sha256)
+            if finished:
                 self.store.finish_move(entry.id)
-                log.info("finished the interrupted move of %s to %s", source, target)
+                log.info("finished the interrupted move of %s to %s", source, entry.target)
             else:
                 self.store.abandon_move(entry.id, "interrupted before the move; sorted again")
                 log.info("rolled back the interrupted move of %s", source)

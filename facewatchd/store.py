@@ -3,7 +3,12 @@
 Tables: persons; refs (reference faces, encodings as 128 little-endian float64,
 never pickle); files, the ledger of every file handled, whose rows double as the
 journal of moves: a row is written in state 'moving' before its file moves and set
-to 'done' after, so start-up can settle whatever a crash interrupted.
+to 'done' after, so start-up can settle whatever a crash interrupted. Every later
+move of the same file (kept from review, undone, deleted) is a new row pointing
+back to the one before (prior_id); the row no later move replaced (next_id NULL)
+says where the file is now. faces and thumbnails keep what the workers found in
+files that went to review, so the queue can be taught, clustered and shown
+without decoding anything again.
 The schema is versioned with PRAGMA user_version and migrated forward on open.
 """
 
@@ -64,7 +69,41 @@ MIGRATIONS = [
     CREATE INDEX files_target ON files(target);
     CREATE INDEX files_moving ON files(state) WHERE state = 'moving';
     """,
+    """
+    ALTER TABLE files ADD COLUMN prior_id INTEGER REFERENCES files(id);
+    ALTER TABLE files ADD COLUMN next_id INTEGER REFERENCES files(id);
+    ALTER TABLE files ADD COLUMN item_id INTEGER;
+    ALTER TABLE files ADD COLUMN actor TEXT NOT NULL DEFAULT 'daemon';
+    ALTER TABLE files ADD COLUMN taught TEXT NOT NULL DEFAULT '[]';
+    UPDATE files SET item_id = id WHERE outcome IN ('review', 'duplicate', 'failed');
+    CREATE INDEX files_current ON files(outcome) WHERE state = 'done' AND next_id IS NULL;
+    CREATE INDEX files_item ON files(item_id);
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        box TEXT NOT NULL,
+        score REAL NOT NULL,
+        time REAL,
+        encoding BLOB NOT NULL,
+        UNIQUE (sha256, idx)
+    );
+    CREATE TABLE thumbnails (
+        sha256 TEXT PRIMARY KEY,
+        jpeg BLOB NOT NULL,
+        time REAL
+    );
+    CREATE TABLE ignored_faces (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id)
+    );
+    """,
 ]
+
+# Outcomes whose file sits in a review folder: the review queue.
+REVIEW_OUTCOMES = ("review", "duplicate", "failed")
+# Content seen before: a new copy of it is a duplicate (trash and purged: deleted by
+# the user, so a phone that uploads it again does not bring it back unasked).
+KNOWN_OUTCOMES = ("sorted", "review", "trash", "purged")
 
 
 @dataclass(frozen=True)
@@ -83,13 +122,33 @@ class LedgerEntry:
     original_id: int | None
     created: float
     updated: float
+    prior_id: int | None  # the move of this file before this one
+    next_id: int | None  # the move after it; None: this row says where the file is now
+    item_id: int | None  # the review item this file is, while in review
+    actor: str  # daemon, user, recheck, undo, purge
+    taught: list[int]  # references added by this action (undo disables them)
+
+    @property
+    def current(self) -> bool:
+        return self.state == "done" and self.next_id is None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> LedgerEntry:
         d = dict(row)
-        for key in ("links", "persons", "evidence"):
+        for key in ("links", "persons", "evidence", "taught"):
             d[key] = json.loads(d[key])
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    id: int
+    sha256: str
+    index: int  # its place in the file's FaceReport.faces
+    box: tuple[int, int, int, int]
+    score: float
+    time: float | None
+    encoding: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -218,31 +277,44 @@ class Store:
     # The ledger
 
     def sorted_before(self, sha256: str) -> LedgerEntry | None:
-        """The first file with this content that was sorted (to a person or to review)."""
+        """The oldest file with this content that is still sorted, in review or deleted."""
         row = self.db.execute(
-            "SELECT * FROM files WHERE sha256 = ? AND state = 'done'"
-            " AND outcome IN ('sorted', 'review') ORDER BY id LIMIT 1", (sha256,)).fetchone()
+            f"SELECT * FROM files WHERE sha256 = ? AND state = 'done' AND next_id IS NULL"
+            f" AND outcome IN {KNOWN_OUTCOMES} ORDER BY id LIMIT 1", (sha256,)).fetchone()
         return LedgerEntry.from_row(row) if row else None
 
-    def begin_move(self, *, sha256: str, size: int, source: str, target: str, outcome: str,
-                   reason: str, persons: list[str], evidence: dict[str, Any],
-                   original_id: int | None = None) -> int:
+    def begin_move(self, *, sha256: str, size: int, source: str, target: str | None,
+                   outcome: str, reason: str, persons: list[str], evidence: dict[str, Any],
+                   original_id: int | None = None, prior_id: int | None = None,
+                   item_id: int | None = None, actor: str = "daemon",
+                   taught: list[int] = ()) -> int:
+        """Journal a move before it happens. A move into review starts a review item
+        (item_id = its own id) unless `item_id` carries an existing one along."""
         now = time.time()
-        return self.db.execute(
-            "INSERT INTO files (sha256, size, source, target, state, outcome, reason, persons,"
-            " evidence, original_id, created, updated)"
-            " VALUES (?, ?, ?, ?, 'moving', ?, ?, ?, ?, ?, ?, ?)",
-            (sha256, size, source, target, outcome, reason, json.dumps(persons),
-             json.dumps(evidence), original_id, now, now),
-        ).lastrowid
+        with self.transaction():
+            entry_id = self.db.execute(
+                "INSERT INTO files (sha256, size, source, target, state, outcome, reason, persons,"
+                " evidence, original_id, created, updated, prior_id, item_id, actor, taught)"
+                " VALUES (?, ?, ?, ?, 'moving', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (sha256, size, source, target, outcome, reason, json.dumps(persons),
+                 json.dumps(evidence), original_id, now, now, prior_id, item_id, actor,
+                 json.dumps(list(taught))),
+            ).lastrowid
+            if item_id is None and outcome in REVIEW_OUTCOMES:
+                self.db.execute("UPDATE files SET item_id = id WHERE id = ?", (entry_id,))
+        return entry_id
 
     def retarget(self, entry_id: int, target: str) -> None:
         self.db.execute("UPDATE files SET target = ?, updated = ? WHERE id = ?",
                         (target, time.time(), entry_id))
 
     def finish_move(self, entry_id: int, links: list[str] = ()) -> None:
-        self.db.execute("UPDATE files SET state = 'done', links = ?, updated = ? WHERE id = ?",
-                        (json.dumps(list(links)), time.time(), entry_id))
+        """The move is done: this row now says where the file is, not the one before."""
+        with self.transaction():
+            self.db.execute("UPDATE files SET state = 'done', links = ?, updated = ? WHERE id = ?",
+                            (json.dumps(list(links)), time.time(), entry_id))
+            self.db.execute("UPDATE files SET next_id = ?1 WHERE id ="
+                            " (SELECT prior_id FROM files WHERE id = ?1)", (entry_id,))
 
     def abandon_move(self, entry_id: int, note: str) -> None:
         self.db.execute(
@@ -255,6 +327,9 @@ class Store:
 
     def entry_for_path(self, path: str) -> LedgerEntry | None:
         """The latest ledger entry of the file now at `path`, or else found at `path`."""
+        row = self.current_at(path)
+        if row is not None:
+            return row
         row = self.db.execute(
             "SELECT * FROM files WHERE state = 'done' AND (target = ?1 OR EXISTS"
             " (SELECT 1 FROM json_each(files.links) WHERE value = ?1))"
@@ -263,6 +338,33 @@ class Store:
             row = self.db.execute("SELECT * FROM files WHERE source = ? ORDER BY id DESC LIMIT 1",
                                   (path,)).fetchone()
         return LedgerEntry.from_row(row) if row else None
+
+    def current_at(self, path: str) -> LedgerEntry | None:
+        """The entry that says a file is now at `path` (its target or one of its links)."""
+        row = self.db.execute(
+            "SELECT * FROM files WHERE state = 'done' AND next_id IS NULL AND (target = ?1"
+            " OR EXISTS (SELECT 1 FROM json_each(files.links) WHERE value = ?1))"
+            " ORDER BY id DESC LIMIT 1", (path,)).fetchone()
+        return LedgerEntry.from_row(row) if row else None
+
+    def current(self, outcomes: tuple[str, ...], *, since: float | None = None,
+                item_ids: list[int] | None = None) -> list[LedgerEntry]:
+        """The entries saying where files now are, of these outcomes, oldest first."""
+        sql = (f"SELECT * FROM files WHERE state = 'done' AND next_id IS NULL"
+               f" AND outcome IN ({','.join('?' * len(outcomes))})")
+        params: list[Any] = list(outcomes)
+        if since is not None:
+            sql += " AND updated >= ?"
+            params.append(since)
+        if item_ids is not None:
+            sql += f" AND item_id IN ({','.join('?' * len(item_ids))})"
+            params += item_ids
+        return [LedgerEntry.from_row(r) for r in self.db.execute(sql + " ORDER BY id", params)]
+
+    def count_current(self, outcomes: tuple[str, ...]) -> int:
+        return self.db.execute(
+            f"SELECT count(*) FROM files WHERE state = 'done' AND next_id IS NULL"
+            f" AND outcome IN ({','.join('?' * len(outcomes))})", outcomes).fetchone()[0]
 
     def entry(self, entry_id: int) -> LedgerEntry | None:
         row = self.db.execute("SELECT * FROM files WHERE id = ?", (entry_id,)).fetchone()
@@ -273,13 +375,60 @@ class Store:
             yield LedgerEntry.from_row(row)
 
 
+    # What workers found in files sent to review
+
+    def save_faces(self, sha256: str, faces: list[tuple[tuple[int, int, int, int], float,
+                                                        float | None, np.ndarray]],
+                   thumbnail: bytes, thumbnail_time: float | None) -> None:
+        """Keep the faces (box, score, time, encoding) and thumbnail of a file's content."""
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO faces (sha256, idx, box, score, time, encoding)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(sha256, i, json.dumps(list(box)), score, t, np.asarray(enc, "<f8").tobytes())
+                 for i, (box, score, t, enc) in enumerate(faces)])
+            if thumbnail:
+                self.db.execute("INSERT OR IGNORE INTO thumbnails (sha256, jpeg, time) VALUES (?, ?, ?)",
+                                (sha256, thumbnail, thumbnail_time))
+
+    def faces_of(self, hashes: list[str]) -> dict[str, list[StoredFace]]:
+        """The stored faces of each content hash, in their original order."""
+        found: dict[str, list[StoredFace]] = {h: [] for h in hashes}
+        for start in range(0, len(hashes), 500):  # SQLite's limit on bound parameters
+            chunk = hashes[start:start + 500]
+            for r in self.db.execute(
+                    f"SELECT id, sha256, idx, box, score, time, encoding FROM faces"
+                    f" WHERE sha256 IN ({','.join('?' * len(chunk))}) ORDER BY sha256, idx", chunk):
+                found[r[1]].append(StoredFace(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5],
+                                              np.frombuffer(r[6], "<f8")))
+        return found
+
+    def thumbnail(self, sha256: str) -> tuple[bytes, float | None] | None:
+        row = self.db.execute("SELECT jpeg, time FROM thumbnails WHERE sha256 = ?", (sha256,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def ignore_faces(self, face_ids: list[int]) -> None:
+        with self.transaction():
+            self.db.executemany("INSERT OR IGNORE INTO ignored_faces (face_id) VALUES (?)",
+                                [(i,) for i in face_ids])
+
+    def ignored_faces(self) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT face_id FROM ignored_faces")}
+
+
 class _Transaction:
+    """BEGIN ... COMMIT; inside another transaction it joins that one."""
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.outer = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.outer = not self.db.in_transaction
+        if self.outer:
+            self.db.execute("BEGIN IMMEDIATE")
         return self.db
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self.outer:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -54,9 +54,8 @@ def test_random_lines_only_ever_raise_protocol_errors() -> None:
 
 
 def test_every_command_has_a_handler_and_a_formatter() -> None:
-    handlers = {name.removeprefix("do_").replace("_", ".")
-                for name in dir(Commands) if name.startswith("do_")}
-    assert handlers == set(protocol.COMMANDS)
+    handlers = {name for name in dir(Commands) if name.startswith("do_")}
+    assert handlers == {"do_" + name.replace(".", "_").replace("-", "_") for name in protocol.COMMANDS}
     assert set(ctl.FORMATTERS) == set(protocol.COMMANDS)
 
 

@@ -1,0 +1,267 @@
+"""The review queue: files the daemon would not sort, and what a person decides.
+
+An item is the ledger's record of a file sitting in a review folder; its id is the
+ledger id of the move that first put it there and stays with it (through delete and
+restore) until it leaves review. Commands name items by id only, so they cannot
+reach a file the ledger did not put in review. Every action is one more journaled
+move (Sorter.relocate), so undo can walk it back.
+
+Faces are not detected again: the encodings the worker found were stored when the
+file went to review, so teaching, re-checking after references change and
+clustering cost one matrix product, not a decode.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import route
+from .config import WatchConfig
+from .decide import Decision, decide
+from .errors import RefusedError, RouteError, UsageError
+from .report import Face, FaceReport
+from .sorter import DUPLICATES, FAILED, Sorter, evidence
+from .store import REVIEW_OUTCOMES, LedgerEntry, StoredFace
+
+log = logging.getLogger("facewatchd.review")
+
+TRASH = "trash"  # the review folder's subfolder for deleted items
+ORIGIN_REVIEW = "review"  # references taught from the queue
+# Items whose faces may match once references change; the others stay for a person.
+RECHECKED_REASONS = ("unknown_face", "uncertain", "several_people")
+
+
+def valid_person_name(name: str) -> str:
+    """A person's name becomes a folder name: refuse what cannot or should not be one."""
+    if (not name or len(name.encode()) > 200 or name.startswith(".") or "/" in name
+            or any(ord(c) < 32 for c in name)):
+        raise UsageError(f"{name!r} cannot be a person's folder name")
+    return name
+
+
+@dataclass(frozen=True)
+class Item:
+    entry: LedgerEntry
+    watch: WatchConfig
+    faces: tuple[StoredFace, ...]
+    decision: Decision  # against the references in use now
+
+    @property
+    def id(self) -> int:
+        return self.entry.item_id
+
+    @property
+    def path(self) -> Path:
+        return Path(self.entry.target)
+
+    @property
+    def reason(self) -> str:
+        return "failed" if self.entry.outcome == "failed" else self.entry.reason
+
+    @property
+    def subfolder(self) -> Path:
+        """Where it sat below inbound, read off its place below the review folder."""
+        parts = self.path.parent.relative_to(self.watch.review).parts
+        if parts and parts[0] in (DUPLICATES, FAILED, TRASH):
+            parts = parts[1:]
+        return Path(*parts)
+
+    def nearest(self) -> tuple[str | None, float | None]:
+        found = [(v.distance, v.person) for v in self.decision.faces if v.distance is not None]
+        if not found:
+            return None, None
+        distance, person = min(found)
+        return person, distance
+
+    def as_dict(self) -> dict[str, Any]:
+        person, distance = self.nearest()
+        return {"id": self.id, "path": str(self.path), "reason": self.reason,
+                "faces": len(self.faces), "person": person, "distance": distance,
+                "kind": self.entry.evidence.get("kind"), "source": self.entry.source,
+                "since": self.entry.updated, "deleted": self.entry.outcome == TRASH}
+
+    def report(self) -> FaceReport:
+        return _report(self.entry, self.faces)
+
+
+def _report(entry: LedgerEntry, faces: tuple[StoredFace, ...]) -> FaceReport:
+    """The worker's report of a file, rebuilt from the ledger and the stored faces."""
+    return FaceReport(entry.target, entry.evidence.get("kind", "image"), sha256=entry.sha256,
+                      size=tuple(entry.evidence.get("size", (0, 0))),
+                      faces=tuple(Face(f.box, f.encoding, f.score, f.time) for f in faces),
+                      seconds=entry.evidence.get("seconds", 0.0))
+
+
+class ReviewQueue:
+    """Reads and acts on the review items of the sorter's ledger."""
+
+    def __init__(self, sorter: Sorter) -> None:
+        self.sorter = sorter
+        self.store = sorter.store
+
+    def items(self, *, reason: str | None = None, person: str | None = None,
+              limit: int | None = None, ids: list[int] | None = None,
+              deleted: bool = False) -> list[Item]:
+        """The items in review (or, with `deleted`, in its trash), oldest first."""
+        entries = self.store.current((TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids)
+        faces = self.store.faces_of(sorted({e.sha256 for e in entries}))
+        items = []
+        for entry in entries:
+            watch = self._watch_of(Path(entry.target))
+            if watch is None:
+                continue  # its review folder left the configuration
+            found = tuple(faces.get(entry.sha256, ()))
+            decision = decide(_report(entry, found), self.sorter.references, self.sorter.policy)
+            item = Item(entry, watch, found, decision)
+            if reason is not None and item.reason != reason:
+                continue
+            if person is not None and item.nearest()[0] != person:
+                continue
+            items.append(item)
+        return items[:limit] if limit is not None else items
+
+    def select(self, ids: list[int] | None, everything: bool, *, deleted: bool = False,
+               **filters: Any) -> list[Item | tuple[int, str]]:
+        """The items a batch command names: by id, or all matching the filters.
+        An id that is not an item comes back as (id, why)."""
+        if everything == bool(ids):
+            raise UsageError("name items by id, or give --all (with filters), not both")
+        if everything:
+            return list(self.items(deleted=deleted, **filters))
+        found = {item.id: item for item in self.items(ids=ids, deleted=deleted)}
+        where = "the review trash" if deleted else "review"
+        return [found.get(i) or (i, f"no item {i} in {where}") for i in dict.fromkeys(ids)]
+
+    def _watch_of(self, path: Path) -> WatchConfig | None:
+        for watch in self.sorter.config.watches:
+            if path.is_relative_to(watch.review):
+                return watch
+        return None
+
+    # What a person decides
+
+    def keep(self, item: Item, person: str | None = None, to: str | None = None) -> dict[str, Any]:
+        """Move the item to `person`'s folder or to the folder `to`, teaching nothing."""
+        if (person is None) == (to is None):
+            raise UsageError("say where to: --person NAME or --to DIR")
+        if person is not None:
+            folder = item.watch.destination_for(valid_person_name(person)) / item.subfolder
+            rule = f"kept by the user as {person}"
+        else:
+            folder = self._allowed_folder(to)
+            rule = f"kept by the user in {folder}"
+        record = {**item.entry.evidence, "rule": rule}
+        target = self.sorter.relocate(item.entry, folder, outcome="sorted", reason="kept",
+                                      actor="user", persons=(person,) if person else (),
+                                      evidence=record)
+        return {"id": item.id, "ok": True, "path": str(target)}
+
+    def _allowed_folder(self, to: str) -> Path:
+        """`to` if it lies in a destination or review folder of the configuration."""
+        folder = Path(os.path.realpath(to))
+        for watch in self.sorter.config.watches:
+            for root in (watch.destination_root, watch.review):
+                if folder.is_relative_to(os.path.realpath(root)) and not folder.is_relative_to(
+                        os.path.realpath(watch.review / TRASH)):
+                    return folder
+        raise RefusedError(f"{to} is not inside a destination or review folder of the configuration")
+
+    def teach(self, item: Item, person: str, face: int | None = None) -> dict[str, Any]:
+        """Make face `face` (1-based) of the item a reference of `person`, then file it there."""
+        valid_person_name(person)
+        if not item.faces:
+            raise RefusedError(f"item {item.id} has no face to learn from")
+        if face is None:
+            if len(item.faces) > 1:
+                raise RefusedError(f"item {item.id} has {len(item.faces)} faces: say which is "
+                                   f"{person} with --face 1..{len(item.faces)}")
+            face = 1
+        if not 1 <= face <= len(item.faces):
+            raise RefusedError(f"item {item.id} has no face {face} (it has {len(item.faces)})")
+        chosen = item.faces[face - 1]
+        ref = self.store.add_reference(person, ORIGIN_REVIEW, str(item.path), item.entry.sha256,
+                                       chosen.box, chosen.encoding)
+        folder = item.watch.destination_for(person) / item.subfolder
+        record = {**item.entry.evidence, "rule": f"face {face} taught as {person} by the user"}
+        try:
+            target = self.sorter.relocate(item.entry, folder, outcome="sorted", reason="taught",
+                                          actor="user", persons=(person,), evidence=record,
+                                          taught=[ref])
+        except RouteError:
+            self.store.set_reference_active(ref, False)  # nothing happened, so nothing learnt
+            raise
+        return {"id": item.id, "ok": True, "path": str(target), "reference": ref}
+
+    def delete(self, item: Item) -> dict[str, Any]:
+        """Move the item into the review folder's trash/, kept for trash_days."""
+        folder = item.watch.review / TRASH / item.subfolder
+        target = self.sorter.relocate(item.entry, folder, outcome=TRASH, reason=item.entry.reason,
+                                      actor="user", item_id=item.id,
+                                      evidence={**item.entry.evidence, "was": item.entry.outcome})
+        return {"id": item.id, "ok": True, "path": str(target)}
+
+    def restore(self, item: Item) -> dict[str, Any]:
+        """Bring a deleted item back to review, as it was."""
+        record = dict(item.entry.evidence)
+        outcome = record.pop("was", "review")
+        folder = item.watch.review / {"duplicate": DUPLICATES, "failed": FAILED}.get(outcome, "")
+        target = self.sorter.relocate(item.entry, folder / item.subfolder, outcome=outcome,
+                                      reason=item.entry.reason, actor="user", item_id=item.id,
+                                      evidence=record)
+        return {"id": item.id, "ok": True, "path": str(target)}
+
+    # What the daemon does by itself
+
+    def recheck(self, taught: dict[str, list[int]] | None = None) -> list[dict[str, Any]]:
+        """After references changed: file every item that now matches someone.
+
+        `taught` maps a content hash to the references just made from it, so undoing
+        that file's move also takes them back.
+        """
+        moved = []
+        for item in self.items():
+            if item.reason not in RECHECKED_REASONS or item.decision.outcome != "sorted":
+                continue
+            decision = item.decision
+            record = evidence(item.report(), decision)
+            record["rule"] = f"after the references changed, {decision.reason}: {decision.rule}"
+            folder = item.watch.destination_for(decision.persons[0]) / item.subfolder
+            also = [item.watch.destination_for(p) / item.subfolder for p in decision.persons[1:]]
+            try:
+                target = self.sorter.relocate(
+                    item.entry, folder, outcome="sorted", reason=decision.reason, actor="recheck",
+                    persons=decision.persons, evidence=record,
+                    taught=(taught or {}).get(item.entry.sha256, []), also=also)
+            except RouteError as e:
+                log.warning("review item %d matches %s now but stays: %s", item.id,
+                            ", ".join(decision.persons), e)
+                continue
+            moved.append({"id": item.id, "path": str(target), "persons": list(decision.persons)})
+        if moved:
+            log.info("%d review items matched someone after the references changed", len(moved))
+        return moved
+
+    def purge(self, days: float, now: float | None = None) -> int:
+        """Delete for good what has been in the trash longer than `days`."""
+        cutoff = (time.time() if now is None else now) - days * 86400
+        purged = 0
+        for entry in self.store.current((TRASH,)):
+            if entry.updated > cutoff:
+                continue
+            path = Path(entry.target)
+            if route.file_sha256(path) != entry.sha256:
+                continue  # not the file we put there: not ours to delete
+            entry_id = self.store.begin_move(
+                sha256=entry.sha256, size=entry.size, source=str(path), target=None,
+                outcome="purged", reason=entry.reason, persons=[], evidence=entry.evidence,
+                prior_id=entry.id, item_id=entry.item_id, actor="purge")
+            path.unlink()
+            self.store.finish_move(entry_id)
+            purged += 1
+            log.info("purged %s from the review trash", path, extra={"FACEWATCH_PATH": str(path)})
+        return purged

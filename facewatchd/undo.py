@@ -1,0 +1,119 @@
+"""Undo: put files back where they were before, from the ledger.
+
+Each move of a file is a ledger row pointing back to the one before, so undoing is
+walking that chain back to the first move made after the given time and moving the
+file to where that move found it:
+
+- a file the daemon took from inbound goes back to inbound (to inbound's top folder
+  if its subfolder is gone) and is held there: it is not sorted again until it is
+  changed or moved (or touched: then at the next scan, e.g. `facewatchctl scan`);
+- a file taken from review goes back to review as the same item.
+
+References taught by an undone action are disabled. Nothing is overwritten: a
+name that is taken gets a `_1` suffix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import route
+from .errors import RefusedError, RouteError, UsageError
+from .sorter import UNDONE, Sorter
+from .store import LedgerEntry
+
+log = logging.getLogger("facewatchd.undo")
+
+UNDOABLE = ("sorted", "review", "duplicate", "failed", "trash")
+_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """'30m', '2h', '3d' ago, or a local date and time ('2026-11-22 10:00', '10:00')."""
+    now = time.time() if now is None else now
+    if match := _RELATIVE.fullmatch(text.strip()):
+        return now - float(match[1]) * _UNITS[match[2]]
+    try:
+        if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", text.strip()):
+            today = datetime.fromtimestamp(now).date().isoformat()
+            return datetime.fromisoformat(f"{today} {text.strip()}").timestamp()
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise UsageError(f"{text!r} is not a time: give 30m, 2h, 3d, 10:00 or "
+                           "2026-11-22 10:00") from None
+
+
+class Undo:
+    def __init__(self, sorter: Sorter) -> None:
+        self.sorter = sorter
+        self.store = sorter.store
+
+    def path(self, path: str) -> dict[str, Any]:
+        """Undo the last move of the file now at `path`."""
+        entry = self.store.current_at(os.path.normpath(path))
+        if entry is None or entry.outcome not in UNDOABLE:
+            raise RefusedError(f"the ledger has no file at {path} that can be put back")
+        return self._rewind(entry, entry.created)
+
+    def since(self, since: float) -> list[dict[str, Any]]:
+        """Undo every move made at or after `since`, newest first (but not undos)."""
+        entries = [e for e in self.store.current(UNDOABLE, since=since)
+                   if e.created >= since and e.actor != "undo"]
+        results = []
+        for entry in reversed(entries):
+            try:
+                results.append(self._rewind(entry, since))
+            except (RouteError, RefusedError) as e:
+                results.append({"path": entry.target, "ok": False, "error": str(e)})
+        return results
+
+    def _rewind(self, entry: LedgerEntry, since: float) -> dict[str, Any]:
+        chain = [entry]
+        while chain[-1].prior_id is not None:
+            before = self.store.entry(chain[-1].prior_id)
+            if before.created < since or before.actor == "undo" or before.outcome == UNDONE:
+                break
+            chain.append(before)
+        first = chain[-1]
+        before = self.store.entry(first.prior_id) if first.prior_id is not None else None
+        if before is None or before.outcome == UNDONE:
+            target = self._to_inbound(entry, Path(first.source))
+        else:
+            # Back into review as the item it was, with the decision it had.
+            previous = Path(before.target)
+            target = self.sorter.relocate(
+                entry, previous.parent, outcome=before.outcome, reason=before.reason,
+                actor="undo", persons=tuple(before.persons), evidence=before.evidence,
+                item_id=before.item_id, name=previous.name)
+        for link in entry.links:
+            if route.file_sha256(Path(link)) == entry.sha256:
+                os.unlink(link)
+        disabled = [ref for e in chain for ref in e.taught]
+        for ref in disabled:
+            self.store.set_reference_active(ref, False)
+        if disabled:
+            self.sorter.reload_references()
+        return {"path": entry.target, "ok": True, "to": str(target), "disabled": disabled}
+
+    def _to_inbound(self, entry: LedgerEntry, source: Path) -> Path:
+        watch = self.sorter.watch_for(source)
+        if watch is None:
+            raise RefusedError(f"{source} is not in an inbound folder of the configuration any more")
+        folder = source.parent if source.parent.is_dir() else watch.inbound
+        try:
+            st = os.lstat(entry.target)
+        except OSError as e:
+            raise RouteError(f"{entry.target}: {e.strerror}") from None
+        record = {**entry.evidence, "rule": f"undone by the user: it was {entry.outcome} at "
+                                            f"{entry.target}", "held_mtime_ns": st.st_mtime_ns}
+        target = self.sorter.relocate(entry, folder, outcome=UNDONE, reason="undone", actor="undo",
+                                      evidence=record, name=source.name)
+        self.sorter.held[str(target)] = (entry.size, st.st_mtime_ns)
+        return target
