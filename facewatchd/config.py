@@ -48,12 +48,22 @@ class DaemonConfig:
 @dataclass(frozen=True)
 class RecognitionConfig:
     references: Path
+    # Beyond this distance (dlib's), a face is not the person.
     tolerance: float = 0.6
+    # At or below this a match is sure; between it and tolerance, `min_support` of the
+    # person's references must be within tolerance and the next person `min_margin`
+    # further, or the file goes to review as uncertain.
+    sure_tolerance: float = 0.5
+    min_support: int = 2
+    min_margin: float = 0.05
     model: Literal["hog", "cnn"] = "hog"
     # Detection runs on a copy whose longer side is at most this many pixels.
     max_side: int = 1600
     # How many times the detector upsamples the image to find smaller faces.
     upsample: int = 1
+    # "if_none": upsample only a frame where no face of 80 px or more was found (4x
+    # faster); "always": upsample every frame (finds small faces beside large ones).
+    small_faces: Literal["if_none", "always"] = "if_none"
     video_frames: int = 8
     multi_person: Literal["all", "first", "review"] = "all"
     # A file whose analysis takes longer than this is set aside in failed/.
@@ -199,7 +209,9 @@ class _Parser:
 
     def check_meaning(self, config: Config) -> None:
         rec = config.recognition
-        for where, tolerance in [("[recognition] tolerance", rec.tolerance)] + [
+        for where, tolerance in [("[recognition] tolerance", rec.tolerance),
+                                 ("[recognition] sure_tolerance", rec.sure_tolerance),
+                                 ("[recognition] min_margin", rec.min_margin)] + [
             (f"[persons.{name}] tolerance", p.tolerance)
             for name, p in config.persons.items()
             if p.tolerance is not None
@@ -211,6 +223,7 @@ class _Parser:
             ("[recognition] max_side", rec.max_side, 160),
             ("[recognition] upsample", rec.upsample, 0),
             ("[recognition] video_frames", rec.video_frames, 1),
+            ("[recognition] min_support", rec.min_support, 1),
             ("[daemon] queue_limit", config.daemon.queue_limit, 10),
             ("[review] cluster_min_size", config.review.cluster_min_size, 2),
         ]:

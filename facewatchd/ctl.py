@@ -241,12 +241,11 @@ def describe_faces(faces: list[dict[str, Any]]) -> list[str]:
             where += f", {face['time']:.1f} s into the video"
         if face.get("person") is None:
             lines.append(f"  {where}: no references to compare with")
-        elif face.get("matched"):
-            lines.append(f"  {where}: {face['person']}, distance {face['distance']:.3f} "
-                         f"(within the tolerance {face['tolerance']}; reference {face['reference']})")
-        else:
-            lines.append(f"  {where}: not recognised; nearest is {face['person']} at "
-                         f"{face['distance']:.3f}, beyond the tolerance {face['tolerance']}")
+            continue
+        verdict = {"sure": "is", "supported": "is", "uncertain": "may be"}.get(
+            face.get("band", "sure" if face.get("matched") else ""), "is not known; nearest is")
+        lines.append(f"  {where}: {verdict} {face['person']} (reference {face['reference']}, "
+                     f"{face.get('why') or 'distance %.3f' % face['distance']})")
     return lines
 
 

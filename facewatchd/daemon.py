@@ -80,6 +80,7 @@ class Daemon:
         self._draining_until: float | None = None
         self._next_rescan = float("inf")
         self._next_purge = 0.0  # at the first tick
+        self._references_due: float | None = None  # when to enrol a changed references folder
         self._last_status = ("", 0.0)
         self._reload_waiters: list[Callable[[object], None]] = []
         self.enrollment: Enrollment | None = None
@@ -101,7 +102,7 @@ class Daemon:
             summary = sync_references(
                 self.config.recognition.references, self.store,
                 lambda paths: self.pool.imap(map(str, paths), lambda: self.signals.stop_requested))
-            self.sorter.reload_references()
+            self.references_changed()  # the folder may have changed while we were stopped
             self.control = ControlServer(self.config.daemon.socket, self.config.daemon.group,
                                          Commands(self))
             self.control.listen()
@@ -128,7 +129,8 @@ class Daemon:
             os.close(self._wake_w)
 
     def _start_watching(self) -> None:
-        self.watcher = Watcher(self.config.watches, self._wake)
+        folders = [(w.inbound, w.recursive) for w in self.config.watches]
+        self.watcher = Watcher(folders + [(self.config.recognition.references, True)], self._wake)
         self.watcher.start()
         interval = self.config.daemon.rescan_interval
         self._next_rescan = time.monotonic() + interval if interval else float("inf")
@@ -175,6 +177,8 @@ class Daemon:
     def _sleep_time(self) -> float:
         candidates = [30.0, self.notify.next_ping(), self.pool.next_timeout(),
                       self.settler.next_due(), self._next_rescan - time.monotonic()]
+        if self._references_due is not None:
+            candidates.append(self._references_due - time.monotonic())
         if self.scans or self.queue or self.control.has_unsent():
             candidates.append(0.05)
         if self._draining_until is not None:
@@ -186,6 +190,9 @@ class Daemon:
         if now >= self._next_rescan:
             self.scan_all("periodic rescan")
             self._next_rescan = now + self.config.daemon.rescan_interval
+        if self._references_due is not None and now >= self._references_due and not self.enrollment:
+            self._references_due = None
+            self._enrol_references()
         if now >= self._next_purge:
             ReviewQueue(self.sorter).purge(self.config.review.trash_days)
             self._next_purge = now + PURGE_EVERY
@@ -215,7 +222,10 @@ class Daemon:
                 arrival = self.watcher.arrivals.get_nowait()
             except queue.Empty:
                 break
-            if arrival.is_dir:
+            if arrival.path.is_relative_to(self.config.recognition.references):
+                # A photo added to (or a folder made in) the references: enrol once quiet.
+                self._references_due = time.monotonic() + self.config.daemon.settle
+            elif arrival.is_dir:
                 watch = self.sorter.watch_for(arrival.path)
                 if watch is not None and watch.recursive:
                     self.add_scan(str(arrival.path), arrival.path, True)
@@ -295,14 +305,18 @@ class Daemon:
             if getattr(old.daemon, key) != getattr(new.daemon, key):
                 log.warning("[daemon] %s changed: takes effect at the next start", key)
         self.sorter = Sorter(new, self.store)
-        if new.watches != old.watches:
+        if (new.watches, new.recognition.references) != (old.watches, old.recognition.references):
             self.watcher.stop()
             self._start_watching()
         if (EngineSettings.of(new), new.daemon.workers, new.recognition.file_timeout) != (
                 EngineSettings.of(old), old.daemon.workers, old.recognition.file_timeout):
             self._replace_pool()
         self.settler.quiet = new.daemon.settle
-        self.enrollment = Enrollment(new.recognition.references, self.store)
+        self._enrol_references()
+
+    def _enrol_references(self) -> None:
+        """Bring the references in line with their folder; new photos go to the pool."""
+        self.enrollment = Enrollment(self.config.recognition.references, self.store)
         for path in list(self.enrollment.todo):
             self.analyse(str(path), self._enrolled)
         if not self.enrollment.todo:

@@ -8,7 +8,8 @@ rule decided; the ledger, `why` and the review queue all show this same record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Callable, Literal
 
 import numpy as np
@@ -32,23 +33,39 @@ class References:
     def names(self) -> list[str]:
         return sorted(set(self.persons))
 
+    @cached_property
+    def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Columns ordered by person, where each person's run starts, and each column's
+        person (an index into names()): computed once per set of references."""
+        index = {name: i for i, name in enumerate(self.names())}
+        column_person = np.array([index[p] for p in self.persons], dtype=np.int64)
+        order = np.argsort(column_person, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(column_person[order]) != 0])
+        return order, starts, column_person
+
 
 @dataclass(frozen=True)
 class FaceVerdict:
-    """One face: its nearest reference, and whether that is close enough to count."""
+    """One face: its nearest person, how sure that is, and why."""
 
     face: int  # index into FaceReport.faces
     person: str | None  # nearest known person, if any reference exists
-    distance: float | None
-    reference: int | None  # id of the nearest reference
+    distance: float | None  # to that person's nearest reference
+    reference: int | None  # id of that reference
     tolerance: float | None  # the tolerance that applied to that person
-    matched: bool
+    matched: bool  # counts as that person
+    band: str = "unknown"  # sure, supported, uncertain, unknown
+    support: int = 0  # how many of the person's references are within tolerance
+    references: int = 0  # how many references the person has
+    margin: float | None = None  # how much further the next person is
+    runner_up: str | None = None  # that next person
+    why: str = ""  # the rule that applied, in words
 
 
 @dataclass(frozen=True)
 class Decision:
     outcome: Outcome
-    reason: str  # matched, no_face, unknown_face, several_people, unreadable
+    reason: str  # matched, no_face, unknown_face, uncertain, several_people, unreadable
     rule: str  # the rule that decided, in words
     persons: tuple[str, ...] = ()  # destinations, best match first
     faces: tuple[FaceVerdict, ...] = ()
@@ -56,23 +73,32 @@ class Decision:
 
 @dataclass(frozen=True)
 class Policy:
-    tolerance_for: Callable[[str], float]
+    """How sure a match must be. Defaults and their evidence: README, Accuracy."""
+
+    tolerance_for: Callable[[str], float]  # beyond this, a face is not the person
     multi_person: Literal["all", "first", "review"] = "all"
+    sure: float = 0.5  # at or below this a match needs nothing more
+    min_support: int = 2  # between sure and tolerance: references within tolerance needed
+    min_margin: float = 0.05  # ...and the next person must be this much further
 
 
 def decide(report: FaceReport, references: References, policy: Policy) -> Decision:
-    """Decide where the file of `report` goes."""
+    """Decide where the file of `report` goes. Cost: one F×N distance matrix."""
     if report.failed:
         return Decision("failed", "unreadable", f"the file could not be analysed: {report.error}")
     if not report.faces:
         return Decision("review", "no_face", "no face was found")
-    verdicts = _nearest(report, references, policy)
+    verdicts = _verdicts(report, references, policy)
     best: dict[str, float] = {}
     for v in verdicts:
         if v.matched and v.distance < best.get(v.person, np.inf):
             best[v.person] = v.distance
     persons = tuple(sorted(best, key=best.__getitem__))
     if not persons:
+        unsure = [v for v in verdicts if v.band == "uncertain"]
+        if unsure:
+            return Decision("review", "uncertain", "; ".join(
+                f"maybe {v.person}: {v.why}" for v in unsure), faces=verdicts)
         return Decision("review", "unknown_face",
                         f"none of the {len(verdicts)} faces is within tolerance of a known person",
                         faces=verdicts)
@@ -82,25 +108,75 @@ def decide(report: FaceReport, references: References, policy: Policy) -> Decisi
                         faces=verdicts)
     if policy.multi_person == "first":
         persons = persons[:1]
-    rule = "; ".join(f"{p} at distance {best[p]:.3f} (tolerance {policy.tolerance_for(p)})"
-                     for p in persons)
-    return Decision("sorted", "matched", f"matched {rule}", persons, verdicts)
+    rule = "; ".join(next(f"{p}: {v.why}" for v in verdicts if v.matched and v.person == p
+                          and v.distance == best[p]) for p in persons)
+    return Decision("sorted", "matched", rule, persons, verdicts)
 
 
-def _nearest(report: FaceReport, references: References, policy: Policy) -> tuple[FaceVerdict, ...]:
+def _verdicts(report: FaceReport, references: References, policy: Policy) -> tuple[FaceVerdict, ...]:
     if not len(references):
-        return tuple(FaceVerdict(i, None, None, None, None, False) for i in range(len(report.faces)))
-    faces = np.stack([f.encoding for f in report.faces])
-    distances = distance_matrix(faces, references.matrix)
-    nearest = distances.argmin(axis=1)
-    verdicts = []
-    for i, j in enumerate(nearest):
-        person = references.persons[j]
-        distance = float(distances[i, j])
-        tolerance = policy.tolerance_for(person)
-        verdicts.append(FaceVerdict(i, person, round(distance, 4), references.ids[j], tolerance,
-                                    distance <= tolerance))
-    return tuple(verdicts)
+        return tuple(FaceVerdict(i, None, None, None, None, False, why="no references yet")
+                     for i in range(len(report.faces)))
+    names = references.names()
+    order, starts, column_person = references.groups
+    distances = distance_matrix(np.stack([f.encoding for f in report.faces]), references.matrix)
+    # Each face's nearest reference of each person: F×P.
+    per_person = np.minimum.reduceat(distances[:, order], starts, axis=1)
+    refs_per_person = np.bincount(column_person, minlength=len(names))
+    verdicts = [_verdict(i, distances[i], per_person[i], column_person, refs_per_person, names,
+                         references, policy) for i in range(len(distances))]
+    return tuple(_across_frames(report, verdicts))
+
+
+def _verdict(face: int, distances: np.ndarray, per_person: np.ndarray, column_person: np.ndarray,
+             refs_per_person: np.ndarray, names: list[str], references: References,
+             policy: Policy) -> FaceVerdict:
+    order = np.argsort(per_person)
+    p = order[0]
+    person, distance = names[p], float(per_person[p])
+    columns = np.flatnonzero(column_person == p)
+    nearest = columns[np.argmin(distances[columns])]
+    tolerance = policy.tolerance_for(person)
+    support = int((distances[columns] <= tolerance).sum())
+    refs = int(refs_per_person[p])
+    runner_up = names[order[1]] if len(order) > 1 else None
+    margin = round(float(per_person[order[1]]) - distance, 4) if runner_up else None
+    needed = min(policy.min_support, refs)
+    at = f"distance {distance:.3f}"
+    if distance > tolerance:
+        band, why = "unknown", f"{at}, beyond the tolerance {tolerance}"
+    elif distance <= min(policy.sure, tolerance):
+        band, why = "sure", f"{at}, within the sure distance {min(policy.sure, tolerance)}"
+    elif support < needed:
+        band, why = "uncertain", (f"{at}, but only {support} of {refs} references of {person} "
+                                  f"within {tolerance} ({needed} needed beyond {policy.sure})")
+    elif margin is not None and margin < policy.min_margin:
+        band, why = "uncertain", (f"{at}, but {runner_up} is nearly as close "
+                                  f"(+{margin:.3f}, {policy.min_margin} needed)")
+    else:
+        band, why = "supported", (f"{at}, {support} of {refs} references within {tolerance}, "
+                                  f"next person {runner_up or 'none'} "
+                                  f"{'' if margin is None else f'+{margin:.3f}'} further")
+    return FaceVerdict(face, person, round(distance, 4), references.ids[nearest], tolerance,
+                       band in ("sure", "supported"), band, support, refs, margin, runner_up, why)
+
+
+def _across_frames(report: FaceReport, verdicts: list[FaceVerdict]) -> list[FaceVerdict]:
+    """In a video, a person matched only beyond the sure distance must be seen in two
+    frames: one blurry frame that looks like someone is not enough."""
+    if report.kind != "video":
+        return verdicts
+    frames: dict[str, set[float | None]] = {}
+    sure = set()
+    for v in verdicts:
+        if v.matched:
+            frames.setdefault(v.person, set()).add(report.faces[v.face].time)
+            if v.band == "sure":
+                sure.add(v.person)
+    return [replace(v, matched=False, band="uncertain",
+                    why=f"{v.why}; seen in only one frame of the video")
+            if v.matched and v.person not in sure and len(frames[v.person]) < 2 else v
+            for v in verdicts]
 
 
 def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

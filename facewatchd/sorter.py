@@ -43,7 +43,9 @@ class Sorter:
     def __init__(self, config: Config, store: Store) -> None:
         self.config = config
         self.store = store
-        self.policy = Policy(config.tolerance_for, config.recognition.multi_person)
+        rec = config.recognition
+        self.policy = Policy(config.tolerance_for, rec.multi_person, rec.sure_tolerance,
+                             rec.min_support, rec.min_margin)
         self.references = store.active_references()
         # Files an undo put back in inbound, by path: (size, mtime_ns) when put back.
         self.held = {e.target: (e.size, e.evidence["held_mtime_ns"])
@@ -211,7 +213,9 @@ def evidence(report: FaceReport, decision: Decision) -> dict[str, Any]:
             item["time"] = face.time
         if (v := verdicts.get(i)) is not None:
             item.update(person=v.person, distance=v.distance, reference=v.reference,
-                        tolerance=v.tolerance, matched=v.matched)
+                        tolerance=v.tolerance, matched=v.matched, band=v.band, support=v.support,
+                        references=v.references, margin=v.margin, runner_up=v.runner_up,
+                        why=v.why)
         faces.append(item)
     evidence = {"kind": report.kind, "size": list(report.size), "faces": faces,
                 "rule": decision.rule, "seconds": round(report.seconds, 3)}

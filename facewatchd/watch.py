@@ -38,7 +38,6 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from . import scan
-from .config import WatchConfig
 
 log = logging.getLogger("facewatchd.watch")
 
@@ -79,10 +78,11 @@ class _OverflowListener(logging.Handler):
 
 
 class Watcher:
-    """inotify watches on every inbound folder; arrivals queue up for the main loop."""
+    """inotify watches on folders (the inbound ones, the references); arrivals queue up
+    for the main loop."""
 
-    def __init__(self, watches: Iterable[WatchConfig], wake: Callable[[], None]) -> None:
-        self.watches = tuple(watches)
+    def __init__(self, folders: Iterable[tuple[Path, bool]], wake: Callable[[], None]) -> None:
+        self.folders = tuple(folders)  # (folder, recursive)
         self.wake = wake
         self.arrivals: queue.SimpleQueue[Arrival] = queue.SimpleQueue()
         self._overflowed = threading.Event()
@@ -95,11 +95,11 @@ class Watcher:
         logging.getLogger("watchdog.observers.inotify_c").addHandler(self._listener)
         handler = _Handler(self.arrivals, self.wake)
         self._inotify.start()
-        for watch in self.watches:
+        for folder, recursive in self.folders:
             before = _inotify_watches()
             try:
-                watched = self._inotify.schedule(handler, str(watch.inbound),
-                                                 recursive=watch.recursive, event_filter=_EVENTS)
+                watched = self._inotify.schedule(handler, str(folder), recursive=recursive,
+                                                 event_filter=_EVENTS)
             except OSError as e:
                 if e.errno not in (errno.ENOSPC, errno.EMFILE):
                     raise
@@ -107,20 +107,20 @@ class Watcher:
             else:
                 # watchdog skips subfolders it cannot watch without a word: count what
                 # the kernel really holds against the folders there are.
-                wanted = 1 + (_subfolders(watch.inbound) if watch.recursive else 0)
+                wanted = 1 + (_subfolders(folder) if recursive else 0)
                 if _inotify_watches() - before >= wanted:
                     continue
                 self._inotify.unschedule(watched)
                 why = "inotify watch limit reached"
             log.error("cannot watch %s with inotify (%s; raise fs.inotify.max_user_watches "
                       "or max_user_instances): polling it every %g s instead",
-                      watch.inbound, why, POLL_INTERVAL)
+                      folder, why, POLL_INTERVAL)
             if self._polling is None:
                 self._polling = PollingObserver(timeout=POLL_INTERVAL)
                 self._polling.start()
-            self._polling.schedule(handler, str(watch.inbound), recursive=watch.recursive,
+            self._polling.schedule(handler, str(folder), recursive=recursive,
                                    event_filter=_EVENTS)
-            self.polled.append(watch.inbound)
+            self.polled.append(folder)
 
     def stop(self) -> None:
         logging.getLogger("watchdog.observers.inotify_c").removeHandler(self._listener)

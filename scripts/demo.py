@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from facewatchd.ctl import Client, CtlError, format_status, format_why
+from facewatchd.ctl import (Client, CtlError, format_clusters, format_items, format_status,
+                            format_why, write_sheet)
 
 REFERENCES_PER_PERSON = 2
 
@@ -97,6 +98,13 @@ def main() -> int:
         wait_idle(client, status["processed"] + 1)
         placed = next((out / "sorted").rglob(later.name), None) or next((out / "review").rglob(later.name))
         print(format_why(client.call("why", {"path": str(placed)})))
+        items = client.call("review.list", {})
+        print(f"\ndemo: the review queue ({len(items)} items; first 10):")
+        print(format_items(items[:10]))
+        print("\ndemo: unknown faces that look like one person (facewatchctl clusters):")
+        print(format_clusters(client.call("clusters", {})))
+        sheet = write_sheet(client, {}, out / "review.html")
+        print(f"\ndemo: contact sheet of the queue: {sheet['file']} (open it in a browser)")
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait()

@@ -169,7 +169,7 @@ def test_test_shows_the_evidence_and_moves_nothing(running, data: Path) -> None:
     assert all(f["matched"] and f["distance"] <= f["tolerance"] for f in answer["faces"])
     assert photo.exists()
     text = running.ctl("test", photo).stdout
-    assert "Barack_Obama, distance" in text and "would go to" in text
+    assert "is Barack_Obama (reference" in text and "would go to" in text
 
 
 def test_why_explains_a_sorted_file(running, data: Path) -> None:
@@ -179,7 +179,7 @@ def test_why_explains_a_sorted_file(running, data: Path) -> None:
     running.wait_idle(processed + 1)
     text = running.ctl("why", running.root / "review" / "stranger.jpg").stdout
     assert str(inbound / "stranger.jpg") in text
-    assert "not recognised; nearest is" in text and "beyond the tolerance 0.6" in text
+    assert "is not known; nearest is" in text and "beyond the tolerance 0.6" in text
     missing = running.ctl("why", "/nowhere/x.jpg", check=False)
     assert missing.returncode == 66 and "no file at" in missing.stderr
 

@@ -206,3 +206,25 @@ def test_a_move_interrupted_by_a_crash_is_finished_at_start(tmp_path: Path, data
     with Store(tmp_path / "state") as store:
         assert store.entry(entry).state == "done"
     assert files_under(tmp_path / "review") == [target]  # not sorted a second time
+
+
+def test_a_lookalike_goes_to_review_as_uncertain_not_into_the_folder(tmp_path: Path, data: Path) -> None:
+    """Alex Lacamoire is within 0.6 of one of Raj's photos (the CLI files him under Raj),
+    but of Raj's three references only that one agrees."""
+    config = write_config(tmp_path)
+    raj = data / "people" / "bbt_raj"
+    (tmp_path / "references" / "bbt_raj").mkdir()
+    for name in ("raj1.png", "raj4.png", "raj5.png"):
+        shutil.copy2(raj / name, tmp_path / "references" / "bbt_raj")
+    for photo in (data / "people" / "Alex_Lacamoire").iterdir():
+        shutil.copy2(photo, tmp_path / "inbound" / f"alex-{photo.name}")
+    shutil.copy2(raj / "raj2.png", tmp_path / "inbound" / "raj2.png")
+    result = facewatchd("--oneshot", "--config", config, "--log", "stderr")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in files_under(tmp_path / "sorted")) == ["raj2.png"]
+    with Store(tmp_path / "state") as store:
+        for photo in (tmp_path / "review").iterdir():
+            entry = store.entry_for_path(str(photo))
+            assert entry.reason == "uncertain", entry
+            assert entry.evidence["rule"].startswith("maybe bbt_raj: distance 0.5")
+            assert "only 1 of 3 references of bbt_raj within 0.6" in entry.evidence["rule"]

@@ -199,6 +199,19 @@ def test_the_contact_sheet_shows_thumbnails_with_face_boxes(queue, tmp_path: Pat
     assert orange > 200, "no face boxes drawn"
 
 
+def test_a_photo_added_to_the_references_folder_is_learnt_and_the_queue_rechecked(queue) -> None:
+    assert {"rose_img1.jpg", "rose_img2.jpg"} <= set(by_source(queue))
+    folder = queue.root / "references" / "Rose_Leslie"
+    folder.mkdir()
+    shutil.copy2(queue.data / "formats" / "rose_leslie_exif_orientation6.jpg", folder / "rose.jpg")
+    deadline = time.monotonic() + 60
+    while {"rose_img1.jpg", "rose_img2.jpg"} & set(by_source(queue)):
+        assert time.monotonic() < deadline, "the review queue was not re-checked"
+        time.sleep(0.3)
+    assert queue.status()["references"]["Rose_Leslie"] == 1
+    assert (queue.root / "sorted" / "Rose_Leslie" / "rose_img2.jpg").is_file()
+
+
 def test_no_byte_was_lost_on_the_way(queue) -> None:
     root = queue.root
     found: Counter[str] = Counter()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from facewatchd.config import WatchConfig
 from facewatchd.watch import Arrival, Settler, Watcher
 
 from .helpers import need
@@ -31,7 +30,7 @@ def arrivals(watcher: Watcher, until: float = 3.0) -> set[Arrival]:
 def watched(tmp_path: Path):
     inbound = tmp_path / "inbound"
     inbound.mkdir()
-    watcher = Watcher([WatchConfig(inbound, tmp_path / "out", tmp_path / "review")], lambda: None)
+    watcher = Watcher([(inbound, True)], lambda: None)
     watcher.start()
     yield inbound, watcher
     watcher.stop()
@@ -63,7 +62,7 @@ def test_a_queue_overflow_is_noticed(tmp_path: Path) -> None:
     inbound.mkdir()
     try:
         knob.write_text("16")  # read when the inotify instance is created
-        watcher = Watcher([WatchConfig(inbound, tmp_path / "o", tmp_path / "r")], lambda: None)
+        watcher = Watcher([(inbound, True)], lambda: None)
         watcher.start()
     finally:
         knob.write_text(saved)
@@ -90,7 +89,7 @@ def test_without_inotify_watches_left_a_folder_is_polled(tmp_path: Path) -> None
         (inbound / f"sub{i}").mkdir(parents=True)
     try:
         knob.write_text("1")
-        watcher = Watcher([WatchConfig(inbound, tmp_path / "o", tmp_path / "r")], lambda: None)
+        watcher = Watcher([(inbound, True)], lambda: None)
         watcher.start()
     finally:
         knob.write_text(saved)
