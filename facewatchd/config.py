@@ -59,11 +59,9 @@ class RecognitionConfig:
     model: Literal["hog", "cnn"] = "hog"
     # Detection runs on a copy whose longer side is at most this many pixels.
     max_side: int = 1600
-    # How many times the detector upsamples the image to find smaller faces.
+    # At most this many times the detector doubles a picture smaller than max_side, to
+    # find smaller faces in it (a picture is never doubled beyond max_side).
     upsample: int = 1
-    # "if_none": upsample only a frame where no face of 80 px or more was found (4x
-    # faster); "always": upsample every frame (finds small faces beside large ones).
-    small_faces: Literal["if_none", "always"] = "if_none"
     video_frames: int = 8
     multi_person: Literal["all", "first", "review"] = "all"
     # A file whose analysis takes longer than this is set aside in failed/.

@@ -1,7 +1,7 @@
 """The decision policy: a FaceReport and the active references → a Decision.
 
-Pure and cheap: every face against every reference is one matrix operation
-(~2 ms for 1,000 faces × 100,000 references is dominated by the product itself).
+Pure and cheap: every face against every reference is one matrix product, then one
+minimum per person (a few milliseconds a face against 100,000 references).
 A Decision is data that says which face, which reference, what distance and which
 rule decided; the ledger, `why` and the review queue all show this same record.
 """
@@ -30,18 +30,27 @@ class References:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @cached_property
     def names(self) -> list[str]:
         return sorted(set(self.persons))
 
     @cached_property
-    def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Columns ordered by person, where each person's run starts, and each column's
-        person (an index into names()): computed once per set of references."""
-        index = {name: i for i, name in enumerate(self.names())}
+    def groups(self) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """Columns ordered by person (None: they already are), where each person's run
+        starts in that order, and each column's person (an index into names).
+        Computed once per set of references."""
+        index = {name: i for i, name in enumerate(self.names)}
         column_person = np.array([index[p] for p in self.persons], dtype=np.int64)
         order = np.argsort(column_person, kind="stable")
         starts = np.flatnonzero(np.r_[True, np.diff(column_person[order]) != 0])
-        return order, starts, column_person
+        return (None if np.all(np.diff(column_person) >= 0) else order), starts, column_person
+
+    @cached_property
+    def single(self) -> tuple[np.ndarray, np.ndarray]:
+        """The matrix in float32 and its rows' squared norms: half the memory to stream
+        per face (100,000 references are 51 MB), distances still exact to ~1e-6."""
+        matrix = np.ascontiguousarray(self.matrix, dtype=np.float32)
+        return matrix, (matrix * matrix).sum(1)
 
 
 @dataclass(frozen=True)
@@ -117,30 +126,34 @@ def _verdicts(report: FaceReport, references: References, policy: Policy) -> tup
     if not len(references):
         return tuple(FaceVerdict(i, None, None, None, None, False, why="no references yet")
                      for i in range(len(report.faces)))
-    names = references.names()
+    names = references.names
     order, starts, column_person = references.groups
-    distances = distance_matrix(np.stack([f.encoding for f in report.faces]), references.matrix)
+    matrix, squared_norms = references.single
+    faces = np.stack([f.encoding for f in report.faces]).astype(np.float32)
+    distances = distance_matrix(faces, matrix, squared_norms)
+    by_person = distances if order is None else distances[:, order]
     # Each face's nearest reference of each person: F×P.
-    per_person = np.minimum.reduceat(distances[:, order], starts, axis=1)
-    refs_per_person = np.bincount(column_person, minlength=len(names))
-    verdicts = [_verdict(i, distances[i], per_person[i], column_person, refs_per_person, names,
+    per_person = np.minimum.reduceat(by_person, starts, axis=1)
+    ends = np.r_[starts[1:], distances.shape[1]]
+    columns = np.arange(distances.shape[1]) if order is None else order
+    verdicts = [_verdict(i, by_person[i], per_person[i], starts, ends, columns, names,
                          references, policy) for i in range(len(distances))]
     return tuple(_across_frames(report, verdicts))
 
 
-def _verdict(face: int, distances: np.ndarray, per_person: np.ndarray, column_person: np.ndarray,
-             refs_per_person: np.ndarray, names: list[str], references: References,
+def _verdict(face: int, by_person: np.ndarray, per_person: np.ndarray, starts: np.ndarray,
+             ends: np.ndarray, columns: np.ndarray, names: list[str], references: References,
              policy: Policy) -> FaceVerdict:
-    order = np.argsort(per_person)
-    p = order[0]
+    ranked = np.argsort(per_person)
+    p = ranked[0]
     person, distance = names[p], float(per_person[p])
-    columns = np.flatnonzero(column_person == p)
-    nearest = columns[np.argmin(distances[columns])]
+    own = by_person[starts[p]:ends[p]]  # this face's distances to each of p's references
+    nearest = columns[starts[p] + np.argmin(own)]
     tolerance = policy.tolerance_for(person)
-    support = int((distances[columns] <= tolerance).sum())
-    refs = int(refs_per_person[p])
-    runner_up = names[order[1]] if len(order) > 1 else None
-    margin = round(float(per_person[order[1]]) - distance, 4) if runner_up else None
+    support = int((own <= tolerance).sum())
+    refs = len(own)
+    runner_up = names[ranked[1]] if len(ranked) > 1 else None
+    margin = round(float(per_person[ranked[1]]) - distance, 4) if runner_up else None
     needed = min(policy.min_support, refs)
     at = f"distance {distance:.3f}"
     if distance > tolerance:
@@ -179,7 +192,10 @@ def _across_frames(report: FaceReport, verdicts: list[FaceVerdict]) -> list[Face
             for v in verdicts]
 
 
-def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between the rows of `a` (F×128) and `b` (N×128): F×N."""
-    squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+def distance_matrix(a: np.ndarray, b: np.ndarray, b_squared: np.ndarray | None = None) -> np.ndarray:
+    """Euclidean distances between the rows of `a` (F×128) and `b` (N×128): F×N.
+    `b_squared`, the rows' squared norms, saves a pass over `b` when it is reused."""
+    if b_squared is None:
+        b_squared = (b * b).sum(1)
+    squared = (a * a).sum(1)[:, None] + b_squared[None, :] - 2.0 * (a @ b.T)
     return np.sqrt(np.maximum(squared, 0.0))

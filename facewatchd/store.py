@@ -268,7 +268,7 @@ class Store:
     def active_references(self) -> References:
         rows = self.db.execute(
             "SELECT r.id, p.name, r.encoding FROM refs r JOIN persons p ON p.id = r.person_id"
-            " WHERE r.active ORDER BY r.id").fetchall()
+            " WHERE r.active ORDER BY p.name, r.id").fetchall()  # by person: see References
         if not rows:
             return References()
         matrix = np.frombuffer(b"".join(r[2] for r in rows), "<f8").reshape(len(rows), 128)

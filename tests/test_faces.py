@@ -120,10 +120,13 @@ def test_a_corrupt_file_is_reported_not_raised(engine, data: Path, tmp_path: Pat
 
 
 def test_encodings_agree_with_face_recognition(engine, data: Path) -> None:
-    """Same models, same result as the classic API (which must also import without exiting)."""
+    """Same models, same result as the classic API (which must also import without exiting),
+    asked to detect at the same scale: this photo is larger than max_side / 2, so it is
+    searched without upsampling."""
     code = ("import face_recognition, json, sys; "
             f"img = face_recognition.load_image_file({str(data / OBAMA)!r}); "
-            "print(json.dumps(list(face_recognition.face_encodings(img)[0])))")
+            "boxes = face_recognition.face_locations(img, number_of_times_to_upsample=0); "
+            "print(json.dumps(list(face_recognition.face_encodings(img, boxes)[0])))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     theirs = np.array(json.loads(result.stdout))

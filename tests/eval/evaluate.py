@@ -34,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+from tests import reference_cli  # noqa: E402
 IMAGES = (".jpg", ".jpeg", ".png")  # what the CLI reads; references are taken from these
 
 
@@ -124,24 +126,12 @@ def run_facewatchd(data: Path, work: Path, references: dict[str, list[str]],
 
 def run_cli(data: Path, work: Path, references: dict[str, list[str]],
             probes: list[str]) -> tuple[dict[str, set[str]], float]:
-    known, unknown = work / "known", work / "unknown"
-    known.mkdir()
-    unknown.mkdir()
-    for person, paths in references.items():
-        for n, path in enumerate(paths):
-            shutil.copy2(data / path, known / f"{person}__{n}{Path(path).suffix}")
+    known = reference_cli.known_folder(
+        {person: [data / p for p in paths] for person, paths in references.items()}, work / "known")
+    (work / "unknown").mkdir()
     for i, path in enumerate(probes):
-        shutil.copy2(data / path, unknown / probe_name(i, path))
-    started = time.monotonic()
-    result = subprocess.run([BIN / "face_recognition", "--cpus", "2", "--tolerance", "0.6",
-                             known, unknown], check=True, capture_output=True, text=True)
-    seconds = time.monotonic() - started
-    placed: dict[str, set[str]] = defaultdict(set)
-    for line in result.stdout.splitlines():
-        path, _, name = line.rpartition(",")
-        if name not in ("unknown_person", "no_persons_found"):
-            placed[Path(path).name].add(name.split("__")[0])
-    return placed, seconds
+        shutil.copy2(data / path, work / "unknown" / probe_name(i, path))
+    return reference_cli.run(known, work / "unknown")
 
 
 def main() -> int:
