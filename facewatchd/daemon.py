@@ -43,6 +43,7 @@ log = logging.getLogger("facewatchd")
 WINDOW = 2  # files outstanding per worker: one in work, one ready to go
 STATUS_EVERY = 2.0  # seconds between STATUS= updates, when something changed
 PURGE_EVERY = 3600.0  # seconds between looks into the review trash for what has expired
+RETRY_LEFT = 60.0  # seconds before files that could not be moved are tried again
 
 
 @dataclass
@@ -189,7 +190,7 @@ class Daemon:
         now = time.monotonic()
         if now >= self._next_rescan:
             self.scan_all("periodic rescan")
-            self._next_rescan = now + self.config.daemon.rescan_interval
+            self._next_rescan = now + (self.config.daemon.rescan_interval or float("inf"))
         if self._references_due is not None and now >= self._references_due and not self.enrollment:
             self._references_due = None
             self._enrol_references()
@@ -279,6 +280,8 @@ class Daemon:
         self.in_flight.discard(path)
         outcome = self.sorter.handle(report)
         self.stats.count(outcome)
+        if outcome.outcome == "left":  # a full disk, a missing folder...: look again soon
+            self._next_rescan = min(self._next_rescan, time.monotonic() + RETRY_LEFT)
 
     # Reload
 

@@ -196,10 +196,11 @@ def _frame_count(stream: dict, duration: float | None) -> int | None:
 def _run(args: list[str]) -> subprocess.CompletedProcess[bytes]:
     # The worker that runs this may be killed for taking too long; PR_SET_PDEATHSIG
     # takes the decoder down with it instead of leaving it running.
-    return subprocess.run(args, capture_output=True, preexec_fn=_die_with_parent, check=False)
+    return subprocess.run(args, capture_output=True, preexec_fn=die_with_parent, check=False)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies."""
     import ctypes
     import signal
 

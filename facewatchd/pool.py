@@ -19,10 +19,13 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Callable, Hashable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Iterator
 
 from .config import Config
 from .report import FaceReport
+
+if TYPE_CHECKING:  # the main process never imports dlib
+    from .faces import FaceEngine
 
 log = logging.getLogger("facewatchd.pool")
 
@@ -56,9 +59,19 @@ def _worker_main(conn: Connection, settings: EngineSettings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from .faces import FaceEngine
+    from .media import die_with_parent
 
+    # Our parent is the forkserver, which ends when the main process does, even by kill -9.
+    die_with_parent()
     engine = FaceEngine(settings.model, settings.upsample, settings.max_side,
                         settings.video_frames)
+    try:
+        _serve(conn, engine)
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the main process is gone: nobody wants the answer
+
+
+def _serve(conn: Connection, engine: FaceEngine) -> None:
     conn.send(READY)  # the time limit starts with the first file, not with loading models
     while True:
         try:

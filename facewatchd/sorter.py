@@ -100,6 +100,10 @@ class Sorter:
             folder, outcome = watch.destination_for(decision.persons[0]), "sorted"
         else:
             folder, outcome = watch.review, "review"
+        root = watch.destination_root if outcome == "sorted" else watch.review.parent
+        if not root.is_dir():
+            # Never recreate it: on an unmounted disk that would fill the mount point.
+            return self._left(source, f"{root} is missing (a disk not mounted?)")
         if outcome != "sorted":  # what review, clustering and the contact sheet will need
             self.store.save_faces(report.sha256, [(f.box, f.score, f.time, f.encoding)
                                                   for f in report.faces],

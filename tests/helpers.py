@@ -120,6 +120,7 @@ class NotifySocket:
 
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        path.unlink(missing_ok=True)  # left by a daemon process of this test before
         self.sock.bind(str(path))
         self.sock.settimeout(0.2)
         self.messages: list[str] = []
