@@ -15,7 +15,9 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -26,6 +28,19 @@ from .test_daemon import SETTLE, tree
 
 PHOTOS = ["people/Barack_Obama/obama2.jpg", "people/Joe_Biden/biden2.jpg", "no_faces/cat.jpg",
           "people/Kit_Harington/johnsnow_test1.jpg", "groups/lady.jpg"]
+
+
+@contextmanager
+def tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A small tmpfs mounted at `folder` (to fill up, or to make read-only)."""
+    folder.mkdir(exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs (not root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def drop_variants(data: Path, inbound: Path, count: int, seed: int = 0) -> Counter[str]:
@@ -97,12 +112,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(data: Path, tmp_p
 
 
 def test_a_full_destination_keeps_files_in_inbound_until_there_is_room(data: Path, tmp_path: Path) -> None:
-    small = tmp_path / "small"
-    small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(small)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs (not root)")
-    try:
+    with tmpfs(tmp_path / "small", "size=400k") as small:
         (small / "sorted").mkdir()
         config = tree(tmp_path, data, daemon=SETTLE + "rescan_interval = 2\n",
                       destination=f"{small}/sorted/{{person}}")
@@ -124,8 +134,6 @@ def test_a_full_destination_keeps_files_in_inbound_until_there_is_room(data: Pat
             assert account(tmp_path, [tmp_path / "inbound", small / "sorted", tmp_path / "review"]) \
                 == dropped
             assert daemon.stop() == 0
-    finally:
-        subprocess.run(["umount", "-l", str(small)], check=False)
 
 
 def wait_until(condition, daemon: DaemonProcess, timeout: float = 60) -> None:
@@ -137,12 +145,7 @@ def wait_until(condition, daemon: DaemonProcess, timeout: float = 60) -> None:
 
 def test_a_missing_destination_or_read_only_review_is_an_error_not_a_loss(data: Path,
                                                                           tmp_path: Path) -> None:
-    review = tmp_path / "review"
-    review.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=8m", "tmpfs", str(review)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs (not root)")
-    try:
+    with tmpfs(tmp_path / "review", "ro,size=8m") as review:
         config = tree(tmp_path, data, daemon=SETTLE + "rescan_interval = 1\n")
         cat, obama = data / "no_faces" / "cat.jpg", data / "people" / "Barack_Obama" / "obama.jpg"
         with DaemonProcess(config) as daemon:
@@ -161,5 +164,3 @@ def test_a_missing_destination_or_read_only_review_is_an_error_not_a_loss(data: 
             assert sha256(review / "cat.jpg") == sha256(cat)
             assert sha256(tmp_path / "sorted" / "Barack_Obama" / "obama.jpg") == sha256(obama)
             assert daemon.stop() == 0
-    finally:
-        subprocess.run(["umount", "-l", str(review)], check=False)
