@@ -127,6 +127,8 @@ class Client:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # File names that are not UTF-8 are printed as the bytes they are.
+    sys.stdout.reconfigure(errors="surrogateescape")
     args = parser().parse_args(argv)
     command = protocol.COMMANDS[args.cmd]
     request = {}
@@ -148,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"facewatchctl: {e}", file=sys.stderr)
         return e.status
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        text = json.dumps(result, indent=2, ensure_ascii=False)
+        if not text.isascii() and any(0xDC80 <= ord(c) <= 0xDCFF for c in text):
+            # A file name that is not UTF-8: escape it, so the output is still valid JSON.
+            text = json.dumps(result, indent=2)
+        print(text)
     else:
         print(FORMATTERS.get(args.cmd, lambda r: json.dumps(r, indent=2))(result))
     # A batch where some items could not be done as asked.

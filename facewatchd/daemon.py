@@ -278,7 +278,11 @@ class Daemon:
 
     def _sort(self, path: Path, report: FaceReport) -> None:
         self.in_flight.discard(path)
-        outcome = self.sorter.handle(report)
+        try:
+            outcome = self.sorter.handle(report)
+        except Exception as e:  # a bug must cost one file (left in inbound), not the daemon
+            log.exception("internal error while sorting %s; it stays in inbound", path)
+            outcome = Outcome(path, "left", f"internal error: {type(e).__name__}: {e}")
         self.stats.count(outcome)
         if outcome.outcome == "left":  # a full disk, a missing folder...: look again soon
             self._next_rescan = min(self._next_rescan, time.monotonic() + RETRY_LEFT)

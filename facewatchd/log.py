@@ -23,6 +23,7 @@ def setup(verbosity: int = 0, target: str = "auto") -> None:
 
         handler: logging.Handler = JournalHandler(SYSLOG_IDENTIFIER="facewatchd")
         handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.addFilter(_printable_names)
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("facewatchd: %(levelname)s: %(message)s"))
@@ -41,3 +42,17 @@ def stderr_is_journal() -> bool:
     except (ValueError, OSError):
         return False
     return (st.st_dev, st.st_ino) == (device, inode)
+
+
+def _printable_names(record: logging.LogRecord) -> bool:
+    """journald's handler drops a record whose text is not UTF-8, as a file name may be
+    (its bytes kept as surrogates by os.fsdecode): write those bytes as \\xNN instead."""
+    record.msg, record.args = _printable(record.getMessage()), ()
+    for key, value in list(vars(record).items()):
+        if key.startswith("FACEWATCH_") and isinstance(value, str):
+            setattr(record, key, _printable(value))
+    return True
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

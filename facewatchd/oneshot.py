@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import scan
 from .config import Config
 from .enroll import EnrollSummary, sync_references
 from .pool import EngineSettings, Pool
 from .signals import Signals
-from .sorter import Sorter
+from .sorter import Outcome, Sorter
 from .store import Store
+
+log = logging.getLogger("facewatchd")
 
 
 @dataclass
@@ -50,7 +54,11 @@ def run(config: Config, signals: Signals) -> Summary:
             for report in pool.imap(media, stop):
                 if signals.forced:
                     break
-                outcome = sorter.handle(report)
+                try:
+                    outcome = sorter.handle(report)
+                except Exception as e:  # a bug must cost one file (left in inbound), not the run
+                    log.exception("internal error while sorting %s; it stays in inbound", report.path)
+                    outcome = Outcome(Path(report.path), "left", f"internal error: {e}")
                 summary.outcomes[outcome.outcome] += 1
                 summary.per_person.update(outcome.persons)
                 if outcome.outcome == "review":

@@ -133,7 +133,9 @@ class Request:
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    # ASCII with \u escapes: a file name that is not UTF-8 (its bytes kept as surrogates
+    # by os.fsdecode) crosses as escapes and comes back as the same name.
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
 def request(id: int, cmd: str, args: dict[str, Any]) -> bytes:

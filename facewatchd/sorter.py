@@ -47,8 +47,8 @@ class Sorter:
         self.policy = Policy(config.tolerance_for, rec.multi_person, rec.sure_tolerance,
                              rec.min_support, rec.min_margin)
         self.references = store.active_references()
-        # Files an undo put back in inbound, by path: (size, mtime_ns) when put back.
-        self.held = {e.target: (e.size, e.evidence["held_mtime_ns"])
+        # Files an undo put back in inbound, by path: (size, mtime_ns, ledger id).
+        self.held = {e.target: (e.size, e.evidence["held_mtime_ns"], e.id)
                      for e in store.current((UNDONE,))}
 
     def is_held(self, path: Path) -> bool:
@@ -60,7 +60,7 @@ class Sorter:
             st = os.lstat(path)
         except OSError:
             return False
-        return (st.st_size, st.st_mtime_ns) == held
+        return (st.st_size, st.st_mtime_ns) == held[:2]
 
     def reload_references(self) -> References:
         self.references = self.store.active_references()
@@ -108,15 +108,15 @@ class Sorter:
             self.store.save_faces(report.sha256, [(f.box, f.score, f.time, f.encoding)
                                                   for f in report.faces],
                                   report.thumbnail, report.thumbnail_time)
-        # A file that an undo put back and that changed or moved since continues that history.
-        held = self.store.current_at(str(source))
+        # A file that an undo put back and that changed since continues that history.
+        held = self.held.pop(str(source), None)
         target = route.free_target(folder / subfolder, source.name)
         entry_id = self.store.begin_move(
             sha256=report.sha256, size=report.signature.size, source=str(source),
             target=str(target), outcome=outcome, reason=decision.reason,
             persons=list(decision.persons), evidence=record,
             original_id=original.id if original else None,
-            prior_id=held.id if held and held.outcome == UNDONE else None)
+            prior_id=held[2] if held else None)
         try:
             target = self._move(entry_id, source, target, report.signature)
         except RouteError as e:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ MIGRATIONS = [
     UPDATE files SET item_id = id WHERE outcome IN ('review', 'duplicate', 'failed');
     CREATE INDEX files_current ON files(outcome) WHERE state = 'done' AND next_id IS NULL;
     CREATE INDEX files_item ON files(item_id);
+    CREATE INDEX files_source ON files(source);
     CREATE TABLE faces (
         id INTEGER PRIMARY KEY,
         sha256 TEXT NOT NULL,
@@ -104,6 +106,22 @@ REVIEW_OUTCOMES = ("review", "duplicate", "failed")
 # Content seen before: a new copy of it is a duplicate (trash and purged: deleted by
 # the user, so a phone that uploads it again does not bring it back unasked).
 KNOWN_OUTCOMES = ("sorted", "review", "trash", "purged")
+
+
+def path_value(path: str | None) -> str | bytes | None:
+    """A path as SQLite stores it: text, or its raw bytes when it is not valid UTF-8 (a
+    name in another encoding is still a name, and must survive the round trip)."""
+    if path is None:
+        return None
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+
+
+def _path(value: str | bytes | None) -> str | None:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)
@@ -137,6 +155,7 @@ class LedgerEntry:
         d = dict(row)
         for key in ("links", "persons", "evidence", "taught"):
             d[key] = json.loads(d[key])
+        d["source"], d["target"] = _path(d["source"]), _path(d["target"])
         return cls(**d)
 
 
@@ -237,7 +256,7 @@ class Store:
             return self.db.execute(
                 "INSERT INTO refs (person_id, origin, path, sha256, box, encoding, created)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (self.person_id(person), origin, path, sha256, json.dumps(list(box)),
+                (self.person_id(person), origin, path_value(path), sha256, json.dumps(list(box)),
                  np.asarray(encoding, "<f8").tobytes(), time.time()),
             ).lastrowid
 
@@ -246,7 +265,7 @@ class Store:
             "SELECT r.id, p.name, r.origin, r.path, r.sha256, r.box, r.active"
             " FROM refs r JOIN persons p ON p.id = r.person_id"
             " WHERE ? IS NULL OR r.origin = ? ORDER BY r.id", (origin, origin))
-        return [ReferenceRow(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), bool(r[6]))
+        return [ReferenceRow(r[0], r[1], r[2], _path(r[3]), r[4], tuple(json.loads(r[5])), bool(r[6]))
                 for r in rows]
 
     def persons(self) -> list[dict[str, Any]]:
@@ -296,7 +315,8 @@ class Store:
                 "INSERT INTO files (sha256, size, source, target, state, outcome, reason, persons,"
                 " evidence, original_id, created, updated, prior_id, item_id, actor, taught)"
                 " VALUES (?, ?, ?, ?, 'moving', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sha256, size, source, target, outcome, reason, json.dumps(persons),
+                (sha256, size, path_value(source), path_value(target), outcome, reason,
+                 json.dumps(persons),
                  json.dumps(evidence), original_id, now, now, prior_id, item_id, actor,
                  json.dumps(list(taught))),
             ).lastrowid
@@ -306,7 +326,7 @@ class Store:
 
     def retarget(self, entry_id: int, target: str) -> None:
         self.db.execute("UPDATE files SET target = ?, updated = ? WHERE id = ?",
-                        (target, time.time(), entry_id))
+                        (path_value(target), time.time(), entry_id))
 
     def finish_move(self, entry_id: int, links: list[str] = ()) -> None:
         """The move is done: this row now says where the file is, not the one before."""
@@ -327,24 +347,21 @@ class Store:
 
     def entry_for_path(self, path: str) -> LedgerEntry | None:
         """The latest ledger entry of the file now at `path`, or else found at `path`."""
-        row = self.current_at(path)
-        if row is not None:
-            return row
-        row = self.db.execute(
-            "SELECT * FROM files WHERE state = 'done' AND (target = ?1 OR EXISTS"
-            " (SELECT 1 FROM json_each(files.links) WHERE value = ?1))"
-            " ORDER BY id DESC LIMIT 1", (path,)).fetchone()
-        if row is None:
-            row = self.db.execute("SELECT * FROM files WHERE source = ? ORDER BY id DESC LIMIT 1",
-                                  (path,)).fetchone()
-        return LedgerEntry.from_row(row) if row else None
+        return (self.current_at(path) or self._latest("state = 'done'", "target", path)
+                or self._latest("state = 'done'", "links", path)
+                or self._latest("1", "source", path))
 
     def current_at(self, path: str) -> LedgerEntry | None:
         """The entry that says a file is now at `path` (its target or one of its links)."""
-        row = self.db.execute(
-            "SELECT * FROM files WHERE state = 'done' AND next_id IS NULL AND (target = ?1"
-            " OR EXISTS (SELECT 1 FROM json_each(files.links) WHERE value = ?1))"
-            " ORDER BY id DESC LIMIT 1", (path,)).fetchone()
+        where = "state = 'done' AND next_id IS NULL"
+        return self._latest(where, "target", path) or self._latest(where, "links", path)
+
+    def _latest(self, where: str, column: str, path: str) -> LedgerEntry | None:
+        # `target` and `source` are indexed; links are searched only when those miss.
+        match = ("EXISTS (SELECT 1 FROM json_each(files.links) WHERE value = ?)"
+                 if column == "links" else f"{column} = ?")
+        row = self.db.execute(f"SELECT * FROM files WHERE {where} AND {match} ORDER BY id DESC LIMIT 1",
+                              (path_value(path),)).fetchone()
         return LedgerEntry.from_row(row) if row else None
 
     def current(self, outcomes: tuple[str, ...], *, since: float | None = None,

@@ -115,5 +115,6 @@ class Undo:
                                             f"{entry.target}", "held_mtime_ns": st.st_mtime_ns}
         target = self.sorter.relocate(entry, folder, outcome=UNDONE, reason="undone", actor="undo",
                                       evidence=record, name=source.name)
-        self.sorter.held[str(target)] = (entry.size, st.st_mtime_ns)
+        undone = self.store.current_at(str(target))
+        self.sorter.held[str(target)] = (entry.size, st.st_mtime_ns, undone.id)
         return target

@@ -7,10 +7,13 @@ import os
 import socket
 import stat
 import threading
+import time
 from multiprocessing.connection import wait
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from facewatchd import protocol
 from facewatchd.control import ControlServer, Peer
@@ -94,3 +97,59 @@ def test_without_a_group_the_daemons_own_group_may_connect(server: ControlServer
     assert server._allowed(Peer(1, os.geteuid(), 4242))  # the daemon's user
     assert server._allowed(Peer(1, 4242, os.getegid()))  # its group
     assert not server._allowed(Peer(1, 4242, 4242))  # anyone else
+
+
+def test_idle_connections_beyond_the_limit_are_refused_and_others_still_served(
+        server: ControlServer, connect) -> None:
+    from facewatchd.control import MAX_CONNECTIONS
+
+    idle = [connect(server) for _ in range(MAX_CONNECTIONS)]
+    _, refused = connect(server)
+    assert json.loads(refused.readline())["error"]["code"] == "busy"
+    for sock, reader in idle[:2]:  # when some leave, a newcomer gets in
+        reader.close()
+        sock.close()
+    deadline = time.monotonic() + 10
+    while True:  # until the server has noticed the two leave
+        sock, answers = connect(server)
+        try:
+            sock.sendall(protocol.request(1, "status", {}))
+            answer = json.loads(answers.readline() or b"{}")
+        except (BrokenPipeError, ConnectionResetError):
+            answer = {}
+        if answer.get("ok") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert answer["ok"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+requests = st.one_of(
+    st.binary(max_size=200),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries({"v": st.sampled_from([1, 1, 2, "1", None]),
+                           "id": json_values,
+                           "cmd": st.sampled_from(sorted(protocol.COMMANDS)) | st.text(max_size=12),
+                           "args": json_values}).map(lambda m: json.dumps(m).encode()),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(requests, min_size=1, max_size=5))
+def test_fuzzed_requests_get_one_answer_each_and_never_break_the_server(
+        server: ControlServer, lines: list[bytes]) -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(server.path))
+        sock.settimeout(10)
+        with sock.makefile("rb") as answers:
+            for line in lines:
+                line = line.replace(b"\n", b" ")
+                sock.sendall(line + b"\n")
+                if line.strip():  # blank lines are skipped, everything else is answered
+                    answer = json.loads(answers.readline())
+                    assert answer["v"] == 1 and isinstance(answer["ok"], bool)
+            sock.sendall(protocol.request(9, "status", {}))
+            assert json.loads(answers.readline())["id"] == 9

@@ -307,14 +307,14 @@ def test_thousands_of_files_at_once_with_bounded_memory(data: Path, tmp_path: Pa
     config = tree(tmp_path, data, daemon=SETTLE + "queue_limit = 100\n")
     staging = tmp_path / "staging"
     staging.mkdir()
-    noise_pngs(staging, 2000)
+    noise_pngs(staging, 5000)
     with DaemonProcess(config) as daemon:
         daemon.ready()
         for path in sorted(staging.iterdir()):  # dropped at once, as a sync tool would
             os.rename(path, tmp_path / "inbound" / path.name)
         held = []
         deadline = time.monotonic() + 600
-        while (status := daemon.status())["processed"] < 2000:
+        while (status := daemon.status())["processed"] < 5000:
             held.append(status["queued"] + status["settling"])
             assert time.monotonic() < deadline, status
             time.sleep(0.5)
@@ -323,7 +323,7 @@ def test_thousands_of_files_at_once_with_bounded_memory(data: Path, tmp_path: Pa
         assert daemon.stop() == 0
     assert max(held) <= 200  # the settler and the queue, each bounded by queue_limit
     assert rss_kb < 300_000
-    assert len(list((tmp_path / "review").iterdir())) == 2000
+    assert len(list((tmp_path / "review").iterdir())) == 5000
     assert list((tmp_path / "inbound").iterdir()) == []
 
 

@@ -7,19 +7,25 @@ every byte that went in.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
 import random
 import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 import time
+import zlib
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from PIL import Image
 
 from facewatchd.store import DB_NAME
 
@@ -59,12 +65,12 @@ def drop_variants(data: Path, inbound: Path, count: int, seed: int = 0) -> Count
 
 
 def account(root: Path, folders: list[Path]) -> Counter[str]:
-    """The hashes of every file in `folders`, a hard-linked file counted once."""
+    """The hashes of every regular file in `folders`, a hard-linked file counted once."""
     found: Counter[str] = Counter()
     inodes = set()
     for path in files_under(*folders):
         st = path.lstat()
-        if (st.st_dev, st.st_ino) not in inodes:
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in inodes:
             inodes.add((st.st_dev, st.st_ino))
             found[sha256(path)] += 1
     return found
@@ -76,7 +82,7 @@ def ledger_agrees_with_disk(root: Path, folders: list[Path]) -> None:
     named = set()
     for row in db.execute("SELECT * FROM files WHERE state = 'done' AND next_id IS NULL"
                           " AND target IS NOT NULL"):
-        for name in [row["target"], *json.loads(row["links"])]:
+        for name in [os.fsdecode(row["target"]), *json.loads(row["links"])]:  # bytes: not UTF-8
             if not Path(name).is_relative_to(root / "inbound"):
                 assert sha256(Path(name)) == row["sha256"], name
                 named.add(Path(name))
@@ -164,3 +170,70 @@ def test_a_missing_destination_or_read_only_review_is_an_error_not_a_loss(data: 
             assert sha256(review / "cat.jpg") == sha256(cat)
             assert sha256(tmp_path / "sorted" / "Barack_Obama" / "obama.jpg") == sha256(obama)
             assert daemon.stop() == 0
+
+
+def hostile_inbound(data: Path, inbound: Path, outside: Path) -> tuple[Counter[str], list[Path]]:
+    """Every kind of bad file and bad name; returns the hashes of the regular files and
+    the special entries that must be left exactly as they are."""
+    obama = (data / "people" / "Barack_Obama" / "obama2.jpg").read_bytes()
+    heic = (data / "formats" / "biden2.heic").read_bytes()
+    mp4 = (data / "video" / "hamilton_clip.mp4").read_bytes()
+    bomb = io.BytesIO()
+    Image.new("1", (1, 1)).save(bomb, "PNG")
+    header = bytearray(bomb.getvalue())  # claim 50,000 x 50,000 pixels in the IHDR chunk
+    header[16:24] = (50000).to_bytes(4, "big") * 2
+    header[29:33] = zlib.crc32(bytes(header[12:29])).to_bytes(4, "big")
+    audio = inbound.parent / "audio.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", str(audio)], check=True)
+    files = {
+        b"truncated.jpg": obama[:9000], b"truncated.heic": heic[:5000], b"truncated.mp4": mp4[:20000],
+        b"empty.jpg": b"", b"text.jpg": b"just some words\n", b"bomb.png": bytes(header),
+        b"only-audio.mp4": audio.read_bytes(), b"new\nline.jpg": obama + b"1",
+        b"bad-\xff\xfe-utf8.jpg": obama + b"2", b"-rf.jpg": obama + b"3",
+        b"x" * 251 + b".jpg": obama + b"4", b"caf\xc3\xa9 \xe2\x98\x83.jpg": obama + b"5",
+    }
+    dropped: Counter[str] = Counter()
+    root = os.fsencode(inbound)
+    for name, content in files.items():
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(content)
+        dropped[hashlib.sha256(content).hexdigest()] += 1
+    (outside / "secret.jpg").write_bytes(obama + b"secret")
+    specials = [inbound / "shadow.jpg", inbound / "secret.jpg", inbound / "folder.jpg",
+                inbound / "fifo.jpg", inbound / "null.jpg"]
+    specials[0].symlink_to("/etc/shadow")
+    specials[1].symlink_to(outside / "secret.jpg")
+    specials[2].symlink_to(outside, target_is_directory=True)
+    os.mkfifo(specials[3])
+    os.mknod(specials[4], 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    return dropped, specials
+
+
+def test_hostile_files_and_names_are_sorted_or_set_aside_and_specials_left_alone(
+        data: Path, tmp_path: Path) -> None:
+    config = tree(tmp_path, data, daemon=SETTLE)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        dropped, specials = hostile_inbound(data, tmp_path / "inbound", outside)
+        daemon.wait_idle(sum(dropped.values()))
+        folders = [tmp_path / "inbound", tmp_path / "sorted", tmp_path / "review"]
+        assert account(tmp_path, folders) == dropped
+        assert sorted((tmp_path / "inbound").iterdir()) == sorted(specials)  # only these stay
+        assert [p.is_symlink() for p in specials[:3]] == [True] * 3
+        assert stat.S_ISFIFO(specials[3].lstat().st_mode) and stat.S_ISCHR(specials[4].lstat().st_mode)
+        assert (outside / "secret.jpg").is_file()
+        failed = {os.fsencode(p.name) for p in (tmp_path / "review" / "failed").iterdir()}
+        assert failed == {b"truncated.jpg", b"truncated.heic", b"truncated.mp4", b"empty.jpg",
+                          b"text.jpg", b"bomb.png", b"only-audio.mp4"}
+        obama = {os.fsencode(p.name) for p in (tmp_path / "sorted" / "Barack_Obama").iterdir()}
+        assert obama == {b"new\nline.jpg", b"bad-\xff\xfe-utf8.jpg", b"-rf.jpg", b"x" * 251 + b".jpg",
+                         b"caf\xc3\xa9 \xe2\x98\x83.jpg"}
+        why = daemon.ctl("--json", "why", tmp_path / "sorted" / "Barack_Obama" / os.fsdecode(b"bad-\xff\xfe-utf8.jpg"))
+        assert json.loads(why.stdout)["outcome"] == "sorted"
+        listed = json.loads(daemon.ctl("--json", "review", "list").stdout)
+        assert len(listed) == 7
+        ledger_agrees_with_disk(tmp_path, folders)
+        assert daemon.stop() == 0
+    assert "Traceback" not in (tmp_path / "daemon.log").read_text()

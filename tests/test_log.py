@@ -37,7 +37,9 @@ def test_the_daemon_logs_structured_fields_to_a_real_journald(data: Path, tmp_pa
         daemon=$!
         for i in $(seq 300); do [ -S "{tmp_path}/state/facewatchd.sock" ] && break; sleep 0.1; done
         mv "{tmp_path}/photo.jpg" "{tmp_path}/inbound/photo.jpg"
-        for i in $(seq 300); do [ -e "{tmp_path}/sorted/Barack_Obama/photo.jpg" ] && break; sleep 0.1; done
+        cp "{data}/no_faces/cat.jpg" "{tmp_path}/inbound/$(printf 'odd-\\377.jpg')"
+        for i in $(seq 300); do [ -e "{tmp_path}/sorted/Barack_Obama/photo.jpg" ] && \
+            [ -e "{tmp_path}/review/$(printf 'odd-\\377.jpg')" ] && break; sleep 0.1; done
         kill -TERM $daemon
         wait $daemon
         journalctl --directory /run/log/journal -o json --no-pager SYSLOG_IDENTIFIER=facewatchd \\
@@ -54,6 +56,9 @@ def test_the_daemon_logs_structured_fields_to_a_real_journald(data: Path, tmp_pa
     assert 0 < float(sorted_entry["FACEWATCH_DISTANCE"]) < 0.6
     assert sorted_entry["PRIORITY"] == "6" and "photo.jpg" in sorted_entry["MESSAGE"]
     assert any("ready" in e["MESSAGE"] for e in entries)
+    # A name that is not UTF-8 is logged with its odd byte escaped, not dropped.
+    (odd,) = [e for e in entries if e.get("FACEWATCH_DECISION") == "review"]
+    assert odd["FACEWATCH_PATH"] == f"{tmp_path}/inbound/odd-\\xff.jpg"
     assert (tmp_path / "stderr").read_text() == ""  # all of it went to the journal
 
 

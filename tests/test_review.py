@@ -137,7 +137,8 @@ def test_keep_delete_and_restore_round_trip_without_losing_a_byte(queue) -> None
 
     result = queue.ctl("--json", "review", "delete", str(broken["id"]), "999999", check=False)
     deleted = json.loads(result.stdout)
-    assert result.returncode == 65 and deleted[0]["ok"] and deleted[1] == {"id": 999999, "ok": False, "error": "no item 999999 in review"}
+    assert result.returncode == 65 and deleted[0]["ok"]
+    assert deleted[1] == {"id": 999999, "ok": False, "error": "no item 999999 in review"}
     assert (queue.root / "review" / "trash" / "broken.jpg").is_file()
     assert "broken.jpg" not in by_source(queue)
     trash = ctl_json(queue, "review", "list", "--deleted")
