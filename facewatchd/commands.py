@@ -168,8 +168,6 @@ class Commands:
             raise ProtocolError(protocol.NOT_FOUND, f"{file}: no such file")
         return path
 
-
-
     # The review queue
 
     @property

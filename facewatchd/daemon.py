@@ -231,7 +231,7 @@ class Daemon:
                 if watch is not None and watch.recursive:
                     self.add_scan(str(arrival.path), arrival.path, True)
             elif self._wanted(arrival.path):
-                self.settler.offer(arrival.path)
+                self.settler.offer(arrival.path, others=len(self.queue))
         if self.watcher.take_overflow() or self.settler.overflowed:
             self.settler.overflowed = False
             log.warning("file events were lost (a burst larger than the queues); rescanning")

@@ -38,7 +38,7 @@ RECHECKED_REASONS = ("unknown_face", "uncertain", "several_people")
 
 def valid_person_name(name: str) -> str:
     """A person's name becomes a folder name: refuse what cannot or should not be one."""
-    if (not name or len(name.encode()) > 200 or name.startswith(".") or "/" in name
+    if (not name or len(os.fsencode(name)) > 200 or name.startswith(".") or "/" in name
             or any(ord(c) < 32 for c in name)):
         raise UsageError(f"{name!r} cannot be a person's folder name")
     return name
@@ -146,9 +146,7 @@ class ReviewQueue:
     # What a person decides
 
     def keep(self, item: Item, person: str | None = None, to: str | None = None) -> dict[str, Any]:
-        """Move the item to `person`'s folder or to the folder `to`, teaching nothing."""
-        if (person is None) == (to is None):
-            raise UsageError("say where to: --person NAME or --to DIR")
+        """Move the item to `person`'s folder, or else to the folder `to`, teaching nothing."""
         if person is not None:
             folder = item.watch.destination_for(valid_person_name(person)) / item.subfolder
             rule = f"kept by the user as {person}"

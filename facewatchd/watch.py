@@ -162,8 +162,8 @@ class Settler:
 
     A path is ready once no event has come for `quiet` seconds and its mtime is at
     least that old too (a copy keeps touching it; a scan finds old files ready at
-    once). At most `limit` paths are held; past that `overflowed` is set and the
-    extra paths are dropped, to be found again by a rescan.
+    once). At most `limit` paths are held (with those held elsewhere); past that
+    `overflowed` is set and the extra paths are dropped, to be found again by a rescan.
     """
 
     def __init__(self, quiet: float, limit: int) -> None:
@@ -174,8 +174,9 @@ class Settler:
     def __len__(self) -> int:
         return len(self._last_event)
 
-    def offer(self, path: Path, now: float | None = None) -> None:
-        if path not in self._last_event and len(self._last_event) >= self.limit:
+    def offer(self, path: Path, now: float | None = None, others: int = 0) -> None:
+        """Hold `path`; `others` paths held elsewhere (the queue) count against the limit."""
+        if path not in self._last_event and len(self._last_event) + others >= self.limit:
             self.overflowed = True
             return
         self._last_event[path] = time.monotonic() if now is None else now
