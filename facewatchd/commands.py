@@ -159,13 +159,22 @@ class Commands:
         for path in paths:
             self.daemon.analyse(path, done)
 
-    @staticmethod
-    def _existing(file: str) -> str:
+    def _existing(self, file: str) -> str:
+        """A file the daemon may read for a client: only inside its own folders, so that
+        a member of the control group cannot have it read anything else it can read."""
         path = os.path.normpath(file)
         if not os.path.isabs(path):
             raise ProtocolError(protocol.BAD_ARGS, f"{file}: give an absolute path")
         if not os.path.lexists(path):
             raise ProtocolError(protocol.NOT_FOUND, f"{file}: no such file")
+        config = self.daemon.config
+        folders = [config.recognition.references] + [
+            folder for w in config.watches for folder in (w.inbound, w.destination_root, w.review)]
+        real = os.path.realpath(path)
+        if not any(Path(real).is_relative_to(os.path.realpath(f)) for f in folders):
+            raise ProtocolError(protocol.NOT_ALLOWED,
+                                f"{file}: facewatchd reads files only in its own folders (references, "
+                                f"inbound, destinations, review); copy it into one of them")
         return path
 
     # The review queue

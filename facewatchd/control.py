@@ -28,6 +28,7 @@ log = logging.getLogger("facewatchd.control")
 MAX_CONNECTIONS = 64
 MAX_UNSENT = 4 << 20  # bytes queued for a client that does not read
 IDLE_TIMEOUT = 300.0  # seconds without a request or a pending answer
+LINGER = 2.0  # seconds a refused client has to read its answer
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class ControlServer:
         self.listener: socket.socket | None = None
         self.created_socket = False  # False when systemd passed it in (and owns the file)
         self.connections: list[Connection] = []
+        self.refused: list[tuple[socket.socket, float]] = []  # answered, closing: see _refuse
 
     def listen(self) -> None:
         """Take the socket systemd passed (socket activation), or create it."""
@@ -77,7 +79,9 @@ class ControlServer:
     def close(self) -> None:
         for conn in self.connections:
             conn.sock.close()
-        self.connections = []
+        for sock, _ in self.refused:
+            sock.close()
+        self.connections, self.refused = [], []
         if self.listener is not None:
             self.listener.close()
             self.listener = None
@@ -86,13 +90,15 @@ class ControlServer:
         return any(c.outbuf for c in self.connections)
 
     def waitables(self) -> list[object]:
-        return ([self.listener] if self.listener else []) + list(self.connections)
+        return (([self.listener] if self.listener else []) + list(self.connections)
+                + [sock for sock, _ in self.refused])
 
     def service(self, ready: set[object]) -> None:
         """Accept, read and answer what is ready; flush; drop idle or stuck clients."""
         if self.listener in ready:
             self._accept()
         now = time.monotonic()
+        self._service_refused(ready, now)
         for conn in list(self.connections):
             if conn in ready:
                 self._read(conn)
@@ -140,11 +146,36 @@ class ControlServer:
         return self.group_gid in os.getgrouplist(user.pw_name, user.pw_gid)
 
     def _refuse(self, conn: Connection, code: str, message: str) -> None:
+        """Answer with the error and close, gently: a close with the client's request
+        still unread would reset the connection and destroy the answer before it is read.
+        So stop writing, read and discard until the client closes (or LINGER passes)."""
         try:
             conn.sock.send(protocol.error(None, code, message))
+            conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
-            pass
-        conn.sock.close()
+            conn.sock.close()
+            return
+        if len(self.refused) >= MAX_CONNECTIONS:
+            self._close_refused(self.refused.pop(0)[0])
+        self.refused.append((conn.sock, time.monotonic() + LINGER))
+
+    def _service_refused(self, ready: set[object], now: float) -> None:
+        for sock, deadline in list(self.refused):
+            if sock in ready:
+                try:
+                    if sock.recv(65536):
+                        continue
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    pass
+            elif now < deadline:
+                continue
+            self._close_refused(sock)
+
+    def _close_refused(self, sock: socket.socket) -> None:
+        self.refused = [(s, d) for s, d in self.refused if s is not sock]
+        sock.close()
 
     def _read(self, conn: Connection) -> None:
         try:

@@ -162,7 +162,7 @@ def test_status_json_has_the_documented_keys(running) -> None:
 
 
 def test_test_shows_the_evidence_and_moves_nothing(running, data: Path) -> None:
-    photo = running.root / "two_people.jpg"  # outside inbound
+    photo = running.root / "sorted" / "two_people.jpg"  # not in inbound: not sorted
     shutil.copy(data / "groups" / "two_people.jpg", photo)
     answer = json.loads(running.ctl("--json", "test", photo).stdout)
     assert sorted(answer["persons"]) == ["Barack_Obama", "Joe_Biden"] and len(answer["faces"]) == 2
@@ -170,6 +170,15 @@ def test_test_shows_the_evidence_and_moves_nothing(running, data: Path) -> None:
     assert photo.exists()
     text = running.ctl("test", photo).stdout
     assert "is Barack_Obama (reference" in text and "would go to" in text
+
+
+def test_files_outside_the_daemons_folders_are_never_read_for_a_client(running, data: Path) -> None:
+    (running.root / "sorted" / "shadow.jpg").symlink_to("/etc/shadow")
+    for path in (data / "groups" / "two_people.jpg", Path("/etc/shadow"),
+                 running.root / "sorted" / "shadow.jpg"):
+        for command in (["test", path], ["enroll", "Anyone", path]):
+            refused = running.ctl(*command, check=False)
+            assert refused.returncode == 77 and "only in its own folders" in refused.stderr
 
 
 def test_why_explains_a_sorted_file(running, data: Path) -> None:
@@ -185,12 +194,13 @@ def test_why_explains_a_sorted_file(running, data: Path) -> None:
 
 
 def test_references_can_be_enrolled_disabled_and_enabled(running, data: Path) -> None:
-    rose = data / "people" / "Rose_Leslie" / "img1.jpg"
+    for name in ("img1.jpg", "img2.jpg"):
+        shutil.copy(data / "people" / "Rose_Leslie" / name, running.root / "sorted" / f"rose-{name}")
+    rose, probe = running.root / "sorted" / "rose-img1.jpg", running.root / "sorted" / "rose-img2.jpg"
     added = json.loads(running.ctl("--json", "enroll", "Rose_Leslie", rose).stdout)
     (entry,) = added["files"]
     assert entry["added"]
     assert "Rose_Leslie" in running.ctl("persons").stdout
-    probe = data / "people" / "Rose_Leslie" / "img2.jpg"
     assert json.loads(running.ctl("--json", "test", probe).stdout)["persons"] == ["Rose_Leslie"]
     running.ctl("reference", "disable", str(entry["id"]))
     assert json.loads(running.ctl("--json", "test", probe).stdout)["persons"] == []
@@ -198,7 +208,8 @@ def test_references_can_be_enrolled_disabled_and_enabled(running, data: Path) ->
     assert json.loads(running.ctl("--json", "test", probe).stdout)["persons"] == ["Rose_Leslie"]
     refs = json.loads(running.ctl("--json", "references", "Rose_Leslie").stdout)
     assert [r["origin"] for r in refs] == ["ctl"]
-    group = running.ctl("enroll", "Anyone", data / "groups" / "two_people.jpg", check=False)
+    shutil.copy(data / "groups" / "two_people.jpg", running.root / "sorted" / "group.jpg")
+    group = running.ctl("enroll", "Anyone", running.root / "sorted" / "group.jpg", check=False)
     assert "not used" in group.stdout and "faces of similar size" in group.stdout
     bad = running.ctl("enroll", "../etc", rose, check=False)
     assert bad.returncode == 64 and "cannot be a person's folder name" in bad.stderr

@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import stat
 import subprocess
+import sys
 import time
 import zlib
 from collections import Counter
@@ -29,7 +30,7 @@ from PIL import Image
 
 from facewatchd.store import DB_NAME
 
-from .helpers import DaemonProcess, files_under, second_filesystem, sha256
+from .helpers import ROOT, DaemonProcess, files_under, second_filesystem, sha256
 from .test_daemon import SETTLE, tree
 
 PHOTOS = ["people/Barack_Obama/obama2.jpg", "people/Joe_Biden/biden2.jpg", "no_faces/cat.jpg",
@@ -237,3 +238,50 @@ def test_hostile_files_and_names_are_sorted_or_set_aside_and_specials_left_alone
         ledger_agrees_with_disk(tmp_path, folders)
         assert daemon.stop() == 0
     assert "Traceback" not in (tmp_path / "daemon.log").read_text()
+
+
+def test_kill_9_while_clearing_the_review_queue_loses_nothing(data: Path, tmp_path: Path) -> None:
+    config = tree(tmp_path, data, daemon=SETTLE)
+    dropped = drop_variants(data, tmp_path / "inbound", 100)
+    kept = tmp_path / "sorted" / "kept"
+    folders = [tmp_path / "inbound", tmp_path / "sorted", tmp_path / "review"]
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        daemon.wait_idle(100)
+        in_review = daemon.status()["in_review"]
+        assert in_review >= 30
+        keep = subprocess.Popen([sys.executable, "-m", "facewatchd.ctl", "--config", str(config),
+                                 "review", "keep", "--all", "--to", str(kept)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(random.Random(3).uniform(0.3, 0.6))  # the client's start-up, then mid-batch
+        daemon.proc.send_signal(signal.SIGKILL)
+        daemon.proc.wait()
+        keep.wait()
+    assert account(tmp_path, folders) == dropped
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        left = daemon.status()["in_review"]
+        assert left + len(files_under(kept)) == in_review  # each item in review or kept, once
+        daemon.ctl("review", "keep", "--all", "--to", kept, check=left > 0)
+        assert daemon.status()["in_review"] == 0 and len(files_under(kept)) == in_review
+        assert daemon.stop() == 0
+    assert account(tmp_path, folders) == dropped
+    ledger_agrees_with_disk(tmp_path, folders)
+
+
+def test_a_file_replaced_while_it_is_analysed_is_looked_at_again(data: Path, tmp_path: Path) -> None:
+    config = tree(tmp_path, data, daemon=SETTLE + "rescan_interval = 1\n")
+    clip = tmp_path / "inbound" / "clip.mp4"
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        shutil.copy2(data / "video" / "pedestrians_1080p.mp4", clip)  # seconds to analyse
+        wait_until(lambda: daemon.status()["in_flight"] == 1, daemon)
+        staged = tmp_path / "staged.mp4"
+        shutil.copy2(data / "video" / "no_faces_table.mp4", staged)
+        os.rename(staged, clip)  # replaced under the worker's feet
+        daemon.wait_idle(2)
+        assert daemon.stop() == 0
+    assert "changed while it was being analysed" in (tmp_path / "daemon.log").read_text()
+    (placed,) = files_under(tmp_path / "review")
+    assert sha256(placed) == sha256(data / "video" / "no_faces_table.mp4")  # the new one, whole
+    assert not files_under(tmp_path / "inbound")
