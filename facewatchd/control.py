@@ -203,7 +203,11 @@ class ControlServer:
         try:
             request = protocol.parse_request(line)
         except protocol.ProtocolError as e:
-            conn.outbuf += protocol.error(None, e.code, str(e))
+            conn.outbuf += protocol.error(e.request_id, e.code, str(e))
+            return
+        except Exception as e:  # a parser bug must not take the daemon down either
+            log.exception("cannot parse a control request")
+            conn.outbuf += protocol.error(None, protocol.INTERNAL, f"{type(e).__name__}: {e}")
             return
         conn.pending += 1
         try:

@@ -29,9 +29,10 @@ INTERNAL = "internal"
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, request_id: int | str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.request_id = request_id  # the refused request's id, once it was readable
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,16 @@ def parse_request(line: bytes) -> Request:
     req_id = message.get("id")
     if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, (int, str))):
         raise ProtocolError(BAD_REQUEST, "id must be a number or a string")
-    command = COMMANDS.get(message.get("cmd"))  # type: ignore[arg-type]
+    try:
+        return _checked(req_id, message)
+    except ProtocolError as e:
+        e.request_id = req_id
+        raise
+
+
+def _checked(req_id: int | str | None, message: dict[str, Any]) -> Request:
+    name = message.get("cmd")
+    command = COMMANDS.get(name) if isinstance(name, str) else None
     if command is None:
         raise ProtocolError(UNKNOWN_COMMAND, f"unknown command {message.get('cmd')!r}")
     args = message.get("args", {})

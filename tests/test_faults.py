@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -26,8 +27,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+from facewatchd import protocol
 from facewatchd.store import DB_NAME
 
 from .helpers import ROOT, DaemonProcess, files_under, second_filesystem, sha256
@@ -285,3 +289,40 @@ def test_a_file_replaced_while_it_is_analysed_is_looked_at_again(data: Path, tmp
     (placed,) = files_under(tmp_path / "review")
     assert sha256(placed) == sha256(data / "video" / "no_faces_table.mp4")  # the new one, whole
     assert not files_under(tmp_path / "inbound")
+
+
+@pytest.fixture(scope="module")
+def live(data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A daemon with a few sorted and reviewed files, for fuzzing its real commands."""
+    root = tmp_path_factory.mktemp("fuzz")
+    config = tree(root, data, daemon=SETTLE)
+    dropped = drop_variants(data, root / "inbound", 10)
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        daemon.wait_idle(10)
+        daemon.root, daemon.dropped = root, dropped
+        yield daemon
+        assert daemon.stop() == 0
+
+
+arguments = st.dictionaries(
+    st.sampled_from(sorted({a.name for c in protocol.COMMANDS.values() for a in c.args} | {"x"})),
+    st.none() | st.booleans() | st.integers(-3, 10**6) | st.text(max_size=30)
+    | st.sampled_from(["/etc/shadow", "/", "..", "Barack_Obama", "-1h", "10:00"])
+    | st.lists(st.integers(-1, 50) | st.text(max_size=10), max_size=3),
+    max_size=4)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cmd=st.sampled_from(sorted(set(protocol.COMMANDS) - {"reload"})), args=arguments)
+def test_fuzzed_commands_to_a_live_daemon_answer_and_lose_nothing(live, cmd: str, args: dict) -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(live.root / "state" / "facewatchd.sock"))
+        sock.settimeout(60)
+        with sock.makefile("rb") as answers:
+            sock.sendall(protocol.request(1, cmd, args))
+            answer = json.loads(answers.readline())
+    assert answer["id"] == 1 and (answer["ok"] or answer["error"]["code"] != "internal"), answer
+    folders = [live.root / "inbound", live.root / "sorted", live.root / "review"]
+    assert account(live.root, folders) == live.dropped
+    assert live.proc.poll() is None

@@ -25,6 +25,8 @@ def test_a_request_round_trips() -> None:
     (b"[1, 2]", "bad_request"),
     (json.dumps({"v": 2, "cmd": "status"}).encode(), "unsupported_version"),
     (line(cmd="explode"), "unknown_command"),
+    (line(cmd=["status"]), "unknown_command"),
+    (line(cmd={"a": 1}), "unknown_command"),
     (line(cmd="status", args={"x": 1}), "bad_args"),
     (line(cmd="enroll", args={"person": "Anna"}), "bad_args"),
     (line(cmd="enroll", args={"person": "Anna", "files": []}), "bad_args"),
