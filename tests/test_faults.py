@@ -326,3 +326,43 @@ def test_fuzzed_commands_to_a_live_daemon_answer_and_lose_nothing(live, cmd: str
     folders = [live.root / "inbound", live.root / "sorted", live.root / "review"]
     assert account(live.root, folders) == live.dropped
     assert live.proc.poll() is None
+
+
+def busy_worker(daemon_pid: int) -> int:
+    """The daemon's worker process that is using the CPU now (workers are the children
+    of its forkserver)."""
+    def parent_and_ticks(pid: int) -> tuple[int, int]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]), int(fields[11]) + int(fields[12])
+
+    def processes() -> dict[int, tuple[int, int]]:
+        found = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    found[int(entry)] = parent_and_ticks(int(entry))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return found
+
+    before = processes()
+    time.sleep(0.3)
+    after = processes()
+    servers = {pid for pid, (parent, _) in after.items() if parent == daemon_pid}
+    workers = [pid for pid, (parent, _) in after.items() if parent in servers]
+    return max(workers, key=lambda pid: after[pid][1] - before.get(pid, (0, 0))[1])
+
+
+def test_a_worker_killed_mid_file_is_replaced_and_the_file_still_sorted(data: Path, tmp_path: Path) -> None:
+    config = tree(tmp_path, data, daemon=SETTLE)
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        shutil.copy2(data / "video" / "pedestrians_1080p.mp4", tmp_path / "inbound" / "clip.mp4")
+        wait_until(lambda: daemon.status()["in_flight"] == 1, daemon)
+        time.sleep(0.3)  # it takes seconds to analyse
+        os.kill(busy_worker(daemon.proc.pid), signal.SIGKILL)
+        status = daemon.wait_idle(1)
+        assert status["worker_restarts"] == 1 and status["matched"] + status["review"] == 1
+        assert daemon.stop() == 0
+    (placed,) = files_under(tmp_path / "sorted", tmp_path / "review")
+    assert sha256(placed) == sha256(data / "video" / "pedestrians_1080p.mp4")
