@@ -183,6 +183,7 @@ def hostile_inbound(data: Path, inbound: Path, outside: Path) -> tuple[Counter[s
     obama = (data / "people" / "Barack_Obama" / "obama2.jpg").read_bytes()
     heic = (data / "formats" / "biden2.heic").read_bytes()
     mp4 = (data / "video" / "hamilton_clip.mp4").read_bytes()
+    png = (data / "people" / "bbt_sheldon" / "sheldon1.png").read_bytes()
     bomb = io.BytesIO()
     Image.new("1", (1, 1)).save(bomb, "PNG")
     header = bytearray(bomb.getvalue())  # claim 50,000 x 50,000 pixels in the IHDR chunk
@@ -192,6 +193,7 @@ def hostile_inbound(data: Path, inbound: Path, outside: Path) -> tuple[Counter[s
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", str(audio)], check=True)
     files = {
         b"truncated.jpg": obama[:9000], b"truncated.heic": heic[:5000], b"truncated.mp4": mp4[:20000],
+        b"truncated.png": png[:3000], b"corrupt.png": png[:100] + bytes(200) + png[300:],
         b"empty.jpg": b"", b"text.jpg": b"just some words\n", b"bomb.png": bytes(header),
         b"only-audio.mp4": audio.read_bytes(), b"new\nline.jpg": obama + b"1",
         b"bad-\xff\xfe-utf8.jpg": obama + b"2", b"-rf.jpg": obama + b"3",
@@ -230,15 +232,15 @@ def test_hostile_files_and_names_are_sorted_or_set_aside_and_specials_left_alone
         assert stat.S_ISFIFO(specials[3].lstat().st_mode) and stat.S_ISCHR(specials[4].lstat().st_mode)
         assert (outside / "secret.jpg").is_file()
         failed = {os.fsencode(p.name) for p in (tmp_path / "review" / "failed").iterdir()}
-        assert failed == {b"truncated.jpg", b"truncated.heic", b"truncated.mp4", b"empty.jpg",
-                          b"text.jpg", b"bomb.png", b"only-audio.mp4"}
+        assert failed == {b"truncated.jpg", b"truncated.heic", b"truncated.mp4", b"truncated.png",
+                          b"corrupt.png", b"empty.jpg", b"text.jpg", b"bomb.png", b"only-audio.mp4"}
         obama = {os.fsencode(p.name) for p in (tmp_path / "sorted" / "Barack_Obama").iterdir()}
         assert obama == {b"new\nline.jpg", b"bad-\xff\xfe-utf8.jpg", b"-rf.jpg", b"x" * 251 + b".jpg",
                          b"caf\xc3\xa9 \xe2\x98\x83.jpg"}
         why = daemon.ctl("--json", "why", tmp_path / "sorted" / "Barack_Obama" / os.fsdecode(b"bad-\xff\xfe-utf8.jpg"))
         assert json.loads(why.stdout)["outcome"] == "sorted"
         listed = json.loads(daemon.ctl("--json", "review", "list").stdout)
-        assert len(listed) == 7
+        assert len(listed) == 9
         ledger_agrees_with_disk(tmp_path, folders)
         assert daemon.stop() == 0
     assert "Traceback" not in (tmp_path / "daemon.log").read_text()
