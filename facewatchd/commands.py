@@ -1,28 +1,30 @@
 """What each control command does. Returns data; facewatchctl decides how it looks.
 
 The names are protocol.COMMANDS' with dots as underscores: `reference.disable` is
-`do_reference_disable`. Commands that need a worker (test, enroll) and reload answer
-later, through `answer`.
+`do_reference_disable`. A handler returns its answer, or is a generator: then it
+runs as a task (tasks.py) a step at a time, waiting for analyses or for a reload
+where it yields, and its return value is answered when it ends.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import inspect
 import os
+import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generator
 
 from . import protocol
-from .control import Connection
-from .decide import decide
-from .enroll import the_face
 from .cluster import Cluster, clusters
-from .errors import ConfigError, FacewatchError, RefusedError, RouteError, UsageError
+from .control import Connection, Peer
+from .enroll import the_face
+from .errors import FacewatchError, RefusedError, RouteError, UsageError
 from .protocol import ProtocolError, Request
-from .report import FaceReport
 from .review import Item, ReviewQueue, valid_person_name
 from .sorter import evidence
+from .tasks import Analyse, Step
 from .undo import Undo, parse_since
 
 if TYPE_CHECKING:
@@ -30,8 +32,7 @@ if TYPE_CHECKING:
 
 ORIGIN_CTL = "ctl"
 ORIGIN_CLUSTER = "cluster"
-LATER = {"reload", "test", "enroll"}  # answered when their work is done
-Answer = Callable[[Any], None]  # give it the result, or a ProtocolError
+MAX_PAGE = 1000  # items of a listing in one answer; facewatchctl fetches the pages in turn
 
 
 class Commands:
@@ -42,20 +43,24 @@ class Commands:
 
     def __call__(self, conn: Connection, request: Request) -> bytes | None:
         method = getattr(self, "do_" + request.cmd.replace(".", "_").replace("-", "_"))
-        if request.cmd not in LATER:
-            try:
-                return protocol.ok(request.id, method(**request.args))
-            except FacewatchError as e:
-                raise ProtocolError(e.code, str(e)) from None
+        self.peer = conn.peer
+        try:
+            result = method(**request.args)
+        except FacewatchError as e:
+            raise ProtocolError(e.code, str(e)) from None
+        if not inspect.isgenerator(result):
+            return protocol.ok(request.id, result)
 
-        def answer(result: Any) -> None:
-            if isinstance(result, ProtocolError):
-                line = protocol.error(request.id, result.code, str(result))
+        def answer(value: Any, error: BaseException | None) -> None:
+            if error is None:
+                line = protocol.ok(request.id, value)
+            elif isinstance(error, FacewatchError):
+                line = protocol.error(request.id, error.code, str(error))
             else:
-                line = protocol.ok(request.id, result)
+                line = protocol.error(request.id, protocol.INTERNAL, f"{type(error).__name__}: {error}")
             self.daemon.control.reply(conn, line)
 
-        method(answer, **request.args)
+        self.daemon.tasks.start(request.cmd, result, answer)
         return None
 
     def do_status(self) -> dict[str, Any]:
@@ -71,17 +76,17 @@ class Commands:
             raise ProtocolError(protocol.NOT_FOUND, f"no references of {person!r}")
         return refs
 
-    def do_reference_disable(self, id: int) -> dict[str, Any]:
+    def do_reference_disable(self, id: int) -> Step:
         return self._set_active(id, False)
 
-    def do_reference_enable(self, id: int) -> dict[str, Any]:
+    def do_reference_enable(self, id: int) -> Step:
         return self._set_active(id, True)
 
-    def _set_active(self, ref_id: int, active: bool) -> dict[str, Any]:
+    def _set_active(self, ref_id: int, active: bool) -> Step:
         if not self.daemon.store.set_reference_active(ref_id, active):
             raise ProtocolError(protocol.NOT_FOUND, f"no reference {ref_id}")
-        self.daemon.references_changed()
-        return {"id": ref_id, "active": active}
+        filed = yield from self.daemon.references_changed()
+        return {"id": ref_id, "active": active, "filed": filed}
 
     def do_why(self, path: str) -> dict[str, Any]:
         entry = self.daemon.store.entry_for_path(os.path.normpath(path))
@@ -92,6 +97,7 @@ class Commands:
     def do_scan(self, path: str | None = None) -> dict[str, Any]:
         if path is None:
             self.daemon.scan_all("asked by facewatchctl")
+            self.daemon.retry_now()
             return {"scanning": [str(w.inbound) for w in self.daemon.config.watches]}
         folder = Path(os.path.normpath(path))
         watch = self.daemon.sorter.watch_for(folder)
@@ -100,81 +106,69 @@ class Commands:
         self.daemon.add_scan(str(folder), folder, watch.recursive)
         return {"scanning": [str(folder)]}
 
-    def do_reload(self, answer: Answer) -> None:
-        def done(result: Any) -> None:
-            if isinstance(result, ConfigError):
-                answer(ProtocolError(ConfigError.code, str(result)))
-            else:
-                answer(dataclasses.asdict(result))
+    def do_reload(self) -> Step:
+        summary = yield self.daemon.request_reload()
+        return dataclasses.asdict(summary)
 
-        self.daemon.reload(done)
+    def do_test(self, file: str) -> Step:
+        return self._test(self._readable(file))  # checked now, for the peer asking now
 
-    def do_test(self, answer: Answer, file: str) -> None:
-        def done(report: FaceReport) -> None:
-            answer(self._would(report))
-
-        self.daemon.analyse(self._existing(file), done)
-
-    def _would(self, report: FaceReport) -> dict[str, Any]:
+    def _test(self, path: str) -> Step:
+        (report,) = yield Analyse((path,))
         if report.signature is None:
             return {"file": report.path, "outcome": "left", "rule": report.error, "faces": []}
         sorter = self.daemon.sorter
-        decision = decide(report, sorter.references, sorter.policy)
-        original = sorter.store.sorted_before(report.sha256) if report.sha256 else None
-        watch = sorter.watch_for(Path(report.path)) or self.daemon.config.watches[0]
-        if decision.outcome == "sorted":
-            folders = [str(watch.destination_for(p)) for p in decision.persons]
-        else:
-            folders = [str(watch.review / ("failed" if decision.outcome == "failed" else ""))]
-        return {**evidence(report, decision), "file": report.path,
-                "outcome": "duplicate" if original else decision.outcome,
-                "reason": decision.reason, "persons": list(decision.persons), "folders": folders,
-                "duplicate_of": original.target if original else None}
+        # As if it had arrived in (the first) inbound folder: the sorter's own routing.
+        plan = sorter.plan(report, sorter.watch_for(Path(path)) or self.daemon.config.watches[0])
+        folders = [plan.folder, *plan.also] if plan.folder else []
+        return {**plan.record, "file": report.path, "outcome": plan.outcome,
+                "reason": plan.reason, "persons": list(plan.decision.persons),
+                "rule": plan.why if plan.outcome == "left" else plan.record["rule"],
+                "folders": [str(f) for f in folders],
+                "duplicate_of": plan.original.target if plan.original else None}
 
-    def do_enroll(self, answer: Answer, person: str, files: list[str]) -> None:
-        try:
-            valid_person_name(person)
-        except UsageError as e:
-            raise ProtocolError(e.code, str(e)) from None
-        paths = list(dict.fromkeys(self._existing(f) for f in files))
+    def do_enroll(self, person: str, files: list[str]) -> Step:
+        valid_person_name(person)
+        return self._enroll(person, list(dict.fromkeys(self._readable(f) for f in files)))
+
+    def _enroll(self, person: str, paths: list[str]) -> Step:
+        reports = yield Analyse(tuple(paths))
         store = self.daemon.store
-        results: dict[str, dict[str, Any]] = {}
-
-        def done(report: FaceReport) -> None:
+        results = []
+        for report in reports:
             face, why = the_face(report)
             known = [r.id for r in store.references() if (r.person, r.sha256) == (person, report.sha256)]
             if known:
-                results[report.path] = {"file": report.path, "added": False,
-                                        "why": f"already reference {known[0]}"}
+                results.append({"file": report.path, "added": False,
+                                "why": f"already reference {known[0]}"})
             elif face is None:
-                results[report.path] = {"file": report.path, "added": False, "why": why}
+                results.append({"file": report.path, "added": False, "why": why})
             else:
                 ref = store.add_reference(person, ORIGIN_CTL, report.path, report.sha256,
                                           face.box, face.encoding)
-                results[report.path] = {"file": report.path, "added": True, "id": ref}
-            if len(results) == len(paths):
-                self.daemon.references_changed()
-                answer({"person": person, "files": [results[p] for p in paths]})
+                results.append({"file": report.path, "added": True, "id": ref})
+        filed = yield from self.daemon.references_changed()
+        return {"person": person, "files": results, "filed": filed}
 
-        for path in paths:
-            self.daemon.analyse(path, done)
-
-    def _existing(self, file: str) -> str:
-        """A file the daemon may read for a client: only inside its own folders, so that
-        a member of the control group cannot have it read anything else it can read."""
+    def _readable(self, file: str) -> str:
+        """A file the daemon may read for this client: only inside the daemon's own
+        folders, and only one the client could read itself. Whether a path exists is
+        said only once the client may look there."""
         path = os.path.normpath(file)
         if not os.path.isabs(path):
             raise ProtocolError(protocol.BAD_ARGS, f"{file}: give an absolute path")
-        if not os.path.lexists(path):
-            raise ProtocolError(protocol.NOT_FOUND, f"{file}: no such file")
         config = self.daemon.config
         folders = [config.recognition.references] + [
             folder for w in config.watches for folder in (w.inbound, w.destination_root, w.review)]
-        real = os.path.realpath(path)
-        if not any(Path(real).is_relative_to(os.path.realpath(f)) for f in folders):
+        real = Path(os.path.realpath(path))
+        if not any(real.is_relative_to(os.path.realpath(f)) for f in folders):
             raise ProtocolError(protocol.NOT_ALLOWED,
                                 f"{file}: facewatchd reads files only in its own folders (references, "
                                 f"inbound, destinations, review); copy it into one of them")
+        if not _may_read(self.peer, real):
+            raise ProtocolError(protocol.NOT_ALLOWED, f"{file}: you may not read it")
+        if not os.path.lexists(path):
+            raise ProtocolError(protocol.NOT_FOUND, f"{file}: no such file")
         return path
 
     # The review queue
@@ -184,14 +178,19 @@ class Commands:
         return ReviewQueue(self.daemon.sorter)
 
     def do_review_list(self, reason: str | None = None, person: str | None = None,
-                       limit: int | None = None, deleted: bool = False) -> list[dict[str, Any]]:
-        return [item.as_dict() for item in self.review.items(reason=reason, person=person,
-                                                              limit=limit, deleted=deleted)]
+                       limit: int | None = None, offset: int = 0,
+                       deleted: bool = False) -> dict[str, Any]:
+        """A page of the items (at most MAX_PAGE), and how many there are in all."""
+        limit = MAX_PAGE if limit is None else min(limit, MAX_PAGE)
+        items, total = self.review.page(reason=reason, person=person, limit=limit,
+                                        offset=offset, deleted=deleted)
+        return {"items": [item.as_dict() for item in items], "total": total, "offset": offset}
 
     def _batch(self, action: Callable[..., dict[str, Any]], ids: list[int] | None, all: bool,
                reason: str | None, nearest: str | None, limit: int | None, *,
-               deleted: bool = False, **kwargs: Any) -> list[dict[str, Any]]:
-        """Run `action` on each selected item; one result per item, failures included."""
+               deleted: bool = False, **kwargs: Any) -> Generator[None, None, list[dict[str, Any]]]:
+        """Run `action` on each selected item, a step each; one result per item,
+        failures included."""
         results = []
         for item in self.review.select(ids, all, deleted=deleted, reason=reason, person=nearest,
                                        limit=limit):
@@ -202,36 +201,40 @@ class Commands:
                 results.append(action(item, **kwargs))
             except (RefusedError, RouteError) as e:
                 results.append({"id": item.id, "ok": False, "error": str(e)})
+            yield
         return results
 
     def do_review_keep(self, ids: list[int] | None = None, all: bool = False,
                        reason: str | None = None, nearest: str | None = None,
                        limit: int | None = None, person: str | None = None,
-                       to: str | None = None) -> list[dict[str, Any]]:
+                       to: str | None = None) -> Step:
         if (person is None) == (to is None):
             raise UsageError("say where to: --person NAME or --to DIR")
-        return self._batch(self.review.keep, ids, all, reason, nearest, limit, person=person, to=to)
+        results = yield from self._batch(self.review.keep, ids, all, reason, nearest, limit,
+                                         person=person, to=to)
+        return {"results": results}
 
     def do_review_add_reference(self, person: str, ids: list[int] | None = None, all: bool = False,
                                 reason: str | None = None, nearest: str | None = None,
-                                limit: int | None = None, face: int | None = None
-                                ) -> list[dict[str, Any]]:
+                                limit: int | None = None, face: int | None = None) -> Step:
         valid_person_name(person)
-        results = self._batch(self.review.teach, ids, all, reason, nearest, limit,
-                              person=person, face=face)
-        if any(r["ok"] for r in results):
-            self.daemon.references_changed()
-        return results
+        results = yield from self._batch(self.review.teach, ids, all, reason, nearest, limit,
+                                         person=person, face=face)
+        filed = (yield from self.daemon.references_changed()) if any(r["ok"] for r in results) else []
+        return {"results": results, "filed": filed}
 
     def do_review_delete(self, ids: list[int] | None = None, all: bool = False,
                          reason: str | None = None, nearest: str | None = None,
-                         limit: int | None = None) -> list[dict[str, Any]]:
-        return self._batch(self.review.delete, ids, all, reason, nearest, limit)
+                         limit: int | None = None) -> Step:
+        results = yield from self._batch(self.review.delete, ids, all, reason, nearest, limit)
+        return {"results": results}
 
     def do_review_restore(self, ids: list[int] | None = None, all: bool = False,
                           reason: str | None = None, nearest: str | None = None,
-                          limit: int | None = None) -> list[dict[str, Any]]:
-        return self._batch(self.review.restore, ids, all, reason, nearest, limit, deleted=True)
+                          limit: int | None = None) -> Step:
+        results = yield from self._batch(self.review.restore, ids, all, reason, nearest, limit,
+                                         deleted=True)
+        return {"results": results}
 
     def do_review_sheet(self, cluster: int | None = None, reason: str | None = None,
                         limit: int | None = None) -> list[dict[str, Any]]:
@@ -284,7 +287,7 @@ class Commands:
     def do_clusters(self) -> list[dict[str, Any]]:
         return [cluster.as_dict() for cluster in self._clusters()]
 
-    def do_clusters_name(self, id: int, person: str) -> dict[str, Any]:
+    def do_clusters_name(self, id: int, person: str) -> Step:
         valid_person_name(person)
         cluster = self._cluster(id)
         taught: dict[str, list[int]] = {}
@@ -293,7 +296,7 @@ class Commands:
                 ref = self.daemon.store.add_reference(person, ORIGIN_CLUSTER, str(item.path),
                                                       face.sha256, face.box, face.encoding)
                 taught.setdefault(face.sha256, []).append(ref)
-        moved = self.daemon.references_changed(taught)
+        moved = yield from self.daemon.references_changed(taught)
         return {"id": id, "person": person, "references": sum(map(len, taught.values())),
                 "moved": moved, "items": cluster.items}
 
@@ -304,8 +307,28 @@ class Commands:
 
     # Undo
 
-    def do_undo(self, path: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+    def do_undo(self, path: str | None = None, since: str | None = None) -> Step:
         if (path is None) == (since is None):
             raise UsageError("undo one file (PATH) or everything since a time (--since), not both")
         undo = Undo(self.daemon.sorter)
-        return [undo.path(path)] if path is not None else undo.since(parse_since(since))
+        if path is not None:
+            return {"results": [undo.path(path)]}
+        return {"results": (yield from undo.since(parse_since(since)))}
+
+
+def _may_read(peer: Peer, path: Path) -> bool:
+    """Whether `peer` could open `path` for reading itself: search permission on every
+    folder above it, then read permission on the file (when it exists: whether it does
+    is said only to a peer who may look)."""
+    for folder in reversed(path.parents):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            return True  # not there: the caller will say so, as the peer could see
+        if not peer.may(st, 1):
+            return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return True
+    return stat.S_ISDIR(st.st_mode) or peer.may(st, 4)

@@ -43,6 +43,10 @@ class DaemonConfig:
     queue_limit: int = 10000
     # On SIGTERM, seconds to let files being analysed finish before abandoning them.
     stop_timeout: float = 30.0
+    # A file that could not be moved (full disk, read-only folder) is tried again after
+    # this many seconds, then twice as long each time up to 15 minutes; only the move is
+    # retried while the file is unchanged, it is not analysed again.
+    retry_after: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -228,7 +232,8 @@ class _Parser:
             if number < low:
                 self.fail(where, f"must be at least {low}, got {number}")
         for where, seconds in [("[recognition] file_timeout", rec.file_timeout),
-                               ("[daemon] stop_timeout", config.daemon.stop_timeout)]:
+                               ("[daemon] stop_timeout", config.daemon.stop_timeout),
+                               ("[daemon] retry_after", config.daemon.retry_after)]:
             if seconds <= 0:
                 self.fail(where, "must be a positive number of seconds")
         if not 0.0 < config.review.cluster_distance <= 1.0:
@@ -238,6 +243,10 @@ class _Parser:
                                ("[daemon] rescan_interval", config.daemon.rescan_interval)]:
             if seconds < 0:
                 self.fail(where, "must not be negative")
+        if rec.sure_tolerance > rec.tolerance:
+            self.fail("[recognition] sure_tolerance",
+                      f"{rec.sure_tolerance} is above [recognition] tolerance {rec.tolerance}; "
+                      "a sure match cannot be looser than any match")
         self.require_dir(rec.references, "[recognition] references")
         self.require_dir(config.daemon.state_dir.parent, "[daemon] state_dir (its parent)")
         for i, watch in enumerate(config.watches, 1):
@@ -248,15 +257,39 @@ class _Parser:
             before_person = str(watch.destination).split(PERSON_PLACEHOLDER)[0]
             self.require_dir(Path(os.path.dirname(before_person)), f"{where} destination (its parent)")
             self.require_dir(watch.review.parent, f"{where} review (its parent)")
-            if watch.recursive:
-                for name, out in [("destination", watch.destination_for("x")), ("review", watch.review)]:
-                    if out.resolve().is_relative_to(watch.inbound.resolve()):
-                        self.fail(f"{where} {name}",
-                                  "is inside the recursive inbound folder; files would be sorted again")
+        self.check_layout(config)
+
+    def check_layout(self, config: Config) -> None:
+        """Refuse every overlap that would make the daemon sort its own folders: what it
+        writes (destinations, review folders) or reads as truth (references) inside an
+        inbound folder it watches, or an inbound folder inside one of those."""
+        kept: list[tuple[str, Path]] = [("[recognition] references", config.recognition.references)]
+        for i, watch in enumerate(config.watches, 1):
+            kept += [(f"[[watch]] #{i} destination", watch.destination_root),
+                     (f"[[watch]] #{i} review", watch.review)]
+        for i, watch in enumerate(config.watches, 1):
+            inbound, key = _real(watch.inbound), f"[[watch]] #{i} inbound"
+            for name, folder in kept:
+                folder = _real(folder)
+                if folder == inbound or (watch.recursive and folder.is_relative_to(inbound)):
+                    self.fail(name, f"is inside {key} ({watch.inbound}); its files would be "
+                                    "sorted again")
+                if inbound.is_relative_to(folder):
+                    self.fail(key, f"is inside {name} ({folder}); the daemon would sort "
+                                   "its own files")
+            for j, other in enumerate(config.watches, 1):
+                if j != i and other.recursive and inbound.is_relative_to(_real(other.inbound)):
+                    self.fail(key, f"is inside [[watch]] #{j} inbound ({other.inbound}); "
+                                   "two watches would take the same files")
 
     def require_dir(self, path: Path, where: str) -> None:
         if not path.is_dir():
             self.fail(where, f"no such folder: {path}")
+
+
+def _real(path: Path) -> Path:
+    """The folder with symlinks resolved, so two names for one folder compare equal."""
+    return Path(os.path.realpath(path))
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}

@@ -2,9 +2,13 @@
 
 Non-blocking and served from the daemon's one loop, so handlers run on the main
 thread beside the sorter and the store keeps a single writer. Every limit is
-bounded: line length, connections, unsent output, idle time. A peer that is not
-root, the daemon's user or a member of the configured group gets one not_allowed
-answer and is disconnected.
+bounded: line length, connections, idle time, and, per connection, the requests
+under way (MAX_PENDING) and the answers not yet read: past either, the server reads
+nothing more from that client until it catches up, so its own requests wait in its
+socket, not in the daemon. An answer is never cut, whatever its size; a client that
+stops reading its answers altogether is dropped after STALLED seconds. A peer that
+is not root, the daemon's user or a member of the configured group gets one
+not_allowed answer and is disconnected.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from .errors import ConfigError
 log = logging.getLogger("facewatchd.control")
 
 MAX_CONNECTIONS = 64
-MAX_UNSENT = 4 << 20  # bytes queued for a client that does not read
+MAX_PENDING = 4  # requests of one connection under way at once (a `test` each is in the pool)
+HIGH_WATER = 256 << 10  # bytes of unread answers past which a client's requests wait
+STALLED = 30.0  # seconds an unread answer may make no progress before the client is dropped
 IDLE_TIMEOUT = 300.0  # seconds without a request or a pending answer
 LINGER = 2.0  # seconds a refused client has to read its answer
 
@@ -37,6 +43,24 @@ class Peer:
     uid: int
     gid: int
 
+    def groups(self) -> set[int]:
+        try:
+            user = pwd.getpwuid(self.uid)
+        except KeyError:
+            return {self.gid}
+        return {self.gid, *os.getgrouplist(user.pw_name, user.pw_gid)}
+
+    def may(self, st: os.stat_result, bit: int) -> bool:
+        """Whether the mode bits let this peer read (4) or search (1) what `st` describes,
+        as the kernel decides for owner, group and others (ACLs are not consulted)."""
+        if self.uid == 0:
+            return True
+        if st.st_uid == self.uid:
+            return bool(st.st_mode & (bit << 6))
+        if st.st_gid in self.groups():
+            return bool(st.st_mode & (bit << 3))
+        return bool(st.st_mode & bit)
+
 
 @dataclass(eq=False)
 class Connection:
@@ -45,11 +69,17 @@ class Connection:
     inbuf: bytearray = field(default_factory=bytearray)
     outbuf: bytearray = field(default_factory=bytearray)
     last_active: float = field(default_factory=time.monotonic)
+    last_sent: float = field(default_factory=time.monotonic)
     pending: int = 0  # requests whose answer comes later
     closed: bool = False
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    @property
+    def paused(self) -> bool:
+        """Too much under way or unread: its further requests wait (in its socket)."""
+        return self.pending >= MAX_PENDING or len(self.outbuf) > HIGH_WATER
 
 
 # Returns the answer line, or None when the answer will come later through `reply`.
@@ -90,7 +120,8 @@ class ControlServer:
         return any(c.outbuf for c in self.connections)
 
     def waitables(self) -> list[object]:
-        return (([self.listener] if self.listener else []) + list(self.connections)
+        return (([self.listener] if self.listener else [])
+                + [c for c in self.connections if not c.paused and not c.closed]
                 + [sock for sock, _ in self.refused])
 
     def service(self, ready: set[object]) -> None:
@@ -100,11 +131,15 @@ class ControlServer:
         now = time.monotonic()
         self._service_refused(ready, now)
         for conn in list(self.connections):
-            if conn in ready:
+            if conn in ready and not conn.paused:
                 self._read(conn)
             self._flush(conn)
-            if (not conn.closed and not conn.pending and not conn.outbuf
-                    and now - conn.last_active > IDLE_TIMEOUT):
+            self._answer_buffered(conn)
+            if conn.closed:
+                continue
+            if conn.outbuf and now - conn.last_sent > STALLED:
+                self._drop(conn, "not reading its answers")
+            elif not conn.pending and not conn.outbuf and now - conn.last_active > IDLE_TIMEOUT:
                 self._drop(conn, "idle")
         self.connections = [c for c in self.connections if not c.closed]
 
@@ -113,6 +148,7 @@ class ControlServer:
         if not conn.closed:
             conn.outbuf += line
             self._flush(conn)
+            self._answer_buffered(conn)
 
     def _accept(self) -> None:
         while True:
@@ -189,12 +225,16 @@ class ControlServer:
             return
         conn.last_active = time.monotonic()
         conn.inbuf += data
-        while (end := conn.inbuf.find(b"\n")) >= 0:
+        self._answer_buffered(conn)
+
+    def _answer_buffered(self, conn: Connection) -> None:
+        """Answer the complete request lines read so far, while the client keeps up."""
+        while not conn.closed and not conn.paused and (end := conn.inbuf.find(b"\n")) >= 0:
             line = bytes(conn.inbuf[:end])
             del conn.inbuf[:end + 1]
             if line.strip():
                 self._answer(conn, line)
-        if len(conn.inbuf) > protocol.MAX_LINE:
+        if not conn.closed and b"\n" not in conn.inbuf and len(conn.inbuf) > protocol.MAX_LINE:
             conn.outbuf += protocol.error(None, protocol.BAD_REQUEST, "request line too long")
             self._flush(conn)
             self._drop(conn, "line too long")
@@ -231,8 +271,7 @@ class ControlServer:
                 self._drop(conn, None)
                 return
             del conn.outbuf[:sent]
-        if len(conn.outbuf) > MAX_UNSENT:
-            self._drop(conn, "not reading its answers")
+            conn.last_sent = time.monotonic()
 
     def _drop(self, conn: Connection, why: str | None) -> None:
         if why:

@@ -125,6 +125,21 @@ class Client:
             raise CtlError(error["message"], EXIT_CODES.get(error["code"], 1))
         return answer["result"]
 
+    def call_all_pages(self, cmd: str, args: dict[str, Any]) -> list[Any]:
+        """Every item of a paged command (up to args' limit), fetched a page at a time."""
+        wanted = args.get("limit")
+        offset = args.get("offset", 0)
+        items: list[Any] = []
+        while wanted is None or len(items) < wanted:
+            ask = {**args, "offset": offset + len(items)}
+            if wanted is not None:
+                ask["limit"] = wanted - len(items)
+            page = self.call(cmd, ask)
+            items += page["items"]
+            if not page["items"] or offset + len(items) >= page["total"]:
+                break
+        return items
+
 
 def main(argv: list[str] | None = None) -> int:
     # File names that are not UTF-8 are printed as the bytes they are.
@@ -144,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             result = scan_and_wait(client, request, quiet=args.json)
         elif args.cmd == "review.sheet":
             result = write_sheet(client, request, Path(args.out))
+        elif command.paged:
+            result = client.call_all_pages(args.cmd, request)
         else:
             result = client.call(args.cmd, request)
     except CtlError as e:
@@ -158,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(FORMATTERS.get(args.cmd, lambda r: json.dumps(r, indent=2))(result))
     # A batch where some items could not be done as asked.
-    if isinstance(result, list) and any(r.get("ok") is False for r in result):
+    if isinstance(result, dict) and any(r.get("ok") is False for r in result.get("results", ())):
         return RefusedError.exit_code
     return 0
 
@@ -280,8 +297,9 @@ def format_why(e: dict[str, Any]) -> str:
 
 
 def format_enroll(r: dict[str, Any]) -> str:
-    return "\n".join(f"added reference {f['id']} of {r['person']} from {f['file']}" if f["added"]
-                     else f"not used: {f['file']}: {f['why']}" for f in r["files"])
+    return "\n".join([f"added reference {f['id']} of {r['person']} from {f['file']}" if f["added"]
+                      else f"not used: {f['file']}: {f['why']}" for f in r["files"]]
+                     + format_filed(r["filed"]))
 
 
 def format_scan(r: dict[str, Any]) -> str:
@@ -300,10 +318,12 @@ def format_items(rows: list[dict[str, Any]]) -> str:
                          for r in rows], ["id", "reason", "faces", "nearest", "distance", "path"])
 
 
-def format_batch(rows: list[dict[str, Any]]) -> str:
-    """One line per item of a batch command: where it went, or why not."""
+def format_batch(answer: dict[str, Any]) -> str:
+    """One line per item of a batch command: where it went, or why not; then the items
+    that the references it taught made match someone."""
+    rows, filed = answer["results"], format_filed(answer.get("filed", []))
     if not rows:
-        return "no items matched"
+        return "\n".join(["no items matched", *filed])
     lines = []
     for r in rows:
         label = f"item {r['id']}" if "id" in r else r.get("path", "")
@@ -319,7 +339,15 @@ def format_batch(rows: list[dict[str, Any]]) -> str:
         lines.append(text)
     done = sum(r["ok"] for r in rows)
     lines.append(f"{done} of {len(rows)} done")
-    return "\n".join(lines)
+    return "\n".join(lines + filed)
+
+
+def format_filed(filed: list[dict[str, Any]]) -> list[str]:
+    """The review items a change of references made match someone, and where they went."""
+    if not filed:
+        return []
+    return [f"then {len(filed)} item{'s' if len(filed) != 1 else ''} in review matched:"] + [
+        f"  item {m['id']} filed under {', '.join(m['persons'])}: {m['path']}" for m in filed]
 
 
 def format_clusters(rows: list[dict[str, Any]]) -> str:
@@ -345,8 +373,10 @@ FORMATTERS = {
         [{**x, "active": "yes" if x["active"] else "no"} for x in r],
         ["id", "person", "active", "origin", "path"]),
     "enroll": format_enroll,
-    "reference.disable": lambda r: f"reference {r['id']} disabled",
-    "reference.enable": lambda r: f"reference {r['id']} enabled",
+    "reference.disable": lambda r: "\n".join([f"reference {r['id']} disabled",
+                                               *format_filed(r["filed"])]),
+    "reference.enable": lambda r: "\n".join([f"reference {r['id']} enabled",
+                                              *format_filed(r["filed"])]),
     "test": format_test,
     "why": format_why,
     "scan": format_scan,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Generator
 
 from . import route, scan
 from .media import media_kind
 from .report import Face, FaceReport
 from .store import Store
+from .tasks import Analyse
 
 log = logging.getLogger("facewatchd.enroll")
 
@@ -23,8 +24,6 @@ ORIGIN_FOLDER = "folder"
 # In a reference photo with several faces, the largest is taken only if it is at
 # least this many times the area of the next one; otherwise the photo is ambiguous.
 DOMINANT_AREA_RATIO = 2.0
-
-Analyse = Callable[[list[Path]], Iterable[FaceReport]]
 
 
 @dataclass
@@ -45,51 +44,39 @@ def reference_photos(folder: Path) -> dict[Path, str]:
     return photos
 
 
-class Enrollment:
-    """One pass over the references folder: bookkeeping now, new photos as reports arrive.
-
-    Create it, have every path in `todo` analysed, pass each report to `add`; when
-    `todo` is empty the store is in line with the folder.
-    """
-
-    def __init__(self, folder: Path, store: Store) -> None:
-        self.store = store
-        self.summary = EnrollSummary()
-        photos = reference_photos(folder)
-        hashes = {path: route.file_sha256(path) for path in photos}
-        known = {(r.person, r.sha256): r for r in store.references(origin=ORIGIN_FOLDER)}
-        wanted = {(photos[p], hashes[p]) for p in photos}
+def enrol(folder: Path, store: Store, progress: route.Progress = route._nothing
+          ) -> Generator[Analyse | None, list[FaceReport], EnrollSummary]:
+    """Bring the store's folder references in line with `folder` (a task, see tasks.py):
+    hash every photo there (a step each), analyse only those not enrolled yet."""
+    photos = reference_photos(folder)
+    hashes = {}
+    for path in photos:
+        hashes[path] = route.file_sha256(path, progress)
+        yield
+    summary = EnrollSummary()
+    known = {(r.person, r.sha256): r for r in store.references(origin=ORIGIN_FOLDER)}
+    wanted = {(photos[p], hashes[p]) for p in photos}
+    with store.transaction():
         for key, ref in known.items():
             if ref.active and key not in wanted:
                 store.set_reference_active(ref.id, False)
-                self.summary.deactivated += 1
+                summary.deactivated += 1
             elif not ref.active and key in wanted:
                 store.set_reference_active(ref.id, True)
-        self.todo = {p: photos[p] for p in photos if (photos[p], hashes[p]) not in known}
-        self.summary.persons = store.reference_counts()
-
-    def add(self, report: FaceReport) -> None:
-        path = Path(report.path)
-        person = self.todo.pop(path)
+    todo = [p for p in photos if (photos[p], hashes[p]) not in known]
+    reports = yield Analyse(tuple(str(p) for p in todo))
+    for path, report in zip(todo, reports):
         face, why = the_face(report)
         if face is None:
-            self.summary.skipped.append(f"{path}: {why}")
+            summary.skipped.append(f"{path}: {why}")
             log.warning("reference photo %s not used: %s", path, why,
                         extra={"FACEWATCH_PATH": str(path)})
         else:
-            self.store.add_reference(person, ORIGIN_FOLDER, str(path), report.sha256, face.box,
-                                     face.encoding)
-            self.summary.added += 1
-        if not self.todo:
-            self.summary.persons = self.store.reference_counts()
-
-
-def sync_references(folder: Path, store: Store, analyse: Analyse) -> EnrollSummary:
-    """Bring the store's folder references in line with `folder`, analysing with `analyse`."""
-    enrollment = Enrollment(folder, store)
-    for report in analyse(list(enrollment.todo)):
-        enrollment.add(report)
-    return enrollment.summary
+            store.add_reference(photos[path], ORIGIN_FOLDER, str(path), report.sha256, face.box,
+                                face.encoding)
+            summary.added += 1
+    summary.persons = store.reference_counts()
+    return summary
 
 
 def the_face(report: FaceReport) -> tuple[Face | None, str]:

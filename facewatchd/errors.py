@@ -54,3 +54,10 @@ class StoreError(FacewatchError):
 
     exit_code = 74  # EX_IOERR
     code = "store"
+
+
+class StoppingError(FacewatchError):
+    """Work that was under way when the daemon began to stop; ask again once it is back."""
+
+    exit_code = 75  # EX_TEMPFAIL
+    code = "stopping"

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from . import scan
 from .config import Config
-from .enroll import EnrollSummary, sync_references
+from .enroll import EnrollSummary, enrol
 from .pool import EngineSettings, Pool
 from .signals import Signals
 from .sorter import Outcome, Sorter
 from .store import Store
+from .tasks import run_to_end
 
 log = logging.getLogger("facewatchd")
 
@@ -36,12 +37,12 @@ def run(config: Config, signals: Signals) -> Summary:
     store = Store(config.daemon.state_dir)
     try:
         sorter = Sorter(config, store)
-        recovered = sorter.recover()
+        recovered = sorter.journal.recover()
         stop = lambda: signals.stop_requested  # noqa: E731
         with Pool(EngineSettings.of(config), config.daemon.workers,
                   config.recognition.file_timeout) as pool:
-            enrolled = sync_references(config.recognition.references, store,
-                                       lambda paths: pool.imap(map(str, paths), stop))
+            enrolled = run_to_end(enrol(config.recognition.references, store),
+                                  lambda paths: pool.imap(paths, stop))
             sorter.reload_references()
             summary = Summary(enrolled, recovered=recovered)
             media: list[str] = []

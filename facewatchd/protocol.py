@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import FacewatchError
+
 VERSION = 1
 MAX_LINE = 1 << 20  # bytes; a longer request is refused and the connection closed
 
@@ -28,7 +30,7 @@ UNSUPPORTED_VERSION = "unsupported_version"
 INTERNAL = "internal"
 
 
-class ProtocolError(Exception):
+class ProtocolError(FacewatchError):
     def __init__(self, code: str, message: str, request_id: int | str | None = None) -> None:
         super().__init__(message)
         self.code = code
@@ -52,6 +54,9 @@ class Command:
     name: str  # "reference.disable" is typed `facewatchctl reference disable`
     help: str
     args: tuple[Arg, ...] = ()
+    # Answered a page at a time ({"items", "total", "offset"}; `offset` an argument):
+    # facewatchctl fetches every page, so any length works.
+    paged: bool = False
 
 
 REASONS = ("no_face", "unknown_face", "uncertain", "several_people", "duplicate", "failed")
@@ -89,7 +94,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
              Arg("person", str, "only items whose nearest known person is this one",
                  required=False, option=True),
              *LIMIT,
-             Arg("deleted", bool, "list the review trash instead", required=False, option=True))),
+             Arg("offset", int, "skip this many items first", required=False, option=True),
+             Arg("deleted", bool, "list the review trash instead", required=False, option=True)),
+            paged=True),
     Command("review.keep", "move items to a person's folder (--person) or a folder (--to),"
                            " teaching nothing",
             (*SELECT,

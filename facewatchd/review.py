@@ -13,12 +13,13 @@ clustering cost one matrix product, not a decode.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generator, Iterator
 
 from . import route
 from .config import WatchConfig
@@ -50,6 +51,7 @@ class Item:
     watch: WatchConfig
     faces: tuple[StoredFace, ...]
     decision: Decision  # against the references in use now
+    source: str  # where the file was found, before it first came to review
 
     @property
     def id(self) -> int:
@@ -61,7 +63,7 @@ class Item:
 
     @property
     def reason(self) -> str:
-        return "failed" if self.entry.outcome == "failed" else self.entry.reason
+        return _reason(self.entry)
 
     @property
     def subfolder(self) -> Path:
@@ -82,11 +84,15 @@ class Item:
         person, distance = self.nearest()
         return {"id": self.id, "path": str(self.path), "reason": self.reason,
                 "faces": len(self.faces), "person": person, "distance": distance,
-                "kind": self.entry.evidence.get("kind"), "source": self.entry.source,
+                "kind": self.entry.evidence.get("kind"), "source": self.source,
                 "since": self.entry.updated, "deleted": self.entry.outcome == TRASH}
 
     def report(self) -> FaceReport:
         return _report(self.entry, self.faces)
+
+
+def _reason(entry: LedgerEntry) -> str:
+    return "failed" if entry.outcome == "failed" else entry.reason
 
 
 def _report(entry: LedgerEntry, faces: tuple[StoredFace, ...]) -> FaceReport:
@@ -104,38 +110,63 @@ class ReviewQueue:
         self.sorter = sorter
         self.store = sorter.store
 
+    def entries(self, *, reason: str | None = None, ids: list[int] | None = None,
+                deleted: bool = False) -> list[LedgerEntry]:
+        """The ledger rows of the items in review (or, with `deleted`, in its trash),
+        oldest first; cheap: no faces are read and nothing is decided."""
+        return [e for e in self.store.current((TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids)
+                if self._watch_of(Path(e.target)) is not None  # else its folder left the config
+                and (reason is None or _reason(e) == reason)]
+
+    def iter_items(self, entries: list[LedgerEntry]) -> Iterator[Item]:
+        """The items of `entries`, decided against the references in use now; their
+        faces are read 500 files at a time."""
+        for start in range(0, len(entries), 500):
+            chunk = entries[start:start + 500]
+            faces = self.store.faces_of(sorted({e.sha256 for e in chunk}))
+            sources = self.store.sources([e.item_id for e in chunk])
+            for entry in chunk:
+                found = tuple(faces.get(entry.sha256, ()))
+                decision = decide(_report(entry, found), self.sorter.references, self.sorter.policy)
+                yield Item(entry, self._watch_of(Path(entry.target)), found, decision,
+                           sources.get(entry.item_id, entry.source))
+
     def items(self, *, reason: str | None = None, person: str | None = None,
               limit: int | None = None, ids: list[int] | None = None,
               deleted: bool = False) -> list[Item]:
         """The items in review (or, with `deleted`, in its trash), oldest first."""
-        entries = self.store.current((TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids)
-        faces = self.store.faces_of(sorted({e.sha256 for e in entries}))
-        items = []
-        for entry in entries:
-            watch = self._watch_of(Path(entry.target))
-            if watch is None:
-                continue  # its review folder left the configuration
-            found = tuple(faces.get(entry.sha256, ()))
-            decision = decide(_report(entry, found), self.sorter.references, self.sorter.policy)
-            item = Item(entry, watch, found, decision)
-            if reason is not None and item.reason != reason:
-                continue
-            if person is not None and item.nearest()[0] != person:
-                continue
-            items.append(item)
-        return items[:limit] if limit is not None else items
+        return self.page(reason=reason, person=person, limit=limit, ids=ids, deleted=deleted)[0]
+
+    def page(self, *, reason: str | None = None, person: str | None = None,
+             limit: int | None = None, offset: int = 0, ids: list[int] | None = None,
+             deleted: bool = False) -> tuple[list[Item], int]:
+        """`limit` items from `offset` on, and how many there are in all. Without a
+        person to match, only the page's items are decided."""
+        entries = self.entries(reason=reason, ids=ids, deleted=deleted)
+        end = None if limit is None else offset + limit
+        if person is None:
+            return list(self.iter_items(entries[offset:end])), len(entries)
+        matching = [item for item in self.iter_items(entries) if item.nearest()[0] == person]
+        return matching[offset:end], len(matching)
 
     def select(self, ids: list[int] | None, everything: bool, *, deleted: bool = False,
-               **filters: Any) -> list[Item | tuple[int, str]]:
-        """The items a batch command names: by id, or all matching the filters.
-        An id that is not an item comes back as (id, why)."""
+               reason: str | None = None, person: str | None = None,
+               limit: int | None = None) -> Iterator[Item | tuple[int, str]]:
+        """The items a batch command names: by id, or all matching the filters, one at a
+        time. An id that is not an item comes back as (id, why)."""
         if everything == bool(ids):
             raise UsageError("name items by id, or give --all (with filters), not both")
         if everything:
-            return list(self.items(deleted=deleted, **filters))
-        found = {item.id: item for item in self.items(ids=ids, deleted=deleted)}
+            found = self.iter_items(self.entries(reason=reason, deleted=deleted))
+            if person is not None:
+                found = (item for item in found if item.nearest()[0] == person)
+            yield from itertools.islice(found, limit)
+            return
+        assert ids is not None
+        known = {item.id: item for item in self.iter_items(self.entries(ids=ids, deleted=deleted))}
         where = "the review trash" if deleted else "review"
-        return [found.get(i) or (i, f"no item {i} in {where}") for i in dict.fromkeys(ids)]
+        for i in dict.fromkeys(ids):
+            yield known.get(i) or (i, f"no item {i} in {where}")
 
     def _watch_of(self, path: Path) -> WatchConfig | None:
         for watch in self.sorter.config.watches:
@@ -215,14 +246,16 @@ class ReviewQueue:
 
     # What the daemon does by itself
 
-    def recheck(self, taught: dict[str, list[int]] | None = None) -> list[dict[str, Any]]:
-        """After references changed: file every item that now matches someone.
+    def recheck(self, taught: dict[str, list[int]] | None = None
+                ) -> Generator[None, None, list[dict[str, Any]]]:
+        """After references changed: file every item that now matches someone, one item
+        a step; returns what was filed.
 
         `taught` maps a content hash to the references just made from it, so undoing
         that file's move also takes them back.
         """
         moved = []
-        for item in self.items():
+        for item in self.iter_items(self.entries()):
             if item.reason not in RECHECKED_REASONS or item.decision.outcome != "sorted":
                 continue
             decision = item.decision
@@ -235,31 +268,36 @@ class ReviewQueue:
                     item.entry, folder, outcome="sorted", reason=decision.reason, actor="recheck",
                     persons=decision.persons, evidence=record,
                     taught=(taught or {}).get(item.entry.sha256, []), also=also)
-            except RouteError as e:
+            except (RouteError, RefusedError) as e:
                 log.warning("review item %d matches %s now but stays: %s", item.id,
                             ", ".join(decision.persons), e)
                 continue
             moved.append({"id": item.id, "path": str(target), "persons": list(decision.persons)})
+            yield
         if moved:
             log.info("%d review items matched someone after the references changed", len(moved))
         return moved
 
-    def purge(self, days: float, now: float | None = None) -> int:
-        """Delete for good what has been in the trash longer than `days`."""
+    def purge(self, days: float, now: float | None = None) -> Generator[None, None, int]:
+        """Delete for good what has been in the trash longer than `days`, one file a step.
+        A file that cannot be deleted (read-only, immutable) stays, and is tried again at
+        the next purge."""
         cutoff = (time.time() if now is None else now) - days * 86400
         purged = 0
         for entry in self.store.current((TRASH,)):
             if entry.updated > cutoff:
                 continue
             path = Path(entry.target)
-            if route.file_sha256(path) != entry.sha256:
+            if route.file_sha256(path, self.sorter.journal.progress) != entry.sha256:
                 continue  # not the file we put there: not ours to delete
-            entry_id = self.store.begin_move(
-                sha256=entry.sha256, size=entry.size, source=str(path), target=None,
-                outcome="purged", reason=entry.reason, persons=[], evidence=entry.evidence,
-                prior_id=entry.id, item_id=entry.item_id, actor="purge")
-            path.unlink()
-            self.store.finish_move(entry_id)
-            purged += 1
-            log.info("purged %s from the review trash", path, extra={"FACEWATCH_PATH": str(path)})
+            try:
+                self.sorter.journal.delete(entry, outcome="purged", reason=entry.reason,
+                                           persons=[], evidence=entry.evidence, actor="purge")
+            except RouteError as e:
+                log.warning("could not purge %s from the review trash (tried again at the next "
+                            "purge): %s", path, e, extra={"FACEWATCH_PATH": str(path)})
+            else:
+                purged += 1
+                log.info("purged %s from the review trash", path, extra={"FACEWATCH_PATH": str(path)})
+            yield
         return purged

@@ -200,9 +200,10 @@ class Store:
             try:
                 self.db.row_factory = sqlite3.Row
                 self.db.execute("PRAGMA journal_mode = WAL")
-                # WAL + NORMAL survives a process crash; a power cut may lose the last
-                # commits, which only forgets moves that the disk itself still shows.
-                self.db.execute("PRAGMA synchronous = NORMAL")
+                # FULL: every commit is fsynced before it returns, so the 'moving' row of
+                # a move is on disk before the file moves, and a power cut can never
+                # leave a moved file the ledger does not know (README: guarantees).
+                self.db.execute("PRAGMA synchronous = FULL")
                 self.db.execute("PRAGMA foreign_keys = ON")
                 self._migrate()
             except BaseException:
@@ -328,6 +329,11 @@ class Store:
         self.db.execute("UPDATE files SET target = ?, updated = ? WHERE id = ?",
                         (path_value(target), time.time(), entry_id))
 
+    def plan_links(self, entry_id: int, links: list[str]) -> None:
+        """Journal the further names of a move under way before each is made."""
+        self.db.execute("UPDATE files SET links = ?, updated = ? WHERE id = ?",
+                        (json.dumps(links), time.time(), entry_id))
+
     def finish_move(self, entry_id: int, links: list[str] = ()) -> None:
         """The move is done: this row now says where the file is, not the one before."""
         with self.transaction():
@@ -382,6 +388,15 @@ class Store:
         return self.db.execute(
             f"SELECT count(*) FROM files WHERE state = 'done' AND next_id IS NULL"
             f" AND outcome IN ({','.join('?' * len(outcomes))})", outcomes).fetchone()[0]
+
+    def sources(self, entry_ids: list[int]) -> dict[int, str]:
+        """Where the file of each of these moves was found (its `source`), by id."""
+        found: dict[int, str] = {}
+        for start in range(0, len(entry_ids), 500):  # SQLite's limit on bound parameters
+            chunk = entry_ids[start:start + 500]
+            found.update((r[0], _path(r[1])) for r in self.db.execute(
+                f"SELECT id, source FROM files WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
 
     def entry(self, entry_id: int) -> LedgerEntry | None:
         row = self.db.execute("SELECT * FROM files WHERE id = ?", (entry_id,)).fetchone()

@@ -21,7 +21,7 @@ import re
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generator
 
 from . import route
 from .errors import RefusedError, RouteError, UsageError
@@ -62,8 +62,9 @@ class Undo:
             raise RefusedError(f"the ledger has no file at {path} that can be put back")
         return self._rewind(entry, entry.created)
 
-    def since(self, since: float) -> list[dict[str, Any]]:
-        """Undo every move made at or after `since`, newest first (but not undos)."""
+    def since(self, since: float) -> Generator[None, None, list[dict[str, Any]]]:
+        """Undo every move made at or after `since`, newest first (but not undos), one
+        file a step."""
         entries = [e for e in self.store.current(UNDOABLE, since=since)
                    if e.created >= since and e.actor != "undo"]
         results = []
@@ -72,6 +73,7 @@ class Undo:
                 results.append(self._rewind(entry, since))
             except (RouteError, RefusedError) as e:
                 results.append({"path": entry.target, "ok": False, "error": str(e)})
+            yield
         return results
 
     def _rewind(self, entry: LedgerEntry, since: float) -> dict[str, Any]:

@@ -8,9 +8,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -25,6 +26,17 @@ def need(condition: bool, reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: required)")
     pytest.skip(reason)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60.0,
+               why: object | Callable[[], object] = "") -> None:
+    """Poll `condition` until it holds; after `timeout` seconds fail, saying `why` (or
+    what `why()` returns: a daemon's status, say)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not so within {timeout} s: {why() if callable(why) else why}")
+        time.sleep(0.1)
 
 
 def sha256(path: Path) -> str:
@@ -117,13 +129,13 @@ class NotifySocket:
     def __init__(self, path: Path) -> None:
         import socket
         import threading
-
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         path.unlink(missing_ok=True)  # left by a daemon process of this test before
         self.sock.bind(str(path))
         self.sock.settimeout(0.2)
         self.messages: list[str] = []
+        self.times: list[float] = []  # time.monotonic() of each message's arrival
         self._stop = False
         self._thread = threading.Thread(target=self._receive, daemon=True)
         self._thread.start()
@@ -131,17 +143,29 @@ class NotifySocket:
     def _receive(self) -> None:
         while not self._stop:
             try:
-                self.messages.append(self.sock.recv(65536).decode())
+                message = self.sock.recv(65536).decode()
             except OSError:
                 continue
+            self.times.append(time.monotonic())
+            self.messages.append(message)
 
     def fields(self) -> list[str]:
         return [line for m in self.messages for line in m.splitlines()]
 
+    def arrivals(self, prefix: str, after: int = 0) -> list[float]:
+        """When each message with a field starting with `prefix` came, from message `after` on."""
+        return [t for t, m in list(zip(self.times, self.messages))[after:]
+                if any(line.startswith(prefix) for line in m.splitlines())]
+
+    def longest_silence(self, prefix: str, after: int = 0, until: float | None = None) -> float:
+        """The longest time between two messages with `prefix` (and from the last one to
+        `until`), from message `after` on: what systemd's watchdog would have seen."""
+        times = self.arrivals(prefix, after) + ([until] if until is not None else [])
+        assert len(times) >= 2, f"too few {prefix} messages: {self.messages[after:]}"
+        return max(b - a for a, b in zip(times, times[1:]))
+
     def wait_for(self, field: str, timeout: float = 60, after: int = 0) -> int:
         """Index of the first message after `after` that has `field` (e.g. "READY=1")."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for i, m in enumerate(self.messages[after:], after):
@@ -183,8 +207,6 @@ class DaemonProcess:
 
     def wait_idle(self, expect_processed: int, timeout: float = 120) -> dict:
         """Wait until `expect_processed` files were handled and nothing is waiting."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.status()

@@ -61,7 +61,7 @@ def test_the_shipped_default_config_is_valid_toml_with_known_keys(tmp_path: Path
     (lambda t: t.replace('"sorted/{person}"', '"nothere/{person}"'),
      "[[watch]] #1 destination (its parent): no such folder"),
     (lambda t: t.replace('review = "review"', 'review = "inbound/review"'),
-     "[[watch]] #1 review: is inside the recursive inbound folder"),
+     "[[watch]] #1 review: is inside [[watch]] #1 inbound"),
     (lambda t: t.split("[[watch]]")[0], "[[watch]]: at least one [[watch]] table is required"),
     (lambda t: t + "\n[extra]\n", "top level extra: unknown key"),
     (lambda t: t + "\nthis is not toml\n", "invalid TOML"),
@@ -88,3 +88,49 @@ def test_a_missing_config_file_exits_78(tmp_path: Path) -> None:
     result = facewatchd("--config", tmp_path / "none.toml", "--oneshot")
     assert result.returncode == 78
     assert "no such file" in result.stderr and "Traceback" not in result.stderr
+
+
+def second_watch(inbound: str, destination: str = "sorted2/{person}", review: str = "review2") -> str:
+    return f'\n[[watch]]\ninbound = "{inbound}"\ndestination = "{destination}"\nreview = "{review}"\n'
+
+
+@pytest.mark.parametrize("layout, key, other", [
+    # The references inside a (recursive) inbound: sorted away, then disabled.
+    ({"references": "inbound/references"}, "[recognition] references", "[[watch]] #1 inbound"),
+    ({"inbound": "references/inbox"}, "[[watch]] #1 inbound", "[recognition] references"),
+    ({"inbound": "sorted/new"}, "[[watch]] #1 inbound", "[[watch]] #1 destination"),
+    ({"inbound": "review/again"}, "[[watch]] #1 inbound", "[[watch]] #1 review"),
+    ({"destination": "inbound/{person}"}, "[[watch]] #1 destination", "[[watch]] #1 inbound"),
+    # One watch's inbound inside another's review or destination, and the other way round.
+    ({"extra": second_watch("review/phone")}, "[[watch]] #2 inbound", "[[watch]] #1 review"),
+    ({"extra": second_watch("sorted/phone")}, "[[watch]] #2 inbound", "[[watch]] #1 destination"),
+    ({"extra": second_watch("phone", review="inbound/r2")}, "[[watch]] #2 review",
+     "[[watch]] #1 inbound"),
+    ({"extra": second_watch("inbound/phone")}, "[[watch]] #2 inbound", "[[watch]] #1 inbound"),
+    ({"sure_tolerance": 0.65}, "[recognition] sure_tolerance", "[recognition] tolerance"),
+])
+def test_layouts_that_would_eat_their_own_folders_are_refused_at_start(
+        tmp_path: Path, layout: dict, key: str, other: str) -> None:
+    for name in ("inbound/references", "references/inbox", "sorted/new", "review/again",
+                 "review/phone", "sorted/phone", "phone", "inbound/phone", "sorted2", "review2"):
+        (tmp_path / name).mkdir(parents=True, exist_ok=True)
+    path = write_config(tmp_path, extra=layout.pop("extra", ""),
+                        destination=layout.pop("destination", "sorted/{person}"), **{
+                            k: v for k, v in layout.items() if k == "sure_tolerance"})
+    text = path.read_text()
+    for name in ("references", "inbound"):
+        if name in layout:
+            text = text.replace(f'{name} = "{name}"', f'{name} = "{layout[name]}"')
+    path.write_text(text)
+    result = facewatchd("--config", path)  # the daemon itself, as systemd starts it
+    assert result.returncode == 78, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"facewatchd: {path}: {key}") and other in line, line
+
+
+def test_a_non_recursive_inbound_may_hold_the_other_folders(tmp_path: Path) -> None:
+    path = write_config(tmp_path, destination="inbound/sorted/{person}",
+                        watch_extra="recursive = false\n")
+    (tmp_path / "inbound" / "sorted").mkdir()
+    path.write_text(path.read_text().replace('review = "review"', 'review = "inbound/review"'))
+    assert config.load(path).watches[0].review == tmp_path / "inbound" / "review"

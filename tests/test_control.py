@@ -84,12 +84,75 @@ def test_an_endless_line_is_refused_and_the_client_dropped(server: ControlServer
     assert json.loads(other_answers.readline())["ok"]
 
 
-def test_a_client_that_never_reads_does_not_stall_the_others(server: ControlServer, connect) -> None:
+def test_a_client_that_never_reads_does_not_stall_the_others(server: ControlServer, connect,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from facewatchd import control
+
+    monkeypatch.setattr(control, "STALLED", 1.0)
     greedy, _ = connect(server)
-    greedy.sendall(protocol.request(1, "status", {}) * 20000)  # answers it never reads
+
+    def flood() -> None:  # answers it never reads; its sends block once the server waits
+        try:
+            greedy.sendall(protocol.request(1, "status", {}) * 20000)
+        except OSError:
+            pass  # dropped, or timed out
+
+    flooding = threading.Thread(target=flood, daemon=True)
+    flooding.start()
     polite, answers = connect(server)
     polite.sendall(protocol.request(1, "status", {}))
     assert json.loads(answers.readline())["ok"]
+    flooding.join(20)
+    deadline = time.monotonic() + 10
+    while len(server.connections) > 1:  # the greedy one is dropped once it stalls
+        assert time.monotonic() < deadline, server.connections
+        time.sleep(0.1)
+
+
+def test_an_answer_of_any_size_reaches_a_client_that_reads_it(tmp_path: Path) -> None:
+    big = {"items": ["x" * 100] * 100_000}  # ~10 MB, more than any socket buffer
+
+    srv = ControlServer(tmp_path / "ctl.sock", None, lambda conn, request: protocol.ok(request.id, big))
+    srv.listen()
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: [srv.service(set(wait(srv.waitables(), 0.02)))
+                                              for _ in iter(stop.is_set, True)])
+    thread.start()
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(srv.path))
+            sock.settimeout(30)
+            with sock.makefile("rb") as answers:
+                sock.sendall(protocol.request(1, "review.list", {}))
+                assert json.loads(answers.readline())["result"] == big
+    finally:
+        stop.set()
+        thread.join()
+        srv.close()
+
+
+def test_one_connection_has_at_most_max_pending_requests_under_way(tmp_path: Path) -> None:
+    from facewatchd.control import MAX_PENDING
+
+    later = []  # requests answered later, as `test` is once a worker is done
+
+    def handle(conn, request):
+        later.append((conn, request))
+        return None
+
+    srv = ControlServer(tmp_path / "ctl.sock", None, handle)
+    srv.listen()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(srv.path))
+        sock.sendall(b"".join(protocol.request(i, "test", {"file": "/x"}) for i in range(50)))
+        for _ in range(20):
+            srv.service(set(wait(srv.waitables(), 0.05)))
+        assert len(later) == MAX_PENDING  # the others wait, unread
+        conn, request = later[0]
+        srv.reply(conn, protocol.ok(request.id, {}))
+        srv.service(set(wait(srv.waitables(), 0.05)))
+        assert len(later) == MAX_PENDING + 1  # one answered, the next one taken
+    srv.close()
 
 
 def test_without_a_group_the_daemons_own_group_may_connect(server: ControlServer) -> None:

@@ -7,9 +7,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -19,13 +21,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facewatchd import protocol
 from facewatchd.store import DB_NAME
 
-from .helpers import DaemonProcess, facewatchctl, facewatchd, files_under, need, second_filesystem, sha256, write_config
+from .helpers import (ROOT, DaemonProcess, facewatchctl, facewatchd, files_under, need,
+                      second_filesystem, sha256, wait_until, write_config)
 
 REFERENCES = {"Barack_Obama": ["obama.jpg", "obama1.jpg"], "Joe_Biden": ["biden.jpg"],
               "Kit_Harington": ["john1.jpeg", "john2.jpeg"]}
 SETTLE = "settle = 0.3\n"
+WATCHDOG = 4.0  # seconds, as WatchdogSec=4s would set it
 
 
 def tree(root: Path, data: Path, daemon: str = SETTLE, **kwargs) -> Path:
@@ -78,7 +83,8 @@ def running(data: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def test_ready_comes_after_the_references_are_in(running) -> None:
     status = running.status()
-    assert status["references"] == {"Barack_Obama": 2, "Joe_Biden": 1, "Kit_Harington": 2}
+    known = {"Barack_Obama": 2, "Joe_Biden": 1, "Kit_Harington": 2}  # (others may learn more)
+    assert {p: status["references"][p] for p in known} == known
     ready = running.notify.wait_for("READY=1")
     assert any(f.startswith("STATUS=") for f in running.notify.messages[ready].splitlines())
 
@@ -112,9 +118,9 @@ def test_files_dropped_every_way_are_sorted(running, data: Path) -> None:
     os.rename(inbound / ".incoming" / "cat.jpg", inbound / "cat.jpg")  # renamed within the tree
     drops["cat.jpg"] = None
     (inbound / "trip" / "day1").mkdir(parents=True)  # files written into brand-new folders
-    for name in ("img1.jpg", "img2.jpg"):
-        shutil.copy(data / "people" / "Rose_Leslie" / name, inbound / "trip" / "day1" / name)
-        drops[f"trip/day1/{name}"] = None  # Rose is not known: review
+    for name in ("000264_01099001.jpg", "000274_01099061.jpg"):
+        shutil.copy(data / "people" / "John_Savage" / name, inbound / "trip" / "day1" / name)
+        drops[f"trip/day1/{name}"] = None  # John Savage is not known: review
     shutil.copy(data / "people" / "Kit_Harington" / "johnsnow_test1.jpg", inbound / "trip" / "kit.jpg")
     drops["trip/kit.jpg"] = "Kit_Harington"
     running.wait_idle(processed + len(drops))
@@ -314,28 +320,48 @@ def noise_pngs(folder: Path, count: int) -> None:
         Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(folder / f"n{i:05}.png")
 
 
-def test_thousands_of_files_at_once_with_bounded_memory(data: Path, tmp_path: Path) -> None:
-    config = tree(tmp_path, data, daemon=SETTLE + "queue_limit = 100\n")
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    noise_pngs(staging, 5000)
-    with DaemonProcess(config) as daemon:
-        daemon.ready()
-        for path in sorted(staging.iterdir()):  # dropped at once, as a sync tool would
-            os.rename(path, tmp_path / "inbound" / path.name)
-        held = []
-        deadline = time.monotonic() + 600
-        while (status := daemon.status())["processed"] < 5000:
-            held.append(status["queued"] + status["settling"])
-            assert time.monotonic() < deadline, status
-            time.sleep(0.5)
-        rss_kb = int(next(line.split()[1] for line in Path(f"/proc/{daemon.proc.pid}/status").read_text().splitlines()
-                          if line.startswith("VmRSS")))
-        assert daemon.stop() == 0
-    assert max(held) <= 100  # the settler and the queue together, bounded by queue_limit
-    assert rss_kb < 300_000
-    assert len(list((tmp_path / "review").iterdir())) == 5000
-    assert list((tmp_path / "inbound").iterdir()) == []
+def test_thousands_of_files_at_once_then_kept_at_once(data: Path, tmp_path: Path) -> None:
+    """5,000 files dropped at once are held in bounded memory; then `review keep --all`
+    moves all of them to another filesystem a slice at a time: the daemon answers while
+    it works and its watchdog is never starved."""
+    with second_filesystem(tmp_path) as other:
+        (other / "sorted").mkdir()
+        config = tree(tmp_path, data, daemon=SETTLE + "queue_limit = 100\n",
+                      destination=f"{other}/sorted/{{person}}")
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        noise_pngs(staging, 5000)
+        with DaemonProcess(config, env={"WATCHDOG_USEC": str(int(WATCHDOG * 1e6))}) as daemon:
+            daemon.ready()
+            for path in sorted(staging.iterdir()):  # dropped at once, as a sync tool would
+                os.rename(path, tmp_path / "inbound" / path.name)
+            held = []
+            deadline = time.monotonic() + 900
+            while (status := daemon.status())["processed"] < 5000:
+                held.append(status["queued"] + status["settling"])
+                assert time.monotonic() < deadline, status
+                time.sleep(0.5)
+            rss_kb = int(next(line.split()[1] for line in Path(f"/proc/{daemon.proc.pid}/status")
+                              .read_text().splitlines() if line.startswith("VmRSS")))
+            assert max(held) <= 100  # the settler and the queue together, bounded by queue_limit
+            assert rss_kb < 300_000
+            assert len(list((tmp_path / "review").iterdir())) == 5000
+            assert list((tmp_path / "inbound").iterdir()) == []
+
+            after = len(daemon.notify.messages)
+            kept = other / "sorted" / "kept"
+            keep = subprocess.Popen([sys.executable, "-m", "facewatchd.ctl", "--config", str(config),
+                                     "review", "keep", "--all", "--to", str(kept)],
+                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            wait_until(lambda: daemon.status()["tasks"] == ["review.keep"], why="keeping")
+            assert daemon.status()["in_review"] < 5000  # and it answers while it works
+            _, err = keep.communicate(timeout=900)
+            assert keep.returncode == 0, err
+            done = time.monotonic()
+            assert daemon.status()["in_review"] == 0
+            assert len(list(kept.iterdir())) == 5000
+            assert daemon.notify.longest_silence("WATCHDOG=1", after, until=done) < 0.75 * WATCHDOG
+            assert daemon.stop() == 0
 
 
 def test_files_arriving_while_the_daemon_is_stopped_are_found(data: Path, tmp_path: Path) -> None:
@@ -366,8 +392,7 @@ def test_sigterm_finishes_the_files_in_flight_and_exits_0(data: Path, tmp_path: 
         clip = data / "video" / "pedestrians_1080p.mp4"
         shutil.copy(clip, tmp_path / "inbound" / "walk1.mp4")
         shutil.copy(data / "video" / "hamilton_clip.mp4", tmp_path / "inbound" / "walk2.mp4")
-        while daemon.status()["in_flight"] < 2:
-            time.sleep(0.1)
+        wait_until(lambda: daemon.status()["in_flight"] == 2, why=daemon.status)
         workers = children(daemon.proc.pid)
         daemon.proc.send_signal(signal.SIGTERM)
         assert daemon.proc.wait(120) == 0
@@ -385,8 +410,7 @@ def test_a_second_sigterm_stops_at_once_leaving_files_in_inbound(data: Path, tmp
     with DaemonProcess(config) as daemon:
         daemon.ready()
         shutil.copy(data / "video" / "pedestrians_1080p.mp4", clip)
-        while not daemon.status()["in_flight"]:
-            time.sleep(0.1)
+        wait_until(lambda: daemon.status()["in_flight"], why=daemon.status)
         workers = children(daemon.proc.pid)
         daemon.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
@@ -453,3 +477,157 @@ def test_the_periodic_rescan_finds_files_no_event_announced(data: Path, tmp_path
         assert daemon.stop() == 0
     assert (tmp_path / "review" / "share" / "cat.jpg").exists()
     assert "periodic rescan" in daemon.log.read_text()
+
+
+# Found by reading the daemon (issue 11): each of these failed on the daemon before it.
+
+
+def variants(photo: Path, folder: Path, count: int) -> None:
+    """`count` different files of the same picture (bytes after its end differ)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"{photo.stem}-{i:03}{photo.suffix}").write_bytes(photo.read_bytes() + b"%d" % i)
+
+
+def test_a_reload_during_an_enrollment_is_applied_when_it_ends(data: Path, tmp_path: Path) -> None:
+    config = tree(tmp_path, data)
+    (tmp_path / "sorted2").mkdir()
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        variants(data / "people" / "Barack_Obama" / "obama1.jpg", tmp_path / "references" / "Barack_Obama", 30)
+        first = subprocess.Popen([sys.executable, "-m", "facewatchd.ctl", "--config", str(config), "reload"],
+                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: any("references" in t for t in daemon.status()["tasks"]), why="enrolling")
+        # Meanwhile: a new destination and a small queue limit.
+        config.write_text(config.read_text().replace('"sorted/{person}"', '"sorted2/{person}"')
+                          .replace(SETTLE, SETTLE + "queue_limit = 20\n"))
+        second = daemon.ctl("reload")
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+        assert "reloaded" in out and "reloaded" in second.stdout
+        assert daemon.status()["references"]["Barack_Obama"] == 32
+        processed = daemon.status()["processed"]
+        shutil.copy2(data / "people" / "Barack_Obama" / "obama2.jpg", tmp_path / "inbound")
+        daemon.wait_idle(processed + 1)
+        assert (tmp_path / "sorted2" / "Barack_Obama" / "obama2.jpg").is_file()  # the newest config
+        # ...all of it: the queue limit too.
+        os.kill(daemon.proc.pid, signal.SIGSTOP)
+        noise_pngs(tmp_path / "inbound", 300)
+        os.kill(daemon.proc.pid, signal.SIGCONT)
+        held = []
+        deadline = time.monotonic() + 300
+        while (status := daemon.status())["processed"] < processed + 301:
+            held.append(status["queued"] + status["settling"])
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        assert max(held) <= 20
+        assert daemon.stop() == 0
+
+
+def test_a_start_with_2000_reference_photos_extends_the_start_timeout(data: Path, tmp_path: Path) -> None:
+    config = tree(tmp_path, data, daemon=SETTLE)
+    (tmp_path / "references" / "Crowd").mkdir()
+    noise_pngs(tmp_path / "references" / "Crowd", 2000)  # each analysed, none usable
+    with DaemonProcess(config, env={"WATCHDOG_USEC": str(int(WATCHDOG * 1e6))}) as daemon:
+        started = time.monotonic()
+        daemon.ready(timeout=600)
+        ready_at = daemon.notify.arrivals("READY=1")[0]
+        assert ready_at - started > 2 * WATCHDOG, "too quick to show anything"
+        # Before READY, the start-up is extended before each extension runs out.
+        extensions = [started] + daemon.notify.arrivals("EXTEND_TIMEOUT_USEC=")
+        budget = min(int(f.split("=")[1]) for f in daemon.notify.fields()
+                     if f.startswith("EXTEND_TIMEOUT_USEC=")) / 1e6
+        assert max(b - a for a, b in zip(extensions, extensions[1:] + [ready_at])) < budget
+        time.sleep(WATCHDOG)
+        assert daemon.notify.longest_silence("WATCHDOG=1", until=time.monotonic()) < 0.75 * WATCHDOG
+        assert daemon.stop() == 0
+
+
+def test_a_reload_that_replaces_the_pool_while_a_worker_hangs_keeps_the_watchdog_fed(
+        data: Path, tmp_path: Path) -> None:
+    from .test_faults import busy_worker
+
+    config = tree(tmp_path, data, file_timeout=20.0)
+    with DaemonProcess(config, env={"WATCHDOG_USEC": str(int(WATCHDOG * 1e6))}) as daemon:
+        daemon.ready()
+        after = len(daemon.notify.messages)
+        shutil.copy2(data / "video" / "pedestrians_1080p.mp4", tmp_path / "inbound" / "stuck.mp4")
+        wait_until(lambda: daemon.status()["in_flight"] == 1, why="analysing")
+        time.sleep(0.3)
+        hung = busy_worker(daemon.proc.pid)
+        os.kill(hung, signal.SIGSTOP)  # a worker hangs on a file
+        try:
+            config.write_text(config.read_text().replace("file_timeout = 20.0", "file_timeout = 20.0\nvideo_frames = 4"))
+            started = time.monotonic()
+            daemon.ctl("reload")  # new engine settings: a new pool
+            assert time.monotonic() - started < 15  # not waiting for the hung worker
+            shutil.copy2(data / "people" / "Barack_Obama" / "obama2.jpg", tmp_path / "inbound")
+            wait_until(lambda: (tmp_path / "sorted" / "Barack_Obama" / "obama2.jpg").exists(), why="sorted")
+            # The hung file is abandoned at its time limit, and set aside.
+            wait_until(lambda: (tmp_path / "review" / "failed" / "stuck.mp4").exists(), 60, why="set aside")
+        finally:
+            try:
+                os.kill(hung, signal.SIGCONT)
+            except ProcessLookupError:
+                pass  # killed as it should have been
+        assert daemon.notify.longest_silence("WATCHDOG=1", after, until=time.monotonic()) < 0.75 * WATCHDOG
+        assert daemon.stop() == 0
+
+
+def test_a_review_list_larger_than_any_one_answer_comes_whole(data: Path, tmp_path: Path) -> None:
+    config = tree(tmp_path, data)
+    deep = tmp_path / "inbound" / "/".join(f"{c * 250}" for c in "abcdefgh")  # ~2 KB paths
+    deep.mkdir(parents=True)
+    noise_pngs(deep, 1200)
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        daemon.wait_idle(1200, timeout=600)
+        listed = daemon.ctl("--json", "review", "list")
+        assert len(listed.stdout) > 5 << 20  # more than the 4 MiB a client could once get
+        items = json.loads(listed.stdout)
+        assert len(items) == len({i["id"] for i in items}) == 1200
+        page = json.loads(daemon.ctl("--json", "review", "list", "--limit", "7", "--offset", "1190").stdout)
+        assert [i["id"] for i in page] == [i["id"] for i in items[1190:1197]]
+        assert daemon.stop() == 0
+
+
+def test_a_client_pipelining_tests_cannot_hold_up_the_inbound_files(running, data: Path) -> None:
+    probe = running.root / "sorted" / "cat.jpg"
+    shutil.copy2(data / "no_faces" / "cat.jpg", probe)
+    processed = running.status()["processed"]
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(running.socket))
+        sock.settimeout(300)
+        sock.sendall(b"".join(protocol.request(i, "test", {"file": str(probe)}) for i in range(200)))
+        shutil.copy2(data / "people" / "Kit_Harington" / "john1.jpeg", running.root / "inbound" / "urgent.jpg")
+        with sock.makefile("rb") as answers:
+            for answered in range(200):
+                assert json.loads(answers.readline())["ok"]
+                if running.status()["processed"] > processed:
+                    break
+    assert answered < 100, "the inbound file waited behind the client's requests"
+
+
+def test_a_client_learns_nothing_of_paths_it_may_not_read(running, data: Path) -> None:
+    need(os.geteuid() == 0, "running a client as another user needs root")
+    private = running.root / "review" / "private"
+    private.mkdir(mode=0o700, parents=True)
+    shutil.copy2(data / "no_faces" / "cat.jpg", private / "secret.jpg")
+    for path in (private / "secret.jpg", private / "missing.jpg"):
+        _, out = raw_call(running.socket, {"v": 1, "id": 1, "cmd": "test", "args": {"file": str(path)}},
+                          uid=65534, gid=65534)  # nobody, in the daemon's group
+        assert json.loads(out)["error"] == {"code": "not_allowed", "message": f"{path}: you may not read it"}
+    readable = running.root / "review" / "open.jpg"
+    shutil.copy2(data / "no_faces" / "cat.jpg", readable)
+    readable.chmod(0o644)
+    folders = [f for f in readable.parents if f != Path("/")]
+    modes = {f: f.stat().st_mode for f in folders}
+    try:
+        for folder in folders:  # a path nobody may follow to a file nobody may read
+            folder.chmod(modes[folder] | 0o001)
+        _, out = raw_call(running.socket, {"v": 1, "id": 1, "cmd": "test",
+                                           "args": {"file": str(readable)}}, uid=65534, gid=65534)
+    finally:
+        for folder in folders:
+            folder.chmod(stat.S_IMODE(modes[folder]))
+    assert json.loads(out)["ok"]

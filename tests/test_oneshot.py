@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from facewatchd import route
 from facewatchd.store import DB_NAME, Store
 
 from .helpers import add_references, facewatchd, files_under, second_filesystem, sha256, write_config
@@ -178,14 +179,19 @@ def test_dot_files_partials_links_fifos_and_other_files_are_left_alone(run, data
     assert re.search(r"ignored +1 ", r.result.stdout)  # notes.txt
 
 
-def test_a_second_run_finds_nothing_new_and_a_returning_file_is_a_duplicate(run, data: Path) -> None:
-    r, _, config = run
-    shutil.copy2(data / "groups" / "kit_with_rose.jpg", r.inbound / "kit_again.jpg")
+def test_a_second_run_finds_nothing_new_and_a_returning_file_is_a_duplicate(tmp_path: Path,
+                                                                          data: Path) -> None:
+    config = write_config(tmp_path)
+    add_references(data, tmp_path / "references", per_person=1)
+    shutil.copy2(data / "groups" / "kit_with_rose.jpg", tmp_path / "inbound" / "kit.jpg")
+    first = facewatchd("--config", config, "--oneshot")
+    assert first.returncode == 0 and "handled 1 files" in first.stdout, first.stderr
+    shutil.copy2(data / "groups" / "kit_with_rose.jpg", tmp_path / "inbound" / "kit_again.jpg")
     result = facewatchd("--config", config, "--oneshot")
     assert result.returncode == 0, result.stderr
     assert "handled 1 files" in result.stdout
-    assert "references: 19 people, 37 faces (0 new" in result.stdout  # not analysed again
-    assert (r.review / "duplicates" / "kit_again.jpg").exists()
+    assert "references: 19 people, 19 faces (0 new" in result.stdout  # not analysed again
+    assert (tmp_path / "review" / "duplicates" / "kit_again.jpg").exists()
 
 
 def test_a_move_interrupted_by_a_crash_is_finished_at_start(tmp_path: Path, data: Path) -> None:
@@ -194,15 +200,18 @@ def test_a_move_interrupted_by_a_crash_is_finished_at_start(tmp_path: Path, data
     shutil.copy2(data / "no_faces" / "cat.jpg", source)
     target = tmp_path / "review" / "a.jpg"
     target.parent.mkdir()
-    shutil.copy2(source, target)  # copied across, crashed before unlinking the source
+    shutil.copy2(source, target)
     with Store(tmp_path / "state") as store:
         entry = store.begin_move(sha256=sha256(source), size=source.stat().st_size,
                                  source=str(source), target=str(target), outcome="review",
                                  reason="no_face", persons=[], evidence={})
+    # Claimed, copied across, crashed before the claim was unlinked.
+    os.rename(source, route.claim_path(source, str(entry)))
     result = facewatchd("--config", config, "--oneshot")
     assert result.returncode == 0, result.stderr
     assert "recovered moves" in result.stdout
     assert not source.exists() and target.exists()
+    assert not route.claim_path(source, str(entry)).exists()
     with Store(tmp_path / "state") as store:
         assert store.entry(entry).state == "done"
     assert files_under(tmp_path / "review") == [target]  # not sorted a second time

@@ -36,14 +36,19 @@ def test_results_come_back_with_a_bounded_backlog(data: Path) -> None:
     assert max(seen_pending) <= 4  # window 2 × 2 workers
 
 
+def first_results(pool: Pool, timeout: float = 120) -> list:
+    """What the pool has collected once it has anything."""
+    deadline = time.monotonic() + timeout
+    while not (results := pool.collect(timeout=1)):
+        assert time.monotonic() < deadline, "no result from the pool"
+    return results
+
+
 def test_a_killed_worker_is_replaced_and_its_file_retried(data: Path) -> None:
     with Pool(EngineSettings(), workers=1, timeout=120) as pool:
         pool.submit("clip", str(data / SLOW))
         os.kill(busy_pid(pool), signal.SIGKILL)
-        results = []
-        while not results:
-            results = pool.collect(timeout=1)
-        (key, report), = results
+        (key, report), = first_results(pool)
         assert key == "clip" and report.error is None and report.faces
         assert pool.restarts == 1
 
@@ -55,16 +60,11 @@ def test_a_file_that_kills_its_worker_twice_is_given_up(data: Path) -> None:
         os.kill(first, signal.SIGKILL)
         second = busy_pid(pool, other_than=first)
         os.kill(second, signal.SIGKILL)
-        results = []
-        while not results:
-            results = pool.collect(timeout=1)
-        (_, report), = results
+        (_, report), = first_results(pool)
         assert "died (signal 9), twice" in report.error
         # The pool still works.
         pool.submit("photo", str(data / "people" / "Barack_Obama" / "obama.jpg"))
-        while not (results := pool.collect(timeout=1)):
-            pass
-        assert results[0][1].faces
+        assert first_results(pool)[0][1].faces
 
 
 def test_a_file_that_takes_too_long_is_abandoned(data: Path) -> None:
@@ -72,8 +72,7 @@ def test_a_file_that_takes_too_long_is_abandoned(data: Path) -> None:
         pool.submit("clip", str(data / SLOW))
         hung = busy_pid(pool)
         started = time.monotonic()
-        while not (results := pool.collect(timeout=5)):
-            pass
+        results = first_results(pool)
         assert time.monotonic() - started < 5
         assert "longer than 0.5 s" in results[0][1].error
         assert hung not in [w.process.pid for w in pool._workers]

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +12,8 @@ import pytest
 from facewatchd import store as store_module
 from facewatchd.errors import StoreError
 from facewatchd.store import Store
+
+from .helpers import ROOT, need, write_config
 
 
 def test_a_new_database_is_migrated_to_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -75,3 +80,29 @@ def test_an_abandoned_move_keeps_its_note(s: Store) -> None:
     e = s.entry(entry)
     assert e.state == "abandoned" and e.evidence["abandoned"] == "disk full"
     assert s.sorted_before("ef" * 32) is None
+
+
+def test_each_move_is_in_the_ledger_on_disk_before_the_file_moves(tmp_path: Path, data: Path) -> None:
+    """Watched at the system calls of a real run: after the last write of the journal
+    before each rename of an inbound file, the journal is synced. A power cut can then
+    never leave a moved file the ledger does not know."""
+    need(shutil.which("strace") is not None, "strace is not installed")
+    config = write_config(tmp_path)
+    for photo in ("no_faces/cat.jpg", "people/Barack_Obama/obama2.jpg", "groups/lady.jpg"):
+        shutil.copy2(data / photo, tmp_path / "inbound")
+    trace = tmp_path / "trace.txt"
+    subprocess.run(["strace", "-f", "-qq", "-y", "-o", str(trace), "-e",
+                    "trace=pwrite64,fsync,fdatasync,renameat2",
+                    sys.executable, "-m", "facewatchd", "--config", str(config), "--oneshot"],
+                   check=True, capture_output=True, timeout=600, cwd=ROOT)
+    wal = f"{store_module.DB_NAME}-wal>"
+    moves, synced = 0, True
+    for line in trace.read_text().splitlines():
+        if "pwrite64(" in line and wal in line:
+            synced = False  # a journal write, not yet on disk
+        elif ("fsync(" in line or "fdatasync(" in line) and wal in line:
+            synced = True
+        elif "renameat2(" in line and "/inbound/" in line.split(",")[1]:
+            moves += 1
+            assert synced, f"a file moved before its journal row was on disk: {line}"
+    assert moves == 3

@@ -68,16 +68,16 @@ def test_a_queue_overflow_is_noticed(tmp_path: Path) -> None:
         knob.write_text(saved)
     try:
         # The reader thread may keep up for a while: write in batches until it does not.
+        noticed = False
         for batch in range(20):
             for i in range(500):
                 (inbound / f"{batch}-{i}.jpg").write_bytes(b"x")
             time.sleep(0.2)
-            if watcher.take_overflow():
+            if noticed := watcher.take_overflow():
                 break
-        else:
-            raise AssertionError("no overflow noticed")
     finally:
         watcher.stop()
+    assert noticed, "no overflow noticed"
 
 
 def test_without_inotify_watches_left_a_folder_is_polled(tmp_path: Path) -> None:
