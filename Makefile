@@ -1,6 +1,7 @@
 # `make demo`: install what is missing, build a demo from DATA and sort it.
 # `make test`: install what is missing and run the tests.
 DATA ?= ../shared/data/faces
+OUT ?= demo
 PY := .venv/bin/python
 
 .PHONY: demo test bootstrap clean
@@ -9,7 +10,7 @@ bootstrap:
 	@scripts/bootstrap
 
 demo: bootstrap
-	$(PY) scripts/demo.py --data "$(DATA)" --out demo
+	$(PY) scripts/demo.py --data "$(DATA)" --out "$(OUT)"
 
 test:
 	@scripts/bootstrap --test

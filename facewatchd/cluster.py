@@ -14,9 +14,9 @@ faces of 19 people in the development photos: no two people's faces are within
 within 0.5. At 0.5 and 3, DBSCAN finds one cluster for each of the 15 people with
 3 or more photos and mixes none; at 0.6 it mixes two.
 
-A cluster's id is its smallest face id: it stays the same while that face is in the
-queue, however the queue grows, so `clusters name 17 Anna` names what `clusters`
-showed.
+A cluster's id is its smallest face id, written `c17` so that it is never taken for a
+review item's: it stays the same while that face is in the queue, however the queue
+grows, so `clusters name c17 Anna` names what `clusters` showed.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .decide import distance_matrix
+from .errors import UsageError
 from .review import RECHECKED_REASONS, Item
 from .store import StoredFace
 
@@ -58,10 +59,21 @@ def dbscan(points: np.ndarray, eps: float, min_size: int) -> np.ndarray:
     return labels
 
 
+def cluster_number(name: str) -> int:
+    """The number in a cluster's id: 17 for "c17" (UsageError for anything else)."""
+    if len(name) > 1 and name[0] in "cC" and name[1:].isdigit():
+        return int(name[1:])
+    raise UsageError(f"{name!r} is not a cluster id: they look like c17 (facewatchctl clusters)")
+
+
 @dataclass(frozen=True)
 class Cluster:
     id: int
     faces: tuple[tuple[Item, StoredFace], ...]
+
+    @property
+    def name(self) -> str:
+        return f"c{self.id}"
 
     @property
     def items(self) -> list[int]:
@@ -71,7 +83,7 @@ class Cluster:
         nearest = [(v.distance, v.person) for item, face in self.faces
                    for v in item.decision.faces if v.face == face.index and v.distance is not None]
         distance, person = min(nearest) if nearest else (None, None)
-        return {"id": self.id, "size": len(self.faces), "items": self.items,
+        return {"id": self.name, "size": len(self.faces), "items": self.items,
                 "samples": self.items[:samples], "nearest": person, "distance": distance}
 
 

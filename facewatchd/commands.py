@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generator
 
 from . import protocol
-from .cluster import Cluster, clusters
+from .cluster import Cluster, cluster_number, clusters
 from .control import Connection, Peer
 from .enroll import the_face
 from .errors import FacewatchError, RefusedError, RouteError, UsageError
@@ -88,7 +88,14 @@ class Commands:
         filed = yield from self.daemon.references_changed()
         return {"id": ref_id, "active": active, "filed": filed}
 
-    def do_why(self, path: str) -> dict[str, Any]:
+    def do_why(self, path: str | None = None, item: int | None = None) -> dict[str, Any]:
+        if (path is None) == (item is None):
+            raise UsageError("why needs a path or a review item's id")
+        if item is not None:
+            found = self.review.items(ids=[item]) or self.review.items(ids=[item], deleted=True)
+            if not found:
+                raise ProtocolError(protocol.NOT_FOUND, f"no item {item} in review")
+            return dataclasses.asdict(found[0].entry)
         entry = self.daemon.store.entry_for_path(os.path.normpath(path))
         if entry is None:
             raise ProtocolError(protocol.NOT_FOUND, f"the ledger has no file at {path}")
@@ -121,7 +128,11 @@ class Commands:
         # As if it had arrived in (the first) inbound folder: the sorter's own routing.
         plan = sorter.plan(report, sorter.watch_for(Path(path)) or self.daemon.config.watches[0])
         folders = [plan.folder, *plan.also] if plan.folder else []
-        return {**plan.record, "file": report.path, "outcome": plan.outcome,
+        here = sorter.store.current_at(path)  # the daemon put it where it is now
+        known = None if here is None or here.sha256 != report.sha256 else {
+            "outcome": here.outcome, "reason": here.reason, "item": here.item_id,
+            "persons": here.persons}
+        return {**plan.record, "file": report.path, "outcome": plan.outcome, "known": known,
                 "reason": plan.reason, "persons": list(plan.decision.persons),
                 "rule": plan.why if plan.outcome == "left" else plan.record["rule"],
                 "folders": [str(f) for f in folders],
@@ -137,10 +148,12 @@ class Commands:
         results = []
         for report in reports:
             face, why = the_face(report)
-            known = [r.id for r in store.references() if (r.person, r.sha256) == (person, report.sha256)]
+            known = [r for r in store.references() if (r.person, r.sha256) == (person, report.sha256)]
             if known:
-                results.append({"file": report.path, "added": False,
-                                "why": f"already reference {known[0]}"})
+                ref = known[0]
+                why = f"already reference {ref.id}" + ("" if ref.active else (
+                    f", disabled: `facewatchctl reference enable {ref.id}` uses it again"))
+                results.append({"file": report.path, "added": False, "why": why})
             elif face is None:
                 results.append({"file": report.path, "added": False, "why": why})
             else:
@@ -207,12 +220,22 @@ class Commands:
     def do_review_keep(self, ids: list[int] | None = None, all: bool = False,
                        reason: str | None = None, nearest: str | None = None,
                        limit: int | None = None, person: str | None = None,
-                       to: str | None = None) -> Step:
+                       to: str | None = None, new_person: bool = False) -> Step:
         if (person is None) == (to is None):
             raise UsageError("say where to: --person NAME or --to DIR")
+        if person is not None and not new_person and not self._known(person):
+            known = ", ".join(p["name"] for p in self.daemon.store.persons()) or "nobody yet"
+            raise UsageError(f"{person!r} is not a known person (known: {known}); "
+                             f"to file it under someone new, add --new-person")
         results = yield from self._batch(self.review.keep, ids, all, reason, nearest, limit,
                                          person=person, to=to)
         return {"results": results}
+
+    def _known(self, person: str) -> bool:
+        """Someone with references, settings, or a folder already."""
+        config = self.daemon.config
+        return (person in config.persons or any(p["name"] == person for p in self.daemon.store.persons())
+                or any(w.destination_for(person).is_dir() for w in config.watches))
 
     def do_review_add_reference(self, person: str, ids: list[int] | None = None, all: bool = False,
                                 reason: str | None = None, nearest: str | None = None,
@@ -236,7 +259,7 @@ class Commands:
                                          deleted=True)
         return {"results": results}
 
-    def do_review_sheet(self, cluster: int | None = None, reason: str | None = None,
+    def do_review_sheet(self, cluster: str | None = None, reason: str | None = None,
                         limit: int | None = None) -> list[dict[str, Any]]:
         """The items with their faces, for a contact sheet; thumbnails come separately."""
         items = self.review.items(reason=reason)
@@ -277,17 +300,18 @@ class Commands:
         return clusters(self.review.items() if items is None else items, review.cluster_distance,
                         review.cluster_min_size, self.daemon.store.ignored_faces())
 
-    def _cluster(self, cluster_id: int, items: list[Item] | None = None) -> Cluster:
+    def _cluster(self, name: str, items: list[Item] | None = None) -> Cluster:
+        number = cluster_number(name)
         for cluster in self._clusters(items):
-            if cluster.id == cluster_id:
+            if cluster.id == number:
                 return cluster
-        raise ProtocolError(protocol.NOT_FOUND, f"no cluster {cluster_id} (run `clusters` again:"
+        raise ProtocolError(protocol.NOT_FOUND, f"no cluster {name} (run `clusters` again:"
                                                 " the queue has changed)")
 
     def do_clusters(self) -> list[dict[str, Any]]:
         return [cluster.as_dict() for cluster in self._clusters()]
 
-    def do_clusters_name(self, id: int, person: str) -> Step:
+    def do_clusters_name(self, id: str, person: str) -> Step:
         valid_person_name(person)
         cluster = self._cluster(id)
         taught: dict[str, list[int]] = {}
@@ -297,23 +321,45 @@ class Commands:
                                                       face.sha256, face.box, face.encoding)
                 taught.setdefault(face.sha256, []).append(ref)
         moved = yield from self.daemon.references_changed(taught)
-        return {"id": id, "person": person, "references": sum(map(len, taught.values())),
+        return {"id": cluster.name, "person": person, "references": sum(map(len, taught.values())),
                 "moved": moved, "items": cluster.items}
 
-    def do_clusters_ignore(self, id: int) -> dict[str, Any]:
+    def do_clusters_ignore(self, id: str) -> dict[str, Any]:
         cluster = self._cluster(id)
         self.daemon.store.ignore_faces([face.id for _, face in cluster.faces])
-        return {"id": id, "ignored": len(cluster.faces)}
+        return {"id": cluster.name, "ignored": len(cluster.faces)}
 
     # Undo
 
-    def do_undo(self, path: str | None = None, since: str | None = None) -> Step:
+    def do_undo(self, path: str | None = None, since: str | None = None,
+                dry_run: bool = False) -> Step:
         if (path is None) == (since is None):
             raise UsageError("undo one file (PATH) or everything since a time (--since), not both")
         undo = Undo(self.daemon.sorter)
         if path is not None:
-            return {"results": [undo.path(path)]}
-        return {"results": (yield from undo.since(parse_since(since)))}
+            return {"results": [undo.path(path, dry_run)], "dry_run": dry_run}
+        return {"results": (yield from undo.since(parse_since(since), dry_run)), "dry_run": dry_run}
+
+    # Files an undo put back in inbound
+
+    def do_held(self) -> list[dict[str, Any]]:
+        sorter = self.daemon.sorter
+        return [{"path": str(path), "since": self.daemon.store.entry(sorter.held[str(path)][2]).updated}
+                for path in sorter.held_files()]
+
+    def do_release(self, paths: list[str] | None = None, all: bool = False) -> dict[str, Any]:
+        sorter = self.daemon.sorter
+        if all == bool(paths):
+            raise UsageError("name the held files, or give --all, not both")
+        chosen = sorter.held_files() if all else [Path(os.path.normpath(p)) for p in paths or ()]
+        results = []
+        for path in chosen:
+            if sorter.release(path):
+                self.daemon.settler.offer(path, now=0.0)  # sorted as soon as it is quiet
+                results.append({"path": str(path), "ok": True})
+            else:
+                results.append({"path": str(path), "ok": False, "error": "not held"})
+        return {"results": results}
 
 
 def _may_read(peer: Peer, path: Path) -> bool:

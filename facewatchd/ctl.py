@@ -39,24 +39,26 @@ class CtlError(Exception):
 
 
 def parser() -> argparse.ArgumentParser:
-    lines = [f"  {c.name.replace('.', ' '):<20} {c.help}" for c in protocol.COMMANDS.values()]
+    lines = [f"  {c.name.replace('.', ' '):<22} {c.help}" for c in protocol.COMMANDS.values()]
     p = argparse.ArgumentParser(
         prog="facewatchctl", description="Ask the running facewatchd what it is doing, or tell it.",
-        epilog="commands:\n" + "\n".join(lines), formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog="commands (facewatchctl COMMAND --help for its arguments):\n" + "\n".join(lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=DEFAULT_PATH, metavar="PATH",
                    help=f"the daemon's configuration, for its socket (default: {DEFAULT_PATH})")
     p.add_argument("--socket", type=Path, metavar="PATH", help="the control socket (overrides --config)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--version", action="version", version=f"facewatchctl {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Listed once, in the epilog (with their actions), not again by argparse.
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                           help="one of the commands below")
     heads: dict[str, argparse.ArgumentParser] = {}
     actions: dict[str, argparse._SubParsersAction] = {}
     for command in protocol.COMMANDS.values():
         head, _, tail = command.name.partition(".")
         if head not in heads:
             bare = protocol.COMMANDS.get(head)
-            heads[head] = sub.add_parser(head, help=bare.help if bare else f"{head} {{...}}",
-                                         description=bare.help if bare else None)
+            heads[head] = sub.add_parser(head, description=bare.help if bare else None)
         if tail:
             if head not in actions:
                 # `clusters` alone is a command too: then the action is optional.
@@ -75,11 +77,13 @@ def parser() -> argparse.ArgumentParser:
 
 def _add_argument(parser: argparse.ArgumentParser, arg: protocol.Arg) -> None:
     kind = arg.item if arg.type is list else arg.type
+    if arg.or_item:
+        kind = str
     if arg.type is bool:
-        parser.add_argument(f"--{arg.name}", action="store_true", default=None, help=arg.help)
+        parser.add_argument(arg.flag, dest=arg.name, action="store_true", default=None, help=arg.help)
     elif arg.option:
-        parser.add_argument(f"--{arg.name}", type=kind, required=arg.required, help=arg.help,
-                            metavar=arg.name.upper())
+        parser.add_argument(arg.flag, dest=arg.name, type=kind, required=arg.required,
+                            help=arg.help, metavar=arg.name.upper())
     else:
         nargs = ("+" if arg.required else "*") if arg.type is list else None if arg.required else "?"
         parser.add_argument(arg.name, nargs=nargs, type=kind, help=arg.help)
@@ -149,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     request = {}
     for arg in command.args:
         value = getattr(args, arg.name)
+        if arg.or_item and isinstance(value, str) and value.isdigit() and not os.path.lexists(value):
+            request["item"] = int(value)  # a review item's id, not a file
+            continue
         if value is not None and arg.path:
             value = [os.path.abspath(v) for v in value] if arg.type is list else os.path.abspath(value)
         if value not in (None, []) and not arg.local:
@@ -237,8 +244,14 @@ def format_status(s: dict[str, Any]) -> str:
         f"in flight {s['in_flight']}{', scanning' if s['scanning'] else ''}",
         f"references: {refs}",
         f"in review: {s['in_review']} (facewatchctl review list)",
+        f"left alone in inbound: {s['ignored']} not photos or videos, {s['held']} held after "
+        f"an undo{' (facewatchctl held)' if s['held'] else ''}",
         f"watching: {', '.join(s['watching'])}",
     ]
+    if s["waiting_to_move"]:
+        lines.append(f"could not be moved yet, tried again soon: {s['waiting_to_move']}")
+    if s["tasks"]:
+        lines.append(f"working on: {', '.join(s['tasks'])}")
     if s["polling"]:
         lines.append(f"polled (no inotify watches left): {', '.join(s['polling'])}")
     lines.append(f"last error: {s['last_error'] or 'none'}")
@@ -275,11 +288,24 @@ def describe_faces(faces: list[dict[str, Any]]) -> list[str]:
 def format_test(r: dict[str, Any]) -> str:
     lines = [f"{r['file']}: {len(r['faces'])} face{'s' if len(r['faces']) != 1 else ''}"]
     lines += describe_faces(r["faces"])
-    if r["outcome"] == "duplicate":
+    known = r.get("known")
+    if known and known["item"] is not None and known["outcome"] in ("review", "duplicate", "failed"):
+        lines.append(f"it is in review as item {known['item']} ({known['reason'].replace('_', ' ')}); "
+                     f"with the references now it would be {_would(r)}")
+    elif known:
+        lines.append(f"facewatchd put it here ({known['outcome']}); arriving again it would be a "
+                     f"duplicate of itself")
+    elif r["outcome"] == "duplicate":
         lines.append(f"would go to duplicates: the same file was sorted before, now at {r['duplicate_of']}")
     else:
         lines.append(f"would go to {', '.join(r.get('folders') or ['nowhere'])}: {r['rule']}")
     return "\n".join(lines)
+
+
+def _would(r: dict[str, Any]) -> str:
+    if r["persons"]:
+        return f"filed under {', '.join(r['persons'])}: {r['rule']}"
+    return f"kept in review: {r['rule']}"
 
 
 def format_why(e: dict[str, Any]) -> str:
@@ -287,6 +313,7 @@ def format_why(e: dict[str, Any]) -> str:
     state = {"done": "moved", "moving": "being moved", "abandoned": "not moved"}[e["state"]]
     lines = [f"{e['source']}", f"  {state} {when} to {e['target']}"]
     lines += [f"  also filed as {link}" for link in e["links"]]
+    lines += [f"  with its sidecar {s['to']}" for s in e.get("sidecars", []) if s.get("to")]
     lines.append(f"  decision: {e['outcome']} ({e['reason'].replace('_', ' ')}): {e['evidence'].get('rule', '')}")
     if "abandoned" in e["evidence"]:
         lines.append(f"  not moved because: {e['evidence']['abandoned']}")
@@ -331,14 +358,14 @@ def format_batch(answer: dict[str, Any]) -> str:
             lines.append(f"{label}: not done: {r['error']}")
             continue
         where = r.get("to") or r.get("path")
-        text = f"{label}: now at {where}"
+        text = f"{label}: {'would go to' if answer.get('dry_run') else 'now at'} {where}"
         if r.get("reference"):
             text += f" (reference {r['reference']} added)"
         if r.get("disabled"):
             text += f" (references {', '.join(map(str, r['disabled']))} disabled)"
         lines.append(text)
     done = sum(r["ok"] for r in rows)
-    lines.append(f"{done} of {len(rows)} done")
+    lines.append(f"{done} of {len(rows)} {'would be done (nothing moved)' if answer.get('dry_run') else 'done'}")
     return "\n".join(lines + filed)
 
 
@@ -380,8 +407,9 @@ FORMATTERS = {
     "test": format_test,
     "why": format_why,
     "scan": format_scan,
-    "reload": lambda r: (f"reloaded: references of {len(r['persons'])} people, {r['added']} new, "
-                         f"{r['deactivated']} removed, {len(r['skipped'])} photos not usable"),
+    "reload": lambda r: (f"reloaded: references of {len(r['persons'])} people, {r['added']} new "
+                         f"reference photos, {r['deactivated']} removed, {len(r['skipped'])} "
+                         f"photos not usable"),
     "review.list": format_items,
     "review.keep": format_batch,
     "review.add-reference": format_batch,
@@ -393,6 +421,11 @@ FORMATTERS = {
     "clusters.name": format_named,
     "clusters.ignore": lambda r: f"cluster {r['id']} hidden ({r['ignored']} faces)",
     "undo": format_batch,
+    "held": lambda r: format_table([{**h, "since": datetime.fromtimestamp(h["since"]).strftime(
+        "%Y-%m-%d %H:%M")} for h in r], ["path", "since"]),
+    "release": lambda r: "\n".join(
+        f"released {x['path']}: it is sorted again once quiet" if x["ok"] else f"{x['path']}: {x['error']}"
+        for x in r["results"]) or "nothing was held",
 }
 
 

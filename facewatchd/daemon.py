@@ -30,7 +30,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from . import __version__, config as config_module, scan
+from . import __version__, config as config_module, kinds, scan
 from .commands import Commands
 from .config import Config
 from .control import ControlServer
@@ -109,7 +109,8 @@ class Daemon:
         self.queue: dict[Path, None] = {}  # ready to analyse, in order, no duplicates
         self.in_flight: set[Path] = set()
         self.left: dict[Path, Left] = {}
-        self.scans: deque[tuple[str, Iterator[Path]]] = deque()
+        self.ignored: set[Path] = set()  # files left alone in inbound: not media
+        self.scans: deque[tuple[str, Iterator[tuple[Path, kinds.Kind | None]]]] = deque()
         self._scan_again: str | None = None  # a full scan was asked for while one ran
         self.tasks = Tasks(self.analyse, lambda: self.pool.size)
         self.phase = "starting"  # then running; reloading while new references come in
@@ -292,8 +293,9 @@ class Daemon:
         self.settler = Settler(self.config.daemon.settle, self.config.daemon.queue_limit)
         self.scans.clear()
         self.tasks.abandon(StoppingError("facewatchd is stopping"))
-        log.info("stopping: %d files being analysed will be finished; %d waiting stay in inbound",
-                 len(self.in_flight), left)
+        log.info("stopping: %d files being analysed will be finished; %d waiting stay in inbound"
+                 " (and %d held there after an undo)", len(self.in_flight), left,
+                 len(self.sorter.held_files()))
 
     # Files: arrivals → settler → queue → pool → sorter
 
@@ -310,8 +312,8 @@ class Daemon:
                 watch = self.sorter.watch_for(arrival.path)
                 if watch is not None and watch.recursive:
                     self.add_scan(str(arrival.path), arrival.path, True)
-            elif self._wanted(arrival.path):
-                self.settler.offer(arrival.path, others=len(self.queue))
+            else:
+                self._consider(arrival.path, kinds.kind_of(arrival.path), now=None)
         if self.watcher.take_overflow() or self.settler.overflowed:
             self.settler.overflowed = False
             log.warning("file events were lost (a burst larger than the queues); rescanning")
@@ -328,8 +330,17 @@ class Daemon:
             self.add_scan("all", watch.inbound, watch.recursive)
 
     def add_scan(self, label: str, folder: Path, recursive: bool) -> None:
-        media = (path for path, is_media in scan.walk(folder, recursive) if is_media)
-        self.scans.append((label, media))
+        self.scans.append((label, scan.walk(folder, recursive)))
+
+    def _consider(self, path: Path, kind: kinds.Kind | None, now: float | None) -> None:
+        """A file seen in inbound: media and sidecars wait in the settler until they stop
+        changing (`now` = 0: found by a scan, ready unless still changing); anything else
+        is left where it is, and counted."""
+        if kind is None:
+            if len(self.ignored) < self.config.daemon.queue_limit:
+                self.ignored.add(path)
+        elif self._wanted(path):
+            self.settler.offer(path, now=now, others=len(self.queue))
 
     def retry_now(self) -> None:
         """Files that could not be moved are tried again at once (a person fixed the disk)."""
@@ -341,23 +352,33 @@ class Daemon:
             return  # nothing is sorted before the references are in
         limit = self.config.daemon.queue_limit
         while self.scans and len(self.settler) + len(self.queue) < limit:
-            label, paths = self.scans[0]
-            path = next(paths, None)
+            label, found = self.scans[0]
+            path, kind = next(found, (None, None))
             if path is None:
                 self.scans.popleft()
                 if self._scan_again and not any(label == "all" for label, _ in self.scans):
                     why, self._scan_again = self._scan_again, None
                     self.scan_all(f"{why}, again")
-            elif self._wanted(path):
-                self.settler.offer(path, now=0.0)  # found by a scan: ready unless still changing
+            else:
+                self._consider(path, kind, now=0.0)
         for path in self.settler.ready():
-            if path not in self.in_flight:
+            if kinds.kind_of(path) == "sidecar":
+                self._sidecar(path)
+            elif path not in self.in_flight:
                 self.queue[path] = None
         while self.queue and len(self.in_flight) < WINDOW * self.pool.size:
             path = next(iter(self.queue))
             del self.queue[path]
             self.in_flight.add(path)
             self.analyse(str(path), lambda report, path=path: self._sort(path, report))
+
+    def _sidecar(self, path: Path) -> None:
+        """A sidecar that has settled: it goes with its photo when that is sorted; if its
+        photo was sorted before, it follows it there now; else it stays, ignored."""
+        if kinds.photo_of(path) is not None:
+            return
+        if self.sorter.follow(path).outcome == "ignored" and len(self.ignored) < self.config.daemon.queue_limit:
+            self.ignored.add(path)
 
     def _wanted(self, path: Path) -> bool:
         """Not on its way already, not put back by an undo, not waiting to be moved again."""
@@ -504,6 +525,7 @@ class Daemon:
             "processed": s.processed, "matched": s.matched, "review": s.review,
             "failed": s.failed, "duplicates": s.duplicates, "left": s.left,
             "analysed": s.analysed, "waiting_to_move": len(self.left),
+            "ignored": self._ignored(), "held": len(self.sorter.held_files()),
             "tasks": self.tasks.names(),
             "references": self.store.reference_counts(),
             "last_error": self.last_error.text, "last_error_time": self.last_error.time,
@@ -511,6 +533,11 @@ class Daemon:
             "watching": [str(w.inbound) for w in self.config.watches],
             "polling": [str(p) for p in self.watcher.polled] if self.watcher else [],
         }
+
+    def _ignored(self) -> int:
+        """How many files left alone are still in inbound (forgetting those gone)."""
+        self.ignored = {p for p in self.ignored if os.path.lexists(p)}
+        return len(self.ignored)
 
     def status_line(self) -> str:
         s = self.stats

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Generator
 
 from . import route, scan
-from .media import media_kind
+from .kinds import wanted
 from .report import Face, FaceReport
 from .store import Store
 from .tasks import Analyse
@@ -37,9 +37,9 @@ class EnrollSummary:
 def reference_photos(folder: Path) -> dict[Path, str]:
     """Every image under `folder`/PERSON/, mapped to PERSON."""
     photos = {}
-    for person_dir in sorted(p for p in folder.iterdir() if p.is_dir() and scan.wanted(p.name)):
-        for path, _ in scan.walk(person_dir, recursive=True):
-            if media_kind(path) == "image":
+    for person_dir in sorted(p for p in folder.iterdir() if p.is_dir() and wanted(p.name)):
+        for path, kind in scan.walk(person_dir, recursive=True):
+            if kind == "image":
                 photos[path] = person_dir.name
     return photos
 

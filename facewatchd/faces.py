@@ -26,7 +26,7 @@ import dlib
 import face_recognition_models as models
 import numpy as np
 
-from . import media
+from . import kinds, media
 from .errors import MediaError
 from .report import Box, Face, FaceReport, Signature
 
@@ -60,7 +60,7 @@ class FaceEngine:
         """
         started = time.monotonic()
         path = Path(path)
-        kind = media.media_kind(path) or "image"
+        kind = "video" if kinds.kind_of(path) == "video" else "image"
         report = FaceReport(str(path), kind)
         try:
             # O_NOFOLLOW refuses a symlink; O_NONBLOCK keeps a FIFO from blocking the open.

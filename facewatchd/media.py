@@ -24,11 +24,6 @@ from PIL import Image, ImageOps
 
 from .errors import MediaError
 
-IMAGE_SUFFIXES = frozenset(
-    ".jpg .jpeg .jpe .png .gif .bmp .webp .heic .heif .tif .tiff".split()
-)
-VIDEO_SUFFIXES = frozenset(".mp4 .mov .avi .mkv .webm .flv .m4v .3gp .mts .m2ts".split())
-
 # Phones reach 200 MP; a larger claim is a decompression bomb, refused before decoding.
 MAX_IMAGE_PIXELS = 250_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
@@ -55,16 +50,6 @@ class Frame:
             image = image.resize((max(1, round(image.width * shrink)), max(1, round(image.height * shrink))),
                                  Image.Resampling.BILINEAR)
         return np.asarray(image), self.pixels.shape[1] / image.width
-
-
-def media_kind(path: Path) -> str | None:
-    """'image', 'video', or None when the name says it is neither."""
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    return None
 
 
 def load_image(data: bytes, max_side: int) -> tuple[Frame, tuple[int, int]]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import scan
+from . import kinds, scan
 from .config import Config
 from .enroll import EnrollSummary, enrol
 from .pool import EngineSettings, Pool
@@ -26,7 +27,8 @@ class Summary:
     per_person: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)  # sorted/review/duplicate/failed/left
     reasons: Counter[str] = field(default_factory=Counter)  # why files went to review
-    ignored: int = 0  # not photos or videos: left in inbound
+    ignored: int = 0  # not photos or videos (or sidecars of none): left in inbound
+    held: int = 0  # put back in inbound by an undo: left there until released
     recovered: int = 0  # interrupted moves settled at start
     seconds: float = 0.0
     interrupted: bool = False
@@ -46,12 +48,17 @@ def run(config: Config, signals: Signals) -> Summary:
             sorter.reload_references()
             summary = Summary(enrolled, recovered=recovered)
             media: list[str] = []
+            sidecars: list[Path] = []
             for watch in config.watches:
-                for path, is_media in scan.walk(watch.inbound, watch.recursive):
-                    if is_media and not sorter.is_held(path):
-                        media.append(str(path))
-                    else:
+                for path, kind in scan.walk(watch.inbound, watch.recursive):
+                    if kind == "sidecar":
+                        sidecars.append(path)  # goes with its photo
+                    elif kind is None:
                         summary.ignored += 1
+                    elif sorter.is_held(path):
+                        summary.held += 1
+                    else:
+                        media.append(str(path))
             for report in pool.imap(media, stop):
                 if signals.forced:
                     break
@@ -64,6 +71,11 @@ def run(config: Config, signals: Signals) -> Summary:
                 summary.per_person.update(outcome.persons)
                 if outcome.outcome == "review":
                     summary.reasons[outcome.reason] += 1
+            # Sidecars still here: their photo was sorted before (follow it), or is not here.
+            for sidecar in sidecars:
+                if os.path.lexists(sidecar) and kinds.photo_of(sidecar) is None and \
+                        sorter.follow(sidecar).outcome == "ignored":
+                    summary.ignored += 1
         summary.interrupted = signals.stop_requested
         summary.seconds = time.monotonic() - started
         return summary
@@ -87,6 +99,8 @@ def format_summary(s: Summary) -> str:
              ("failed", s.outcomes["failed"]),
              ("left in inbound", s.outcomes["left"], "changed, vanished or could not be moved"),
              ("ignored", s.ignored, "not photos or videos; left in inbound")]
+    if s.held:
+        rows.append(("held", s.held, "put back by an undo; facewatchctl release to sort them"))
     if s.recovered:
         rows.append(("recovered moves", s.recovered))
     width = max(len(r[0]) for r in rows)

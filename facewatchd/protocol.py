@@ -47,6 +47,15 @@ class Arg:
     option: bool = False  # typed `--name VALUE` (a bool: `--name`), not in its place
     item: type = str  # what a list holds: str or int
     local: bool = False  # the client's own: never sent (where to write a file, say)
+    # The only values allowed; "no face" and "no-face" are taken for "no_face".
+    choices: tuple[str, ...] = ()
+    # A path, or the id of a review item: digits that name no file are sent as `item`.
+    or_item: bool = False
+
+    @property
+    def flag(self) -> str:
+        """How it is typed as an option: `--dry-run` for dry_run."""
+        return "--" + self.name.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -62,10 +71,12 @@ class Command:
 REASONS = ("no_face", "unknown_face", "uncertain", "several_people", "duplicate", "failed")
 LIMIT = (Arg("limit", int, "at most this many items", required=False, option=True),)
 # How batch commands name review items: ids, or --all with the filters of `review list`.
+REASON = Arg("reason", str, f"only items with this reason ({', '.join(REASONS)})",
+             required=False, option=True, choices=REASONS)
 SELECT = (
     Arg("ids", list, "item ids, as `review list` shows them", required=False, item=int),
     Arg("all", bool, "every item (matching --reason, --nearest)", required=False, option=True),
-    Arg("reason", str, "with --all: only items with this reason", required=False, option=True),
+    REASON,
     Arg("nearest", str, "with --all: only items whose nearest known person is this one",
         required=False, option=True),
     *LIMIT,
@@ -84,13 +95,14 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("test", "what would happen to a file: its faces, the nearest people, the decision;"
                     " nothing is moved", (Arg("file", str, "a photo or video", path=True),)),
     Command("why", "why a file went where it went, from the ledger",
-            (Arg("path", str, "where the file is now, or where it was found", path=True),)),
+            (Arg("path", str, "where the file is now, or where it was found; or a review item's id",
+                 required=False, path=True, or_item=True),
+             Arg("item", int, "a review item's id", required=False, option=True))),
     Command("scan", "look through the inbound folders (or one folder in them) for files",
             (Arg("path", str, "a folder inside an inbound folder", required=False, path=True),)),
     Command("reload", "read the configuration and the references folder again"),
     Command("review.list", "the items in review: id, path, reason, faces, nearest person, distance",
-            (Arg("reason", str, f"only items with this reason ({', '.join(REASONS)})",
-                 required=False, option=True),
+            (REASON,
              Arg("person", str, "only items whose nearest known person is this one",
                  required=False, option=True),
              *LIMIT,
@@ -102,7 +114,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
             (*SELECT,
              Arg("person", str, "into this person's folder", required=False, option=True),
              Arg("to", str, "into this folder (inside a destination or review folder)",
-                 required=False, option=True, path=True))),
+                 required=False, option=True, path=True),
+             Arg("new_person", bool, "the --person is someone new: make their folder",
+                 required=False, option=True))),
     Command("review.add-reference", "teach: a face of each item becomes a reference of the"
                                     " person, and the item goes to their folder",
             (*SELECT,
@@ -115,21 +129,26 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("review.sheet", "write an HTML contact sheet of the queue (or of a cluster):"
                             " thumbnails, face boxes, reasons, nearest people",
             (Arg("out", str, "the HTML file to write", local=True),
-             Arg("cluster", int, "only the items of this cluster", required=False, option=True),
-             Arg("reason", str, "only items with this reason", required=False, option=True),
+             Arg("cluster", str, "only the items of this cluster (c17)", required=False, option=True),
+             REASON,
              *LIMIT)),
     Command("review.thumbnails", "the thumbnails of items, base64 JPEG (for review sheet)",
             (Arg("ids", list, "item ids", item=int),)),
     Command("clusters", "groups of unknown faces in review that look like the same person"),
     Command("clusters.name", "make a cluster's faces references of a person, and file every"
                              " item that then matches",
-            (Arg("id", int, "the cluster's id"), Arg("person", str, "who it is"))),
-    Command("clusters.ignore", "stop showing a cluster", (Arg("id", int, "the cluster's id"),)),
+            (Arg("id", str, "the cluster's id (c17)"), Arg("person", str, "who it is"))),
+    Command("clusters.ignore", "stop showing a cluster", (Arg("id", str, "the cluster's id (c17)"),)),
     Command("undo", "put a file back where it was before its last move, or every file moved"
                     " since a time; references taught by those moves are disabled",
             (Arg("path", str, "where the file is now", required=False, path=True),
              Arg("since", str, "undo every move since: 30m, 2h, 3d, 10:00, 2026-11-22 10:00",
-                 required=False, option=True))),
+                 required=False, option=True),
+             Arg("dry_run", bool, "only say what would move", required=False, option=True))),
+    Command("held", "files an undo put back in inbound: they wait there until released"),
+    Command("release", "let files an undo put back in inbound be sorted again",
+            (Arg("paths", list, "the held files", required=False, path=True),
+             Arg("all", bool, "every held file", required=False, option=True))),
 ]}
 
 
@@ -202,6 +221,11 @@ def _checked(req_id: int | str | None, message: dict[str, Any]) -> Request:
             kind = (f"a non-empty list of {_KINDS[arg.item].partition(' ')[2]}s"
                     if arg.type is list else _KINDS[arg.type])
             raise ProtocolError(BAD_ARGS, f"{command.name}: {arg.name} must be {kind}")
+        if arg.choices:
+            value = args[arg.name] = value.strip().lower().replace(" ", "_").replace("-", "_")
+            if value not in arg.choices:
+                raise ProtocolError(BAD_ARGS, f"{command.name}: {arg.name} must be one of "
+                                              f"{', '.join(arg.choices)}")
     return Request(req_id, command.name, args)
 
 

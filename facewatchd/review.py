@@ -154,8 +154,11 @@ class ReviewQueue:
                limit: int | None = None) -> Iterator[Item | tuple[int, str]]:
         """The items a batch command names: by id, or all matching the filters, one at a
         time. An id that is not an item comes back as (id, why)."""
-        if everything == bool(ids):
-            raise UsageError("name items by id, or give --all (with filters), not both")
+        if everything and ids:
+            raise UsageError("name items by id or give --all (with filters), not both")
+        if not everything and not ids:
+            raise UsageError("say which items: their ids (see review list), or --all (with "
+                             "--reason, --nearest)")
         if everything:
             found = self.iter_items(self.entries(reason=reason, deleted=deleted))
             if person is not None:
@@ -177,12 +180,13 @@ class ReviewQueue:
     # What a person decides
 
     def keep(self, item: Item, person: str | None = None, to: str | None = None) -> dict[str, Any]:
-        """Move the item to `person`'s folder, or else to the folder `to`, teaching nothing."""
+        """Move the item to `person`'s folder, or else into the folder `to` (keeping the
+        subfolder it arrived in, as sorting does), teaching nothing."""
         if person is not None:
             folder = item.watch.destination_for(valid_person_name(person)) / item.subfolder
             rule = f"kept by the user as {person}"
         else:
-            folder = self._allowed_folder(to)
+            folder = self._allowed_folder(to) / item.subfolder
             rule = f"kept by the user in {folder}"
         record = {**item.entry.evidence, "rule": rule}
         target = self.sorter.relocate(item.entry, folder, outcome="sorted", reason="kept",

@@ -1,8 +1,7 @@
-"""Which files in an inbound folder are there to be sorted.
+"""Walking an inbound folder: every file there to consider, and what it is (kinds.py).
 
-Dot-files and partial downloads are left alone; so are symlinks, FIFOs, sockets and
-devices, which are never followed or opened. Files whose names say they are neither
-photos nor videos are left where they are and counted as ignored.
+Dot-files and partial downloads are skipped; so are symlinks, FIFOs, sockets and
+devices, which are never followed or opened.
 """
 
 from __future__ import annotations
@@ -11,23 +10,12 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from .media import media_kind
-
-PARTIAL_SUFFIXES = frozenset(".part .partial .crdownload .download .tmp .temp .!qb .opdownload".split())
+from .kinds import Kind, kind_of, wanted
 
 
-def wanted(name: str) -> bool:
-    """Whether a file of this name may be sorted, judging by the name alone."""
-    if name.startswith(".") or name.startswith("~"):
-        return False
-    return Path(name).suffix.lower() not in PARTIAL_SUFFIXES
-
-
-def walk(folder: Path, recursive: bool) -> Iterator[tuple[Path, bool]]:
-    """Every regular file under `folder` with a wanted name, and whether it is media.
-
-    Does not descend into dot-folders or through symlinked folders.
-    """
+def walk(folder: Path, recursive: bool) -> Iterator[tuple[Path, Kind | None]]:
+    """Every regular file under `folder` with a wanted name, and its kind (None: a file
+    to leave alone). Does not descend into dot-folders or through symlinked folders."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
@@ -40,4 +28,4 @@ def walk(folder: Path, recursive: bool) -> Iterator[tuple[Path, bool]]:
                 yield from walk(Path(entry.path), recursive)
         elif entry.is_file(follow_symlinks=False):
             path = Path(entry.path)
-            yield path, media_kind(path) is not None
+            yield path, kind_of(path)

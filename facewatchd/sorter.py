@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import route
+from . import kinds, route
 from .config import Config, WatchConfig
 from .decide import Decision, Policy, References, decide
 from .errors import RefusedError, RouteError
@@ -30,7 +30,8 @@ UNDONE = "undone"  # the outcome of a file put back in inbound by an undo: left 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one file. `outcome` is sorted, review, duplicate, failed or left."""
+    """What happened to one file. `outcome` is sorted, review, duplicate, failed or left;
+    for a sidecar, sidecar (it followed its photo) or ignored."""
 
     source: Path
     outcome: str
@@ -76,8 +77,10 @@ class Sorter:
                              rec.min_support, rec.min_margin)
         self.references = store.active_references()
         # Files an undo put back in inbound, by path: (size, mtime_ns, ledger id).
+        undone = store.current((UNDONE,))
         self.held = {e.target: (e.size, e.evidence["held_mtime_ns"], e.id)
-                     for e in store.current((UNDONE,))}
+                     for e in undone if not e.evidence.get("released")}
+        self.released = {e.target: e.id for e in undone if e.evidence.get("released")}
 
     def is_held(self, path: Path) -> bool:
         """Was this file put back by an undo, unchanged since? Then it is not sorted again."""
@@ -89,6 +92,19 @@ class Sorter:
         except OSError:
             return False
         return (st.st_size, st.st_mtime_ns) == held[:2]
+
+    def held_files(self) -> list[Path]:
+        """The files an undo put back in inbound that wait there, unchanged."""
+        return [Path(p) for p in self.held if self.is_held(Path(p))]
+
+    def release(self, path: Path) -> bool:
+        """Let a held file be sorted again (False if it is not held)."""
+        held = self.held.pop(str(path), None)
+        if held is None:
+            return False
+        self.store.mark_released(held[2])
+        self.released[str(path)] = held[2]
+        return True
 
     def reload_references(self) -> References:
         self.references = self.store.active_references()
@@ -147,15 +163,17 @@ class Sorter:
             self.store.save_faces(report.sha256, [(f.box, f.score, f.time, f.encoding)
                                                   for f in report.faces],
                                   report.thumbnail, report.thumbnail_time)
-        # A file that an undo put back and that changed since continues that history.
+        # A file that an undo put back (and that changed since, or was released)
+        # continues that history.
         held = self.held.pop(str(source), None)
+        prior = held[2] if held else self.released.pop(str(source), None)
         try:
             moved = self.journal.move(
                 source, plan.folder, signature=report.signature, sha256=report.sha256,
                 size=report.signature.size, also=plan.also, outcome=plan.outcome,
                 reason=plan.reason, persons=list(plan.persons), evidence=plan.record,
                 original_id=plan.original.id if plan.original else None,
-                prior_id=held[2] if held else None)
+                prior_id=prior)
         except RouteError as e:
             return self._left(source, str(e))
         result = Outcome(source, plan.outcome, plan.reason, plan.persons, moved.target,
@@ -191,6 +209,25 @@ class Sorter:
                  extra={"FACEWATCH_PATH": str(source), "FACEWATCH_TARGET": str(moved.target),
                         "FACEWATCH_DECISION": outcome, "FACEWATCH_ACTOR": actor})
         return moved.target
+
+    def follow(self, sidecar: Path) -> Outcome:
+        """A sidecar whose photo is not beside it: bring it to where the ledger says its
+        photo is now. Without one (the photo never came, or is gone), it stays: ignored."""
+        # The photo's name begins as the sidecar's does: "IMG_1.xmp", "IMG_1.jpg.json".
+        first = next((e for e in self.store.found_as(str(sidecar.parent / sidecar.name.split(".")[0]))
+                      if Path(e.source).parent == sidecar.parent and kinds.is_media(Path(e.source))
+                      and kinds.belongs_to(sidecar.name, Path(e.source).name)), None)
+        now = self.store.current_of(first) if first else None
+        if first is None or now is None or now.target is None or now.outcome in (UNDONE, "purged"):
+            return Outcome(sidecar, "ignored", "no photo of it was sorted")
+        try:
+            target = self.journal.attach(now, sidecar, Path(first.source).name)
+        except RouteError as e:
+            return self._left(sidecar, str(e))
+        log.info("%s → %s (the sidecar follows its photo)", sidecar, target,
+                 extra={"FACEWATCH_PATH": str(sidecar), "FACEWATCH_TARGET": str(target),
+                        "FACEWATCH_DECISION": "sidecar"})
+        return Outcome(sidecar, "sidecar", "follows its photo", target=target)
 
     def _left(self, source: Path, why: str) -> Outcome:
         log.warning("left %s in place: %s", source, why,

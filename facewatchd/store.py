@@ -99,6 +99,10 @@ MIGRATIONS = [
         face_id INTEGER PRIMARY KEY REFERENCES faces(id)
     );
     """,
+    """
+    -- The sidecars (XMP, JSON, AAE) a move carried: [{"from", "to", "sha256", "copy"}].
+    ALTER TABLE files ADD COLUMN sidecars TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 # Outcomes whose file sits in a review folder: the review queue.
@@ -143,8 +147,9 @@ class LedgerEntry:
     prior_id: int | None  # the move of this file before this one
     next_id: int | None  # the move after it; None: this row says where the file is now
     item_id: int | None  # the review item this file is, while in review
-    actor: str  # daemon, user, recheck, undo, purge
+    actor: str  # daemon, user, recheck, undo, purge, sidecar
     taught: list[int]  # references added by this action (undo disables them)
+    sidecars: list[dict[str, Any]]  # what it carried along: {"from", "to", "sha256", "copy"}
 
     @property
     def current(self) -> bool:
@@ -153,7 +158,7 @@ class LedgerEntry:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> LedgerEntry:
         d = dict(row)
-        for key in ("links", "persons", "evidence", "taught"):
+        for key in ("links", "persons", "evidence", "taught", "sidecars"):
             d[key] = json.loads(d[key])
         d["source"], d["target"] = _path(d["source"]), _path(d["target"])
         return cls(**d)
@@ -334,6 +339,16 @@ class Store:
         self.db.execute("UPDATE files SET links = ?, updated = ? WHERE id = ?",
                         (json.dumps(links), time.time(), entry_id))
 
+    def mark_released(self, entry_id: int) -> None:
+        """A file an undo held in inbound may be sorted again (see Sorter.release)."""
+        self.db.execute("UPDATE files SET evidence = json_set(evidence, '$.released', json('true'))"
+                        " WHERE id = ?", (entry_id,))
+
+    def plan_sidecars(self, entry_id: int, sidecars: list[dict[str, Any]]) -> None:
+        """Journal the sidecars of a move under way before each is moved."""
+        self.db.execute("UPDATE files SET sidecars = ?, updated = ? WHERE id = ?",
+                        (json.dumps(sidecars), time.time(), entry_id))
+
     def finish_move(self, entry_id: int, links: list[str] = ()) -> None:
         """The move is done: this row now says where the file is, not the one before."""
         with self.transaction():
@@ -388,6 +403,22 @@ class Store:
         return self.db.execute(
             f"SELECT count(*) FROM files WHERE state = 'done' AND next_id IS NULL"
             f" AND outcome IN ({','.join('?' * len(outcomes))})", outcomes).fetchone()[0]
+
+    def found_as(self, prefix: str) -> Iterator[LedgerEntry]:
+        """Moves of files that were found at a path starting with `prefix`, newest first."""
+        value = path_value(prefix)
+        if not isinstance(value, str):
+            return
+        for row in self.db.execute(
+                "SELECT * FROM files WHERE source >= ? AND source < ? AND state = 'done'"
+                " ORDER BY id DESC", (value, value + "\U0010ffff")):
+            yield LedgerEntry.from_row(row)
+
+    def current_of(self, entry: LedgerEntry) -> LedgerEntry:
+        """The entry that says where the file of `entry` is now (the end of its history)."""
+        while entry.next_id is not None:
+            entry = self.entry(entry.next_id)
+        return entry
 
     def sources(self, entry_ids: list[int]) -> dict[int, str]:
         """Where the file of each of these moves was found (its `source`), by id."""

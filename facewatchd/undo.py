@@ -55,36 +55,51 @@ class Undo:
         self.sorter = sorter
         self.store = sorter.store
 
-    def path(self, path: str) -> dict[str, Any]:
-        """Undo the last move of the file now at `path`."""
+    def path(self, path: str, dry_run: bool = False) -> dict[str, Any]:
+        """Undo the last move of the file now at `path` (with `dry_run`, only say where
+        it would go)."""
         entry = self.store.current_at(os.path.normpath(path))
         if entry is None or entry.outcome not in UNDOABLE:
             raise RefusedError(f"the ledger has no file at {path} that can be put back")
-        return self._rewind(entry, entry.created)
+        return self._rewind(entry, self._last_move(entry).created, dry_run)
 
-    def since(self, since: float) -> Generator[None, None, list[dict[str, Any]]]:
+    def since(self, since: float, dry_run: bool = False) -> Generator[None, None, list[dict[str, Any]]]:
         """Undo every move made at or after `since`, newest first (but not undos), one
-        file a step."""
+        file a step; with `dry_run`, only say what would move where."""
         entries = [e for e in self.store.current(UNDOABLE, since=since)
-                   if e.created >= since and e.actor != "undo"]
+                   if (last := self._last_move(e)).created >= since and last.actor != "undo"]
         results = []
         for entry in reversed(entries):
             try:
-                results.append(self._rewind(entry, since))
+                results.append(self._rewind(entry, since, dry_run))
             except (RouteError, RefusedError) as e:
                 results.append({"path": entry.target, "ok": False, "error": str(e)})
             yield
         return results
 
-    def _rewind(self, entry: LedgerEntry, since: float) -> dict[str, Any]:
+    def _last_move(self, entry: LedgerEntry) -> LedgerEntry:
+        """The last row of a file's history in which the file itself moved (a sidecar
+        joining it is not one)."""
+        while entry.actor == "sidecar" and entry.prior_id is not None:
+            entry = self.store.entry(entry.prior_id)
+        return entry
+
+    def _rewind(self, entry: LedgerEntry, since: float, dry_run: bool) -> dict[str, Any]:
         chain = [entry]
         while chain[-1].prior_id is not None:
             before = self.store.entry(chain[-1].prior_id)
             if before.created < since or before.actor == "undo" or before.outcome == UNDONE:
                 break
             chain.append(before)
+        while len(chain) > 1 and chain[-1].actor == "sidecar":
+            chain.pop()  # the moves to undo begin with one of the file itself
         first = chain[-1]
         before = self.store.entry(first.prior_id) if first.prior_id is not None else None
+        disabled = [ref for e in chain for ref in e.taught]
+        if dry_run:
+            to = (Path(before.target) if before is not None and before.outcome != UNDONE
+                  else self._inbound_place(Path(first.source)))
+            return {"path": entry.target, "ok": True, "to": str(to), "disabled": disabled}
         if before is None or before.outcome == UNDONE:
             target = self._to_inbound(entry, Path(first.source))
         else:
@@ -97,26 +112,33 @@ class Undo:
         for link in entry.links:
             if route.file_sha256(Path(link)) == entry.sha256:
                 os.unlink(link)
-        disabled = [ref for e in chain for ref in e.taught]
+        for sidecar in entry.sidecars:  # the copies beside those links
+            if sidecar.get("copy") and route.file_sha256(Path(sidecar["to"])) == sidecar["sha256"]:
+                os.unlink(sidecar["to"])
         for ref in disabled:
             self.store.set_reference_active(ref, False)
         if disabled:
             self.sorter.reload_references()
         return {"path": entry.target, "ok": True, "to": str(target), "disabled": disabled}
 
-    def _to_inbound(self, entry: LedgerEntry, source: Path) -> Path:
+    def _inbound_place(self, source: Path) -> Path:
+        """Where a file found at `source` goes back to: there, or to its inbound folder's
+        top if its subfolder is gone."""
         watch = self.sorter.watch_for(source)
         if watch is None:
             raise RefusedError(f"{source} is not in an inbound folder of the configuration any more")
-        folder = source.parent if source.parent.is_dir() else watch.inbound
+        return (source.parent if source.parent.is_dir() else watch.inbound) / source.name
+
+    def _to_inbound(self, entry: LedgerEntry, source: Path) -> Path:
+        place = self._inbound_place(source)
         try:
             st = os.lstat(entry.target)
         except OSError as e:
             raise RouteError(f"{entry.target}: {e.strerror}") from None
         record = {**entry.evidence, "rule": f"undone by the user: it was {entry.outcome} at "
                                             f"{entry.target}", "held_mtime_ns": st.st_mtime_ns}
-        target = self.sorter.relocate(entry, folder, outcome=UNDONE, reason="undone", actor="undo",
-                                      evidence=record, name=source.name)
+        target = self.sorter.relocate(entry, place.parent, outcome=UNDONE, reason="undone",
+                                      actor="undo", evidence=record, name=place.name)
         undone = self.store.current_at(str(target))
         self.sorter.held[str(target)] = (entry.size, st.st_mtime_ns, undone.id)
         return target

@@ -24,6 +24,11 @@ REFERENCES_PER_PERSON = 2
 
 def build(data: Path, out: Path) -> tuple[Path, Path]:
     if out.exists():
+        if not (out / "facewatchd.toml").is_file():
+            raise SystemExit(f"demo: {out} exists and is no demo of ours; leaving it alone "
+                             f"(make demo OUT=another/folder)")
+        print(f"demo: replacing the demo made before in {out} (its photos, sorted and not, "
+              f"and its state)")
         shutil.rmtree(out)
     refs, inbound, later = out / "references", out / "inbound", out / "later"
     for folder in (refs, inbound / "people", later, out / "sorted"):
@@ -98,7 +103,7 @@ def main() -> int:
         wait_idle(client, status["processed"] + 1)
         placed = next((out / "sorted").rglob(later.name), None) or next((out / "review").rglob(later.name))
         print(format_why(client.call("why", {"path": str(placed)})))
-        items = client.call("review.list", {})
+        items = client.call_all_pages("review.list", {})
         print(f"\ndemo: the review queue ({len(items)} items; first 10):")
         print(format_items(items[:10]))
         print("\ndemo: unknown faces that look like one person (facewatchctl clusters):")
@@ -110,8 +115,10 @@ def main() -> int:
         daemon.wait()
     print(f"\ndemo: stopped. Results in {args.out}/sorted/<person>/ and {args.out}/review/:\n"
           f"  find {args.out}/sorted {args.out}/review -type f | sort\n"
-          f"Run it again, watching: .venv/bin/facewatchd --config {args.out}/facewatchd.toml\n"
-          f"and ask it:             .venv/bin/facewatchctl --config {args.out}/facewatchd.toml status")
+          f"The commands are in .venv/bin/ (or: source .venv/bin/activate). Run it again, watching:\n"
+          f"  .venv/bin/facewatchd --config {args.out}/facewatchd.toml\n"
+          f"and ask it, from another terminal:\n"
+          f"  .venv/bin/facewatchctl --config {args.out}/facewatchd.toml status")
     return 0
 
 

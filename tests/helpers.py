@@ -233,3 +233,29 @@ class DaemonProcess:
             self.proc.wait()
         if not self.notify._stop:
             self.notify.close()
+
+
+REFERENCES = {"Barack_Obama": ["obama.jpg", "obama1.jpg"], "Joe_Biden": ["biden.jpg"],
+              "Kit_Harington": ["john1.jpeg", "john2.jpeg"]}
+SETTLE = "settle = 0.3\n"
+
+
+def tree(root: Path, data: Path, daemon: str = SETTLE, **kwargs: object) -> Path:
+    """A config (write_config) with references of three people from the photo set."""
+    config = write_config(root, daemon=daemon, **kwargs)
+    for person, photos in REFERENCES.items():
+        (root / "references" / person).mkdir(parents=True)
+        for photo in photos:
+            shutil.copy2(data / "people" / person / photo, root / "references" / person)
+    return config
+
+
+@contextmanager
+def serving(root: Path, data: Path) -> Iterator[DaemonProcess]:
+    """A daemon on a tree of its own, ready; its `root` and `data` beside it. It must
+    stop cleanly."""
+    with DaemonProcess(tree(root, data)) as running:
+        running.ready()
+        running.root, running.data = root, data
+        yield running
+        assert running.stop() == 0

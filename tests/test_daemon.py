@@ -24,22 +24,10 @@ from PIL import Image
 from facewatchd import protocol
 from facewatchd.store import DB_NAME
 
-from .helpers import (ROOT, DaemonProcess, facewatchctl, facewatchd, files_under, need,
-                      second_filesystem, sha256, wait_until, write_config)
+from .helpers import (ROOT, SETTLE, DaemonProcess, facewatchctl, facewatchd, files_under, need,
+                      second_filesystem, sha256, tree, wait_until, write_config)
 
-REFERENCES = {"Barack_Obama": ["obama.jpg", "obama1.jpg"], "Joe_Biden": ["biden.jpg"],
-              "Kit_Harington": ["john1.jpeg", "john2.jpeg"]}
-SETTLE = "settle = 0.3\n"
 WATCHDOG = 4.0  # seconds, as WatchdogSec=4s would set it
-
-
-def tree(root: Path, data: Path, daemon: str = SETTLE, **kwargs) -> Path:
-    config = write_config(root, daemon=daemon, **kwargs)
-    for person, photos in REFERENCES.items():
-        (root / "references" / person).mkdir(parents=True)
-        for photo in photos:
-            shutil.copy2(data / "people" / person / photo, root / "references" / person)
-    return config
 
 
 def ledger(root: Path, source: Path) -> sqlite3.Row:
@@ -210,6 +198,8 @@ def test_references_can_be_enrolled_disabled_and_enabled(running, data: Path) ->
     assert json.loads(running.ctl("--json", "test", probe).stdout)["persons"] == ["Rose_Leslie"]
     running.ctl("reference", "disable", str(entry["id"]))
     assert json.loads(running.ctl("--json", "test", probe).stdout)["persons"] == []
+    again = running.ctl("enroll", "Rose_Leslie", rose).stdout  # it is known, but disabled
+    assert f"already reference {entry['id']}, disabled: `facewatchctl reference enable {entry['id']}`" in again
     running.ctl("reference", "enable", str(entry["id"]))
     assert json.loads(running.ctl("--json", "test", probe).stdout)["persons"] == ["Rose_Leslie"]
     refs = json.loads(running.ctl("--json", "references", "Rose_Leslie").stdout)
@@ -267,7 +257,7 @@ def test_reload_keeps_queued_work_and_takes_new_references(running, data: Path) 
     assert running.status()["references"]["Lin-Manuel_Miranda"] == 1
     assert len(list((running.root / "review").glob("amy*.png"))) == 5
     text = running.ctl("reload").stdout
-    assert text.startswith("reloaded: references of")
+    assert text.startswith("reloaded: references of") and "0 new reference photos" in text
 
 
 def test_a_bad_config_on_reload_keeps_the_running_one(running) -> None:

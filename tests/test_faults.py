@@ -34,8 +34,7 @@ from PIL import Image
 from facewatchd import protocol
 from facewatchd.store import DB_NAME
 
-from .helpers import ROOT, DaemonProcess, files_under, second_filesystem, sha256, wait_until
-from .test_daemon import SETTLE, tree
+from .helpers import ROOT, SETTLE, DaemonProcess, files_under, second_filesystem, sha256, tree, wait_until
 
 PHOTOS = ["people/Barack_Obama/obama2.jpg", "people/Joe_Biden/biden2.jpg", "no_faces/cat.jpg",
           "people/Kit_Harington/johnsnow_test1.jpg", "groups/lady.jpg"]
@@ -95,6 +94,10 @@ def ledger_agrees_with_disk(root: Path, folders: list[Path]) -> None:
             if not Path(name).is_relative_to(root / "inbound"):
                 assert sha256(Path(name)) == row["sha256"], name
                 named.add(Path(name))
+        for sidecar in json.loads(row["sidecars"]):  # and what it carried along
+            if sidecar["to"] and not Path(sidecar["to"]).is_relative_to(root / "inbound"):
+                assert sha256(Path(sidecar["to"])) == sidecar["sha256"], sidecar
+                named.add(Path(sidecar["to"]))
     assert not db.execute("SELECT count(*) FROM files WHERE state = 'moving'").fetchone()[0]
     db.close()
     out = [p for p in files_under(*folders) if not p.is_relative_to(root / "inbound")]

@@ -119,9 +119,3 @@ def test_a_truncated_video_is_a_media_error(data: Path, tmp_path: Path) -> None:
     broken.write_bytes((data / "video" / "hamilton_clip.mp4").read_bytes()[:4096])
     with pytest.raises(MediaError):
         media.load_video_frames(broken, 8, 1600)
-
-
-def test_media_kind_goes_by_suffix_in_any_case() -> None:
-    assert media.media_kind(Path("a/IMG_0001.HEIC")) == "image"
-    assert media.media_kind(Path("clip.MOV")) == "video"
-    assert media.media_kind(Path("notes.txt")) is None

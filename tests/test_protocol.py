@@ -65,3 +65,11 @@ def test_the_client_help_lists_every_command(capsys) -> None:
     out = capsys.readouterr().out
     for command in protocol.COMMANDS.values():
         assert command.name.replace(".", " ") in out and command.help[:30] in out
+
+
+def test_help_lists_each_command_once() -> None:
+    text = ctl.parser().format_help()
+    for command in protocol.COMMANDS:
+        words = command.replace(".", " ")
+        assert sum(line.strip().startswith(f"{words} ") and
+                   line.strip()[len(words):].startswith("  ") for line in text.splitlines()) == 1, command

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .helpers import DaemonProcess, files_under, need, sha256, wait_until
-from .test_daemon import SETTLE, tree
+from .helpers import SETTLE, DaemonProcess, files_under, need, sha256, tree, wait_until
 
 SIMM = "John_Simm"
 
@@ -150,9 +149,9 @@ def test_keep_delete_and_restore_round_trip_without_losing_a_byte(queue: Queue) 
     outside = queue.daemon.ctl("review", "keep", str(dogs["id"]), "--to", "/etc", check=False)
     assert outside.returncode == 65 and "not inside" in outside.stdout
     kept = ctl_json(queue.daemon, "review", "keep", str(dogs["id"]), "--to", queue.root / "sorted" / "Pets")
-    assert kept["results"] == [{"id": dogs["id"], "ok": True,
-                                "path": str(queue.root / "sorted" / "Pets" / "dogs.jpg")}]
-    assert sha256(queue.root / "sorted" / "Pets" / "dogs.jpg") == sha256(queue.data / "no_faces" / "dogs.jpg")
+    pets = queue.root / "sorted" / "Pets" / "keep"  # the subfolder it arrived in, kept
+    assert kept["results"] == [{"id": dogs["id"], "ok": True, "path": str(pets / "dogs.jpg")}]
+    assert sha256(pets / "dogs.jpg") == sha256(queue.data / "no_faces" / "dogs.jpg")
 
     result = queue.daemon.ctl("--json", "review", "delete", str(broken["id"]), "999999", check=False)
     deleted = json.loads(result.stdout)["results"]
@@ -231,3 +230,35 @@ def test_the_trash_is_purged_after_trash_days_and_only_of_our_own_files(tmp_path
         assert not (tmp_path / "review" / "trash" / "old.jpg").exists()
         assert (tmp_path / "review" / "trash" / "swapped.jpg").read_bytes() == b"the user's own file now"
         assert [e.outcome for e in store.current(("purged", "trash"))] == ["trash", "purged"]
+
+
+def test_what_a_person_types_is_understood_or_refused_clearly(queue: Queue) -> None:
+    queue.drop("typing", {"cat.jpg": "no_faces/cats_2.jpg", "stranger.jpg": "people/John_Savage/000274_01099061.jpg"})
+    items = queue.items("typing")
+    # Reasons as they are printed or as they are spelled; anything else names the choices.
+    assert list(queue.items("typing", "--reason", "no face")) == ["cat.jpg"]
+    bogus = queue.daemon.ctl("review", "list", "--reason", "bogus", check=False)
+    assert bogus.returncode == 64 and "no_face, unknown_face" in bogus.stderr
+    # A person nobody has heard of is a typo until said otherwise.
+    typo = queue.daemon.ctl("review", "keep", str(items["stranger.jpg"]["id"]), "--person", "Nobdy",
+                            check=False)
+    assert typo.returncode == 64 and "not a known person" in typo.stderr and "--new-person" in typo.stderr
+    assert "stranger.jpg" in queue.items("typing")
+    # Which items, then: ids or --all, said plainly.
+    neither = queue.daemon.ctl("review", "delete", check=False)
+    assert neither.returncode == 64 and "say which items" in neither.stderr
+    # `why` takes an item's id as well as a path; `test` of an item says it is one.
+    why = queue.daemon.ctl("why", str(items["cat.jpg"]["id"])).stdout
+    assert "no face" in why and str(queue.root / "inbound" / "typing" / "cat.jpg") in why
+    tested = queue.daemon.ctl("test", items["cat.jpg"]["path"]).stdout
+    assert f"it is in review as item {items['cat.jpg']['id']} (no face)" in tested
+    # Cluster ids are not item ids.
+    wrong = queue.daemon.ctl("clusters", "ignore", str(items["cat.jpg"]["id"]), check=False)
+    assert wrong.returncode == 64 and "look like c17" in wrong.stderr
+
+
+def test_keep_to_a_folder_keeps_the_subfolder_it_came_from(queue: Queue) -> None:
+    queue.drop("trip/day1", {"mountain.jpg": "no_faces/pilatus_mountain.jpg"})
+    (item,) = queue.items("trip/day1").values()
+    kept = ctl_json(queue.daemon, "review", "keep", str(item["id"]), "--to", queue.root / "sorted" / "Places")
+    assert kept["results"][0]["path"] == str(queue.root / "sorted" / "Places" / "trip" / "day1" / "mountain.jpg")

@@ -1,9 +1,11 @@
 """The service under a real systemd: a debootstrap'd Debian 12 booted with systemd-nspawn.
 
-Inside, tests/nspawn/inside installs facewatchd with scripts/install, as a user would,
-and checks systemctl start, sorting, facewatchctl, journal fields, reload, a restart
-by the watchdog and stop. The root filesystem is built once, outside the checkout
-(tests/nspawn/rootfs); each run boots it with a throwaway overlay.
+Inside, tests/nspawn/inside has a new user follow the README's "As a service" steps,
+cut from the README as they are written (so the README cannot drift from what works),
+then checks sorting with sidecars and stray files, facewatchctl as a group member, a
+subfolder the user made, journal fields, a bad configuration that is not restarted
+forever, reload, a restart by the watchdog and stop. The root filesystem is built once,
+outside the checkout (tests/nspawn/rootfs); each run boots it with a throwaway overlay.
 """
 
 from __future__ import annotations
@@ -17,9 +19,21 @@ from .helpers import ROOT, need
 
 CACHE = Path(os.environ.get("FACEWATCHD_NSPAWN_CACHE", "/var/cache/facewatchd-test"))
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-CHECKS = ["install", "start", "active", "sorted", "ctl-status", "journal-fields", "reload",
-          "reloaded-logged", "bad-reload-refused", "watchdog-restart", "active-again", "new-pid", "watchdog-logged",
-          "stop", "stopped-cleanly"]
+CHECKS = ["readme-steps-1", "readme-steps-2", "sorted", "sidecars-followed", "stray-file-stays",
+          "ctl-status", "own-subfolder-sorted", "owner-may-manage", "journal-fields",
+          "bad-config-not-restarted", "bad-config-said", "start", "active", "reload",
+          "reloaded-logged", "bad-reload-refused", "watchdog-restart", "active-again", "new-pid",
+          "watchdog-logged", "stop", "stopped-cleanly"]
+
+
+def readme_steps() -> list[str]:
+    """The shell blocks of the README's service section, as a person would type them."""
+    text = (ROOT / "README.md").read_text()
+    blocks = []
+    for n in (1, 2):
+        after = text.split(f"<!-- service steps {n}")[1]
+        blocks.append(after.split("```sh\n", 1)[1].split("```", 1)[0])
+    return blocks
 
 
 def test_start_reload_watchdog_and_stop_under_systemd(data: Path, tmp_path: Path) -> None:
@@ -31,6 +45,9 @@ def test_start_reload_watchdog_and_stop_under_systemd(data: Path, tmp_path: Path
     assert built.returncode == 0, built.stderr[-3000:]
     out = tmp_path / "out"
     out.mkdir()
+    for n, block in enumerate(readme_steps(), 1):
+        (out / f"steps{n}.sh").write_text(block)
+    out.chmod(0o755)  # the user in the container reads the steps there
     pip_cache = Path.home() / ".cache" / "pip"
     pip_cache.mkdir(parents=True, exist_ok=True)
     boot = subprocess.run(

@@ -14,8 +14,7 @@ import pytest
 from facewatchd.errors import UsageError
 from facewatchd.undo import parse_since
 
-from .helpers import DaemonProcess
-from .test_daemon import SETTLE, tree
+from .helpers import DaemonProcess, serving
 
 NOW = datetime(2026, 11, 22, 15, 30).timestamp()
 
@@ -41,12 +40,8 @@ def test_anything_else_is_refused_with_the_accepted_forms(text: str) -> None:
 
 @pytest.fixture(scope="module")
 def daemon(data: Path, tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("undo")
-    with DaemonProcess(tree(root, data, daemon=SETTLE)) as running:
-        running.ready()
-        running.root, running.data = root, data
+    with serving(tmp_path_factory.mktemp("undo"), data) as running:
         yield running
-        assert running.stop() == 0
 
 
 def drop(daemon: DaemonProcess, name: str, photo: str) -> Path:
@@ -122,3 +117,34 @@ def test_undo_never_overwrites_and_never_moves_a_changed_file(daemon) -> None:
     refused = daemon.ctl("undo", kit, check=False)
     assert refused.returncode == 73 and "not the file the ledger put there" in refused.stderr
     assert kit.is_file()
+
+
+def test_held_files_are_shown_and_released_to_be_sorted_again(daemon) -> None:
+    source = drop(daemon, "held.jpg", "people/Kit_Harington/john2.jpeg")
+    sorted_to = daemon.root / "sorted" / "Kit_Harington" / "held.jpg"
+    held_before = daemon.status()["held"]
+    undo(daemon, sorted_to)
+    assert daemon.status()["held"] == held_before + 1
+    assert "held after an undo (facewatchctl held)" in daemon.ctl("status").stdout
+    listed = json.loads(daemon.ctl("--json", "held").stdout)
+    assert str(source) in [h["path"] for h in listed]
+    processed = daemon.status()["processed"]
+    released = daemon.ctl("release", source).stdout
+    assert f"released {source}" in released
+    daemon.wait_idle(processed + 1)
+    assert sorted_to.is_file() and daemon.status()["held"] == held_before
+    why = daemon.ctl("why", sorted_to).stdout
+    assert "matched" in why
+
+
+def test_a_dry_run_says_what_would_move_and_moves_nothing(daemon) -> None:
+    since = time.time()
+    time.sleep(1.1)
+    drop(daemon, "dry.jpg", "people/Joe_Biden/biden.jpg")
+    sorted_to = daemon.root / "sorted" / "Joe_Biden" / "dry.jpg"
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since + 1))
+    answer = json.loads(daemon.ctl("--json", "undo", "--since", stamp, "--dry-run").stdout)
+    assert answer["dry_run"] and [r["to"] for r in answer["results"]] == [str(daemon.root / "inbound" / "dry.jpg")]
+    assert sorted_to.is_file()  # nothing moved
+    text = daemon.ctl("undo", "--since", stamp, "--dry-run").stdout
+    assert f"would go to {daemon.root / 'inbound' / 'dry.jpg'}" in text and "nothing moved" in text
