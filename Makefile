@@ -1,5 +1,6 @@
 # `make demo`: install what is missing, build a demo from DATA and sort it.
-# `make test`: install what is missing and run the tests.
+# `make test`: install what is missing, check the lint, the layers and the types, and run
+# the tests.
 DATA ?= ../shared/data/faces
 OUT ?= demo
 PY := .venv/bin/python
@@ -14,6 +15,9 @@ demo: bootstrap
 
 test:
 	@scripts/bootstrap --test
+	.venv/bin/ruff check facewatchd tests scripts
+	.venv/bin/lint-imports
+	.venv/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -16,8 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from facewatchd.ctl import (Client, CtlError, format_clusters, format_items, format_status,
-                            format_why, write_sheet)
+from facewatchd.control.client import Client
+from facewatchd.control.ctl import write_sheet
+from facewatchd.control.show import format_clusters, format_items, format_status, format_why
+from facewatchd.errors import FacewatchError
 
 REFERENCES_PER_PERSON = 2
 
@@ -74,7 +76,7 @@ def connect(socket: Path, daemon: subprocess.Popen) -> Client:
             raise SystemExit(f"demo: facewatchd exited with status {daemon.returncode}")
         try:
             return Client(socket)
-        except CtlError:
+        except FacewatchError:
             time.sleep(0.2)
 
 
@@ -108,7 +110,7 @@ def main() -> int:
         print(format_items(items[:10]))
         print("\ndemo: unknown faces that look like one person (facewatchctl clusters):")
         print(format_clusters(client.call("clusters", {})))
-        sheet = write_sheet(client, {}, out / "review.html")
+        sheet = write_sheet(client, {}, argparse.Namespace(out=out / "review.html"))
         print(f"\ndemo: contact sheet of the queue: {sheet['file']} (open it in a browser)")
     finally:
         daemon.send_signal(signal.SIGTERM)

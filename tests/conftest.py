@@ -18,7 +18,7 @@ def data() -> Path:
 
 @pytest.fixture(scope="session")
 def engine():
-    from facewatchd.faces import FaceEngine
+    from facewatchd.engine.faces import FaceEngine
 
     return FaceEngine()
 

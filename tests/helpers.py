@@ -9,9 +9,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -116,7 +116,7 @@ def second_filesystem(base: Path) -> Iterator[Path]:
 
 def facewatchctl(config: Path, *args: str | Path, check: bool = True,
                  timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "facewatchd.ctl", "--config", str(config), *map(str, args)]
+    command = [sys.executable, "-m", "facewatchd.control.ctl", "--config", str(config), *map(str, args)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     if check:
         assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
@@ -154,7 +154,7 @@ class NotifySocket:
 
     def arrivals(self, prefix: str, after: int = 0) -> list[float]:
         """When each message with a field starting with `prefix` came, from message `after` on."""
-        return [t for t, m in list(zip(self.times, self.messages))[after:]
+        return [t for t, m in list(zip(self.times, self.messages, strict=False))[after:]
                 if any(line.startswith(prefix) for line in m.splitlines())]
 
     def longest_silence(self, prefix: str, after: int = 0, until: float | None = None) -> float:
@@ -162,7 +162,7 @@ class NotifySocket:
         `until`), from message `after` on: what systemd's watchdog would have seen."""
         times = self.arrivals(prefix, after) + ([until] if until is not None else [])
         assert len(times) >= 2, f"too few {prefix} messages: {self.messages[after:]}"
-        return max(b - a for a, b in zip(times, times[1:]))
+        return max(b - a for a, b in zip(times, times[1:], strict=False))
 
     def wait_for(self, field: str, timeout: float = 60, after: int = 0) -> int:
         """Index of the first message after `after` that has `field` (e.g. "READY=1")."""

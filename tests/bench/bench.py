@@ -36,8 +36,8 @@ from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from facewatchd.decide import Policy, References, decide  # noqa: E402
-from facewatchd.report import Face, FaceReport  # noqa: E402
+from facewatchd.engine.report import Face, FaceReport  # noqa: E402
+from facewatchd.policy.decide import Policy, References, decide  # noqa: E402
 from tests import reference_cli  # noqa: E402
 
 BIN = Path(sys.executable).parent

@@ -18,9 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from facewatchd import route  # noqa: E402
-from facewatchd.journal import Journal  # noqa: E402
-from facewatchd.store import Store  # noqa: E402
+from facewatchd.files import route  # noqa: E402
+from facewatchd.files.journal import Journal  # noqa: E402
+from facewatchd.state import Store  # noqa: E402
 
 
 def moves(folder: Path, synchronous: str, count: int) -> float:

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 from tests import reference_cli  # noqa: E402
+
 IMAGES = (".jpg", ".jpeg", ".png")  # what the CLI reads; references are taken from these
 
 

@@ -1,0 +1,24 @@
+"""The configuration: one TOML file parsed once into frozen dataclasses.
+
+Every section is a dataclass whose fields are the allowed keys; the field's type is
+the key's type and its default makes the key optional. Validation is driven by
+those declarations, so a new key is one line here and the error messages follow.
+A problem is reported as one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+from .load import load
+from .model import (
+                    DEFAULT_PATH,
+                    PERSON_PLACEHOLDER,
+                    Config,
+                    DaemonConfig,
+                    PersonConfig,
+                    RecognitionConfig,
+                    ReviewConfig,
+                    WatchConfig,
+)
+
+__all__ = ["DEFAULT_PATH", "PERSON_PLACEHOLDER", "Config", "DaemonConfig", "PersonConfig",
+           "RecognitionConfig", "ReviewConfig", "WatchConfig", "load"]

@@ -1,0 +1,194 @@
+"""Reading the configuration file: TOML → the dataclasses of model.py, checked.
+
+Validation is driven by the dataclasses' declarations (a new key is one field there,
+and its error messages follow), then what the values mean together is checked:
+folders that must exist, numbers in range, and layouts that would make the daemon
+sort its own folders. A problem is reported as one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import ConfigError
+from .model import PERSON_PLACEHOLDER, Config, DaemonConfig, PersonConfig, RecognitionConfig, ReviewConfig, WatchConfig
+
+
+def load(path: Path) -> Config:
+    """Read and validate the file at `path`; raise ConfigError with one line."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    return _Parser(path).config(raw)
+
+
+class _Parser:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.resolve().parent
+
+    def fail(self, where: str, message: str) -> typing.NoReturn:
+        raise ConfigError(f"{self.path}: {where}: {message}")
+
+    def config(self, raw: dict[str, Any]) -> Config:
+        self.check_keys(raw, {"daemon", "recognition", "review", "watch", "persons"}, "top level")
+        daemon = self.section(DaemonConfig, raw.get("daemon", {}), "[daemon]")
+        if "recognition" not in raw:
+            self.fail("[recognition]", "missing section (it names the references folder)")
+        recognition = self.section(RecognitionConfig, raw["recognition"], "[recognition]")
+        watch_tables = raw.get("watch")
+        if not isinstance(watch_tables, list) or not watch_tables:
+            self.fail("[[watch]]", "at least one [[watch]] table is required")
+        watches = tuple(
+            self.section(WatchConfig, table, f"[[watch]] #{i}")
+            for i, table in enumerate(watch_tables, 1)
+        )
+        persons_raw = raw.get("persons", {})
+        if not isinstance(persons_raw, dict):
+            self.fail("[persons]", "must be a table of [persons.NAME] tables")
+        persons = {
+            name: self.section(PersonConfig, table, f"[persons.{name}]")
+            for name, table in persons_raw.items()
+        }
+        review = self.section(ReviewConfig, raw.get("review", {}), "[review]")
+        config = Config(self.path, daemon, recognition, watches, types.MappingProxyType(persons),
+                        review)
+        self.check_meaning(config)
+        return config
+
+    def check_keys(self, table: Any, allowed: set[str], where: str) -> None:
+        if not isinstance(table, dict):
+            self.fail(where, "must be a table")
+        for key in table:
+            if key not in allowed:
+                self.fail(f"{where} {key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def section(self, cls: type, table: Any, where: str) -> Any:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        self.check_keys(table, set(fields), where)
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for name, f in fields.items():
+            if name in table:
+                values[name] = self.value(hints[name], table[name], f"{where} {name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                self.fail(f"{where} {name}", "missing required key")
+        return cls(**values)
+
+    def value(self, hint: Any, value: Any, where: str) -> Any:
+        origin = typing.get_origin(hint)
+        if origin is Literal:
+            choices = typing.get_args(hint)
+            if value not in choices:
+                self.fail(where, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+            return value
+        if origin in (typing.Union, types.UnionType):  # only `X | None` is used
+            (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        if hint is Path:
+            if not isinstance(value, str) or not value:
+                self.fail(where, f"must be a path (a non-empty string), got {value!r}")
+            return self.base / Path(value).expanduser()
+        if hint is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        # bool is a subclass of int: `workers = true` must not pass as 1.
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            self.fail(where, f"must be {_TYPE_NAMES[hint]}, got {value!r}")
+        return value
+
+    def check_meaning(self, config: Config) -> None:
+        rec = config.recognition
+        for where, tolerance in [("[recognition] tolerance", rec.tolerance),
+                                 ("[recognition] sure_tolerance", rec.sure_tolerance),
+                                 ("[recognition] min_margin", rec.min_margin)] + [
+            (f"[persons.{name}] tolerance", p.tolerance)
+            for name, p in config.persons.items()
+            if p.tolerance is not None
+        ]:
+            if not 0.0 <= tolerance <= 1.0:
+                self.fail(where, f"must be between 0 and 1, got {tolerance}")
+        for where, number, low in [
+            ("[daemon] workers", config.daemon.workers, 1),
+            ("[recognition] max_side", rec.max_side, 160),
+            ("[recognition] upsample", rec.upsample, 0),
+            ("[recognition] video_frames", rec.video_frames, 1),
+            ("[recognition] min_support", rec.min_support, 1),
+            ("[daemon] queue_limit", config.daemon.queue_limit, 10),
+            ("[review] cluster_min_size", config.review.cluster_min_size, 2),
+        ]:
+            if number < low:
+                self.fail(where, f"must be at least {low}, got {number}")
+        for where, seconds in [("[recognition] file_timeout", rec.file_timeout),
+                               ("[daemon] stop_timeout", config.daemon.stop_timeout),
+                               ("[daemon] retry_after", config.daemon.retry_after)]:
+            if seconds <= 0:
+                self.fail(where, "must be a positive number of seconds")
+        if not 0.0 < config.review.cluster_distance <= 1.0:
+            self.fail("[review] cluster_distance", "must be above 0 and at most 1")
+        for where, seconds in [("[review] trash_days", config.review.trash_days),
+                               ("[daemon] settle", config.daemon.settle),
+                               ("[daemon] rescan_interval", config.daemon.rescan_interval)]:
+            if seconds < 0:
+                self.fail(where, "must not be negative")
+        if rec.sure_tolerance > rec.tolerance:
+            self.fail("[recognition] sure_tolerance",
+                      f"{rec.sure_tolerance} is above [recognition] tolerance {rec.tolerance}; "
+                      "a sure match cannot be looser than any match")
+        self.require_dir(rec.references, "[recognition] references")
+        self.require_dir(config.daemon.state_dir.parent, "[daemon] state_dir (its parent)")
+        for i, watch in enumerate(config.watches, 1):
+            where = f"[[watch]] #{i}"
+            self.require_dir(watch.inbound, f"{where} inbound")
+            # The folder above the first per-person part must exist: "/srv/photos/{person}"
+            # and "/srv/photos/p-{person}" need /srv/photos, "/srv/sorted" needs /srv.
+            before_person = str(watch.destination).split(PERSON_PLACEHOLDER)[0]
+            self.require_dir(Path(os.path.dirname(before_person)), f"{where} destination (its parent)")
+            self.require_dir(watch.review.parent, f"{where} review (its parent)")
+        self.check_layout(config)
+
+    def check_layout(self, config: Config) -> None:
+        """Refuse every overlap that would make the daemon sort its own folders: what it
+        writes (destinations, review folders) or reads as truth (references) inside an
+        inbound folder it watches, or an inbound folder inside one of those."""
+        kept: list[tuple[str, Path]] = [("[recognition] references", config.recognition.references)]
+        for i, watch in enumerate(config.watches, 1):
+            kept += [(f"[[watch]] #{i} destination", watch.destination_root),
+                     (f"[[watch]] #{i} review", watch.review)]
+        for i, watch in enumerate(config.watches, 1):
+            inbound, key = _real(watch.inbound), f"[[watch]] #{i} inbound"
+            for name, folder in kept:
+                folder = _real(folder)
+                if folder == inbound or (watch.recursive and folder.is_relative_to(inbound)):
+                    self.fail(name, f"is inside {key} ({watch.inbound}); its files would be "
+                                    "sorted again")
+                if inbound.is_relative_to(folder):
+                    self.fail(key, f"is inside {name} ({folder}); the daemon would sort "
+                                   "its own files")
+            for j, other in enumerate(config.watches, 1):
+                if j != i and other.recursive and inbound.is_relative_to(_real(other.inbound)):
+                    self.fail(key, f"is inside [[watch]] #{j} inbound ({other.inbound}); "
+                                   "two watches would take the same files")
+
+    def require_dir(self, path: Path, where: str) -> None:
+        if not path.is_dir():
+            self.fail(where, f"no such folder: {path}")
+
+
+def _real(path: Path) -> Path:
+    """The folder with symlinks resolved, so two names for one folder compare equal."""
+    return Path(os.path.realpath(path))
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}

@@ -1,0 +1,111 @@
+"""The configuration's shape: one frozen dataclass per section, whose fields are the
+allowed keys, their types and defaults (load.py checks a file against them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+DEFAULT_PATH = Path("/etc/facewatchd/facewatchd.toml")
+PERSON_PLACEHOLDER = "{person}"
+
+
+def _default_workers() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    state_dir: Path = Path("/var/lib/facewatchd")
+    socket: Path = Path("/run/facewatchd/facewatchd.sock")
+    workers: int = field(default_factory=_default_workers)
+    # Members of this group may use facewatchctl, besides root and the daemon's user
+    # (default: the daemon's own group).
+    group: str | None = None
+    # A new file is sorted once it has not changed for this many seconds.
+    settle: float = 2.0
+    # Seconds between full rescans of the inbound folders (0: only at start and on overflow).
+    rescan_interval: float = 3600.0
+    # Files held between being seen and being analysed; more wait in inbound for a rescan.
+    queue_limit: int = 10000
+    # On SIGTERM, seconds to let files being analysed finish before abandoning them.
+    stop_timeout: float = 30.0
+    # A file that could not be moved (full disk, read-only folder) is tried again after
+    # this many seconds, then twice as long each time up to 15 minutes; only the move is
+    # retried while the file is unchanged, it is not analysed again.
+    retry_after: float = 30.0
+
+
+@dataclass(frozen=True)
+class RecognitionConfig:
+    references: Path
+    # Beyond this distance (dlib's), a face is not the person.
+    tolerance: float = 0.6
+    # At or below this a match is sure; between it and tolerance, `min_support` of the
+    # person's references must be within tolerance and the next person `min_margin`
+    # further, or the file goes to review as uncertain.
+    sure_tolerance: float = 0.5
+    min_support: int = 2
+    min_margin: float = 0.05
+    model: Literal["hog", "cnn"] = "hog"
+    # Detection runs on a copy whose longer side is at most this many pixels.
+    max_side: int = 1600
+    # At most this many times the detector doubles a picture smaller than max_side, to
+    # find smaller faces in it (a picture is never doubled beyond max_side).
+    upsample: int = 1
+    video_frames: int = 8
+    multi_person: Literal["all", "first", "review"] = "all"
+    # A file whose analysis takes longer than this is set aside in failed/.
+    file_timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    # Deleted review items wait this many days in the review folder's trash/.
+    trash_days: float = 30.0
+    # Unknown faces closer than this (dlib distance) are neighbours for clustering.
+    cluster_distance: float = 0.5
+    # A cluster needs this many faces, each with that many neighbours (DBSCAN's min_samples).
+    cluster_min_size: int = 3
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    inbound: Path
+    destination: Path  # may contain {person}
+    review: Path
+    recursive: bool = True
+
+    def destination_for(self, person: str) -> Path:
+        """The folder for `person`: `destination` with {person} filled in."""
+        return Path(str(self.destination).replace(PERSON_PLACEHOLDER, person))
+
+    @property
+    def destination_root(self) -> Path:
+        """The folder that holds every person's folder (the destination without {person})."""
+        before, found, _ = str(self.destination).partition(PERSON_PLACEHOLDER)
+        return Path(os.path.dirname(before)) if found else self.destination
+
+
+@dataclass(frozen=True)
+class PersonConfig:
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    daemon: DaemonConfig
+    recognition: RecognitionConfig
+    watches: tuple[WatchConfig, ...]
+    persons: Mapping[str, PersonConfig]
+    review: ReviewConfig = ReviewConfig()
+
+    def tolerance_for(self, person: str) -> float:
+        override = self.persons.get(person)
+        if override is not None and override.tolerance is not None:
+            return override.tolerance
+        return self.recognition.tolerance

@@ -1,0 +1,73 @@
+"""The known people and their reference faces."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ...errors import NotFoundError
+from ...files.enroll import the_face
+from ...files.review import valid_person_name
+from ...steps import Analyse, Step
+from .base import Context, handles
+
+ORIGIN_CTL = "ctl"  # references added by `facewatchctl enroll`
+
+
+@handles("persons")
+def persons(ctx: Context) -> list[dict[str, Any]]:
+    return ctx.service.store.persons()
+
+
+@handles("references")
+def references(ctx: Context, person: str | None = None) -> list[dict[str, Any]]:
+    refs = [dataclasses.asdict(r) for r in ctx.service.store.references()
+            if person is None or r.person == person]
+    if person is not None and not refs:
+        raise NotFoundError(f"no references of {person!r}")
+    return refs
+
+
+@handles("reference.disable")
+def disable(ctx: Context, id: int) -> Step:
+    return _set_active(ctx, id, False)
+
+
+@handles("reference.enable")
+def enable(ctx: Context, id: int) -> Step:
+    return _set_active(ctx, id, True)
+
+
+def _set_active(ctx: Context, ref_id: int, active: bool) -> Step:
+    if not ctx.service.store.set_reference_active(ref_id, active):
+        raise NotFoundError(f"no reference {ref_id}")
+    filed = yield from ctx.service.references_changed()
+    return {"id": ref_id, "active": active, "filed": filed}
+
+
+@handles("enroll")
+def enroll(ctx: Context, person: str, files: list[str]) -> Step:
+    valid_person_name(person)  # checked now, with the files, for the peer asking now
+    return _enroll(ctx, person, list(dict.fromkeys(ctx.readable(f) for f in files)))
+
+
+def _enroll(ctx: Context, person: str, paths: list[str]) -> Step:
+    reports = yield Analyse(tuple(paths))
+    store = ctx.service.store
+    results = []
+    for report in reports:
+        face, why = the_face(report)
+        known = [r for r in store.references() if (r.person, r.sha256) == (person, report.sha256)]
+        if known:
+            ref = known[0]
+            why = f"already reference {ref.id}" + ("" if ref.active else (
+                f", disabled: `facewatchctl reference enable {ref.id}` uses it again"))
+            results.append({"file": report.path, "added": False, "why": why})
+        elif face is None:
+            results.append({"file": report.path, "added": False, "why": why})
+        else:
+            added = store.add_reference(person, ORIGIN_CTL, report.path, report.sha256,
+                                        face.box, face.encoding)
+            results.append({"file": report.path, "added": True, "id": added})
+    filed = yield from ctx.service.references_changed()
+    return {"person": person, "files": results, "filed": filed}

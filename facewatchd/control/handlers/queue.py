@@ -1,0 +1,128 @@
+"""The review queue: listing it, and what a person decides about its items."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Generator
+from typing import Any
+
+from ...errors import RefusedError, RouteError, UsageError
+from ...files.review import Item, valid_person_name
+from ...steps import Step
+from .base import Context, Selection, handles
+from .clusters import find_cluster
+
+MAX_PAGE = 1000  # items of a listing in one answer; facewatchctl fetches the pages in turn
+MAX_THUMBNAILS = 100  # in one answer
+
+
+@handles("review.list")
+def listing(ctx: Context, reason: str | None = None, person: str | None = None,
+            limit: int | None = None, offset: int = 0, deleted: bool = False) -> dict[str, Any]:
+    """A page of the items (at most MAX_PAGE), and how many there are in all."""
+    limit = MAX_PAGE if limit is None else min(limit, MAX_PAGE)
+    items, total = ctx.review.page(reason=reason, person=person, limit=limit, offset=offset,
+                                   deleted=deleted)
+    return {"items": [item.as_dict() for item in items], "total": total, "offset": offset}
+
+
+def each(ctx: Context, selection: Selection, action: Callable[..., dict[str, Any]], *,
+         deleted: bool = False, **kwargs: Any) -> Generator[None, None, list[dict[str, Any]]]:
+    """Run `action` on each selected item, a step each; one result per item, failures
+    included."""
+    results = []
+    for item in ctx.review.select(selection.ids, selection.all, deleted=deleted,
+                                  reason=selection.reason, person=selection.nearest,
+                                  limit=selection.limit):
+        if isinstance(item, tuple):
+            results.append({"id": item[0], "ok": False, "error": item[1]})
+            continue
+        try:
+            results.append(action(item, **kwargs))
+        except (RefusedError, RouteError) as e:
+            results.append({"id": item.id, "ok": False, "error": str(e)})
+        yield
+    return results
+
+
+@handles("review.keep")
+def keep(ctx: Context, selection: Selection, person: str | None = None, to: str | None = None,
+         new_person: bool = False) -> Step:
+    if (person is None) == (to is None):
+        raise UsageError("say where to: --person NAME or --to DIR")
+    if person is not None and not new_person and not _known(ctx, person):
+        known = ", ".join(p["name"] for p in ctx.service.store.persons()) or "nobody yet"
+        raise UsageError(f"{person!r} is not a known person (known: {known}); "
+                         f"to file it under someone new, add --new-person")
+    return _results(each(ctx, selection, ctx.review.keep, person=person, to=to))
+
+
+def _known(ctx: Context, person: str) -> bool:
+    """Someone with references, settings, or a folder already."""
+    config = ctx.service.config
+    return (person in config.persons or any(p["name"] == person for p in ctx.service.store.persons())
+            or any(w.destination_for(person).is_dir() for w in config.watches))
+
+
+def _results(steps: Generator[None, None, list[dict[str, Any]]]) -> Step:
+    return {"results": (yield from steps)}
+
+
+@handles("review.add-reference")
+def teach(ctx: Context, selection: Selection, person: str, face: int | None = None) -> Step:
+    valid_person_name(person)
+    return _teach(ctx, selection, person, face)
+
+
+def _teach(ctx: Context, selection: Selection, person: str, face: int | None) -> Step:
+    results = yield from each(ctx, selection, ctx.review.teach, person=person, face=face)
+    filed = (yield from ctx.service.references_changed()) if any(r["ok"] for r in results) else []
+    return {"results": results, "filed": filed}
+
+
+@handles("review.delete")
+def delete(ctx: Context, selection: Selection) -> Step:
+    return _results(each(ctx, selection, ctx.review.delete))
+
+
+@handles("review.restore")
+def restore(ctx: Context, selection: Selection) -> Step:
+    return _results(each(ctx, selection, ctx.review.restore, deleted=True))
+
+
+@handles("review.sheet")
+def sheet(ctx: Context, cluster: str | None = None, reason: str | None = None,
+          limit: int | None = None) -> list[dict[str, Any]]:
+    """The items with their faces, for a contact sheet; thumbnails come separately."""
+    items = ctx.review.items(reason=reason)
+    marked: dict[int, set[int]] = {}
+    if cluster is not None:
+        found = find_cluster(ctx, cluster, items)
+        marked = {i: {f.index for it, f in found.faces if it.id == i} for i in found.items}
+        items = [item for item in items if item.id in marked]
+    return [_sheet_entry(item, marked.get(item.id, set())) for item in items[:limit]]
+
+
+def _sheet_entry(item: Item, in_cluster: set[int]) -> dict[str, Any]:
+    verdicts = {v.face: v for v in item.decision.faces}
+    faces = []
+    for face in item.faces:
+        v = verdicts.get(face.index)
+        faces.append({"n": face.index + 1, "box": list(face.box), "time": face.time,
+                      "person": v and v.person, "distance": v and v.distance,
+                      "matched": bool(v and v.matched), "cluster": face.index in in_cluster})
+    return {**item.as_dict(), "size": item.entry.evidence.get("size"), "face_boxes": faces}
+
+
+@handles("review.thumbnails")
+def thumbnails(ctx: Context, ids: list[int]) -> dict[str, Any]:
+    """Item id → {"jpeg": base64, "time": seconds into a video or None}."""
+    if len(ids) > MAX_THUMBNAILS:
+        raise UsageError(f"at most {MAX_THUMBNAILS} thumbnails at a time")
+    found = {}
+    for item in ctx.review.items(ids=ids):
+        thumbnail = ctx.service.store.thumbnail(item.entry.sha256)
+        if thumbnail is not None:
+            found[str(item.id)] = {"jpeg": base64.b64encode(thumbnail[0]).decode(),
+                                   "time": thumbnail[1]}
+    return found

@@ -1,0 +1,226 @@
+"""How facewatchctl shows answers to people: one view per kind of answer.
+
+The table of commands says which view a command's answer takes (`view`, and
+`columns` for a table); the daemon returns data, this turns it into text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from .table import Command
+
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(int(seconds), 60)
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h {m}m" if hours else f"{m}m {s}s" if m else f"{s}s"
+
+
+def format_status(s: dict[str, Any]) -> str:
+    refs = ", ".join(f"{p} {n}" for p, n in sorted(s["references"].items())) or "none"
+    lines = [
+        f"facewatchd {s['version']}, {s['state']} for {_duration(s['uptime_s'])}, "
+        f"{s['workers']} workers ({s['worker_restarts']} restarts)",
+        f"sorted {s['processed']}: {s['matched']} to people, {s['review']} to review, "
+        f"{s['duplicates']} duplicates, {s['failed']} failed, {s['left']} left in inbound",
+        f"waiting {s['queued'] + s['settling']} ({s['settling']} still changing), "
+        f"in flight {s['in_flight']}{', scanning' if s['scanning'] else ''}",
+        f"references: {refs}",
+        f"in review: {s['in_review']} (facewatchctl review list)",
+        f"left alone in inbound: {s['ignored']} not photos or videos, {s['held']} held after "
+        f"an undo{' (facewatchctl held)' if s['held'] else ''}",
+        f"watching: {', '.join(s['watching'])}",
+    ]
+    if s["waiting_to_move"]:
+        lines.append(f"could not be moved yet, tried again soon: {s['waiting_to_move']}")
+    if s["tasks"]:
+        lines.append(f"working on: {', '.join(s['tasks'])}")
+    if s["polling"]:
+        lines.append(f"polled (no inotify watches left): {', '.join(s['polling'])}")
+    lines.append(f"last error: {s['last_error'] or 'none'}")
+    return "\n".join(lines)
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def describe_faces(faces: list[dict[str, Any]]) -> list[str]:
+    """Each face in words: where it is, who it is nearest to, and whether that counts."""
+    lines = []
+    for n, face in enumerate(faces, 1):
+        top, right, bottom, left = face["box"]
+        where = f"face {n} at x={left} y={top}, {right - left}x{bottom - top} px"
+        if face.get("time") is not None:
+            where += f", {face['time']:.1f} s into the video"
+        if face.get("person") is None:
+            lines.append(f"  {where}: no references to compare with")
+            continue
+        verdict = {"sure": "is", "supported": "is", "uncertain": "may be"}.get(
+            face.get("band", "sure" if face.get("matched") else ""), "is not known; nearest is")
+        detail = face.get("why") or f"distance {face['distance']:.3f}"
+        lines.append(f"  {where}: {verdict} {face['person']} (reference {face['reference']}, {detail})")
+    return lines
+
+
+def format_test(r: dict[str, Any]) -> str:
+    lines = [f"{r['file']}: {len(r['faces'])} face{'s' if len(r['faces']) != 1 else ''}"]
+    lines += describe_faces(r["faces"])
+    known = r.get("known")
+    if known and known["item"] is not None and known["outcome"] in ("review", "duplicate", "failed"):
+        lines.append(f"it is in review as item {known['item']} ({known['reason'].replace('_', ' ')}); "
+                     f"with the references now it would be {_would(r)}")
+    elif known:
+        lines.append(f"facewatchd put it here ({known['outcome']}); arriving again it would be a "
+                     f"duplicate of itself")
+    elif r["outcome"] == "duplicate":
+        lines.append(f"would go to duplicates: the same file was sorted before, now at {r['duplicate_of']}")
+    else:
+        lines.append(f"would go to {', '.join(r.get('folders') or ['nowhere'])}: {r['rule']}")
+    return "\n".join(lines)
+
+
+def _would(r: dict[str, Any]) -> str:
+    if r["persons"]:
+        return f"filed under {', '.join(r['persons'])}: {r['rule']}"
+    return f"kept in review: {r['rule']}"
+
+
+def format_why(e: dict[str, Any]) -> str:
+    when = datetime.fromtimestamp(e["updated"]).strftime("%Y-%m-%d %H:%M:%S")
+    state = {"done": "moved", "moving": "being moved", "abandoned": "not moved"}[e["state"]]
+    lines = [f"{e['source']}", f"  {state} {when} to {e['target']}"]
+    lines += [f"  also filed as {link}" for link in e["links"]]
+    lines += [f"  with its sidecar {s['to']}" for s in e.get("sidecars", []) if s.get("to")]
+    lines.append(f"  decision: {e['outcome']} ({e['reason'].replace('_', ' ')}): {e['evidence'].get('rule', '')}")
+    if "abandoned" in e["evidence"]:
+        lines.append(f"  not moved because: {e['evidence']['abandoned']}")
+    if e["evidence"].get("frame_times"):
+        lines.append(f"  video frames looked at: {', '.join(f'{t:.1f} s' for t in e['evidence']['frame_times'])}")
+    lines += describe_faces(e["evidence"].get("faces", []))
+    return "\n".join(lines)
+
+
+def format_enroll(r: dict[str, Any]) -> str:
+    return "\n".join([f"added reference {f['id']} of {r['person']} from {f['file']}" if f["added"]
+                      else f"not used: {f['file']}: {f['why']}" for f in r["files"]]
+                     + format_filed(r["filed"]))
+
+
+def format_scan(r: dict[str, Any]) -> str:
+    text = f"scanning {', '.join(r['scanning'])}"
+    if "processed" in r:
+        text = (f"scanned {', '.join(r['scanning'])}: sorted {r['processed']} "
+                f"({r['matched']} to people, {r['review']} to review, {r['duplicates']} duplicates, "
+                f"{r['failed']} failed, {r['left']} left in inbound)")
+    return text
+
+
+def format_items(rows: list[dict[str, Any]]) -> str:
+    return format_table([{**r, "reason": r["reason"].replace("_", " "),
+                          "nearest": r["person"] or "-",
+                          "distance": "-" if r["distance"] is None else f"{r['distance']:.3f}"}
+                         for r in rows], ["id", "reason", "faces", "nearest", "distance", "path"])
+
+
+def format_batch(answer: dict[str, Any]) -> str:
+    """One line per item of a batch command: where it went, or why not; then the items
+    that the references it taught made match someone."""
+    rows, filed = answer["results"], format_filed(answer.get("filed", []))
+    if not rows:
+        return "\n".join(["no items matched", *filed])
+    lines = []
+    for r in rows:
+        label = f"item {r['id']}" if "id" in r else r.get("path", "")
+        if not r["ok"]:
+            lines.append(f"{label}: not done: {r['error']}")
+            continue
+        where = r.get("to") or r.get("path")
+        text = f"{label}: {'would go to' if answer.get('dry_run') else 'now at'} {where}"
+        if r.get("reference"):
+            text += f" (reference {r['reference']} added)"
+        if r.get("disabled"):
+            text += f" (references {', '.join(map(str, r['disabled']))} disabled)"
+        lines.append(text)
+    done = sum(r["ok"] for r in rows)
+    lines.append(f"{done} of {len(rows)} {'would be done (nothing moved)' if answer.get('dry_run') else 'done'}")
+    return "\n".join(lines + filed)
+
+
+def format_filed(filed: list[dict[str, Any]]) -> list[str]:
+    """The review items a change of references made match someone, and where they went."""
+    if not filed:
+        return []
+    return [f"then {len(filed)} item{'s' if len(filed) != 1 else ''} in review matched:"] + [
+        f"  item {m['id']} filed under {', '.join(m['persons'])}: {m['path']}" for m in filed]
+
+
+def format_clusters(rows: list[dict[str, Any]]) -> str:
+    return format_table([{"id": r["id"], "faces": r["size"], "items": len(r["items"]),
+                          "nearest": f"{r['nearest']} {r['distance']:.2f}" if r["nearest"] else "-",
+                          "sample items": " ".join(map(str, r["samples"]))} for r in rows],
+                        ["id", "faces", "items", "nearest", "sample items"])
+
+
+def format_named(r: dict[str, Any]) -> str:
+    lines = [f"cluster {r['id']} is {r['person']}: {r['references']} references added"]
+    lines += [f"  item {m['id']} filed under {', '.join(m['persons'])}: {m['path']}" for m in r["moved"]]
+    left = set(r["items"]) - {m["id"] for m in r["moved"]}
+    if left:
+        lines.append(f"  still in review: items {' '.join(map(str, sorted(left)))}")
+    return "\n".join(lines)
+
+
+
+def format_cells(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A table of plain rows: yes/no, a dash for nothing, times as dates."""
+    def cell(key: str, value: Any) -> Any:
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if value is None:
+            return "-"
+        if key == "since":
+            return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
+        return value
+    return format_table([{k: cell(k, v) for k, v in row.items()} for row in rows], columns)
+
+
+VIEWS: dict[str, Callable[[Any], str]] = {
+    "json": lambda r: json.dumps(r, indent=2),
+    "status": format_status,
+    "enroll": format_enroll,
+    "reference": lambda r: "\n".join([f"reference {r['id']} {'enabled' if r['active'] else 'disabled'}",
+                                       *format_filed(r["filed"])]),
+    "test": format_test,
+    "why": format_why,
+    "scan": format_scan,
+    "reload": lambda r: (f"reloaded: references of {len(r['persons'])} people, {r['added']} new "
+                         f"reference photos, {r['deactivated']} removed, {len(r['skipped'])} "
+                         f"photos not usable"),
+    "items": format_items,
+    "batch": format_batch,
+    "sheet": lambda r: f"wrote {r['items']} items to {r['file']}",
+    "thumbnails": lambda r: f"{len(r)} thumbnails",
+    "clusters": format_clusters,
+    "named": format_named,
+    "ignored": lambda r: f"cluster {r['id']} hidden ({r['ignored']} faces)",
+    "released": lambda r: "\n".join(
+        f"released {x['path']}: it is sorted again once quiet" if x["ok"] else f"{x['path']}: {x['error']}"
+        for x in r["results"]) or "nothing was held",
+}
+
+
+def show(command: Command, result: Any) -> str:
+    """The answer to `command`, as text for people."""
+    if command.view == "table":
+        return format_cells(result, list(command.columns))
+    return VIEWS[command.view](result)

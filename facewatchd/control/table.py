@@ -1,0 +1,180 @@
+"""The one table of commands: each declared once, here.
+
+A declaration drives the server's argument checks and dispatch (handlers/), the
+client's command line, help and way of showing the answer (ctl.py, show.py), and the
+review page's HTTP routes (web/). Names with a dot are typed with a space:
+`reference.disable` is `facewatchctl reference disable`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+REASONS = ("no_face", "unknown_face", "uncertain", "several_people", "duplicate", "failed")
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: type  # str, int, bool, or list (of `item`)
+    help: str
+    required: bool = True
+    path: bool = False  # the client sends it as an absolute path
+    option: bool = False  # typed `--name VALUE` (a bool: `--name`), not in its place
+    item: type = str  # what a list holds: str or int
+    local: bool = False  # the client's own: never sent (where to write a file, say)
+    # The only values allowed; "no face" and "no-face" are taken for "no_face".
+    choices: tuple[str, ...] = ()
+    # A path, or the id of a review item: digits that name no file are sent as `item`.
+    or_item: bool = False
+
+    @property
+    def flag(self) -> str:
+        """How it is typed as an option: `--dry-run` for dry_run."""
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Http:
+    """How the review page offers a command over HTTP: `path` is a route whose `{name}`
+    parts are arguments; GET takes the others from the query, POST from a JSON body;
+    `args` limits which a route accepts (None: all of the command's)."""
+
+    method: str
+    path: str
+    args: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    args: tuple[Arg, ...] = ()
+    # How facewatchctl shows the answer: a view of show.py, or "table" of `columns`.
+    view: str = "json"
+    columns: tuple[str, ...] = ()
+    # Answered a page at a time ({"items", "total", "offset"}): facewatchctl fetches
+    # every page, so any length works.
+    paged: bool = False
+    # Names review items by SELECT: the handler gets one `selection`.
+    selects: bool = False
+    # What facewatchctl does itself around the request (ctl.py: "wait", "sheet").
+    local: str = ""
+    http: Http | None = None
+
+
+LIMIT = Arg("limit", int, "at most this many items", required=False, option=True)
+REASON = Arg("reason", str, f"only items with this reason ({', '.join(REASONS)})",
+             required=False, option=True, choices=REASONS)
+# How batch commands name review items: ids, or --all with the filters of `review list`.
+SELECT = (
+    Arg("ids", list, "item ids, as `review list` shows them", required=False, item=int),
+    Arg("all", bool, "every item (matching --reason, --nearest)", required=False, option=True),
+    REASON,
+    Arg("nearest", str, "with --all: only items whose nearest known person is this one",
+        required=False, option=True),
+    LIMIT,
+)
+
+
+def _batch(name: str, help: str, *args: Arg, path: str) -> Command:
+    return Command(name, help, (*SELECT, *args), view="batch", selects=True,
+                   http=Http("POST", path))
+
+
+COMMANDS: dict[str, Command] = {c.name: c for c in [
+    Command("status", "counts, queue, workers, references per person, last error",
+            http=Http("GET", "/api/status"),
+            view="status"),
+    Command("persons", "the known people and how many active references each has",
+            view="table", columns=("name", "references", "disabled"), http=Http("GET", "/api/persons")),
+    Command("references", "the reference faces, of everyone or of one person",
+            (Arg("person", str, "only this person", required=False),),
+            view="table", columns=("id", "person", "active", "origin", "path"),
+            http=Http("GET", "/api/references")),
+    Command("enroll", "add reference faces of a person from photos (one face each)",
+            (Arg("person", str, "the person's name (their folder's name)"),
+             Arg("files", list, "photos of them", path=True)),
+            view="enroll"),
+    Command("reference.disable", "stop using a reference face", (Arg("id", int, "its id"),),
+            http=Http("POST", "/api/references/{id}/disable"),
+            view="reference"),
+    Command("reference.enable", "use a disabled reference face again", (Arg("id", int, "its id"),),
+            http=Http("POST", "/api/references/{id}/enable"),
+            view="reference"),
+    Command("test", "what would happen to a file: its faces, the nearest people, the decision;"
+                    " nothing is moved", (Arg("file", str, "a photo or video", path=True),),
+            view="test"),
+    Command("why", "why a file went where it went, from the ledger",
+            (Arg("path", str, "where the file is now, or where it was found; or a review item's id",
+                 required=False, path=True, or_item=True),
+             Arg("item", int, "a review item's id", required=False, option=True)),
+            http=Http("GET", "/api/review/{item}/why", args=("item",)),
+            view="why"),
+    Command("scan", "look through the inbound folders (or one folder in them) for files",
+            (Arg("path", str, "a folder inside an inbound folder", required=False, path=True),
+             Arg("no_wait", bool, "do not wait for the files to be sorted", required=False,
+                 option=True, local=True)),
+            local="wait",
+            view="scan"),
+    Command("reload", "read the configuration and the references folder again",
+            view="reload"),
+    Command("review.list", "the items in review: id, path, reason, faces, nearest person, distance",
+            (REASON,
+             Arg("person", str, "only items whose nearest known person is this one",
+                 required=False, option=True),
+             LIMIT,
+             Arg("offset", int, "skip this many items first", required=False, option=True),
+             Arg("deleted", bool, "list the review trash instead", required=False, option=True)),
+            view="items", paged=True, http=Http("GET", "/api/review/list")),
+    _batch("review.keep", "move items to a person's folder (--person) or a folder (--to),"
+                          " teaching nothing",
+           Arg("person", str, "into this person's folder", required=False, option=True),
+           Arg("to", str, "into this folder (inside a destination or review folder)",
+               required=False, option=True, path=True),
+           Arg("new_person", bool, "the --person is someone new: make their folder",
+               required=False, option=True),
+           path="/api/review/keep"),
+    _batch("review.add-reference", "teach: a face of each item becomes a reference of the"
+                                   " person, and the item goes to their folder",
+           Arg("person", str, "whose face it is", option=True),
+           Arg("face", int, "which face (1, 2, ...), for items with several",
+               required=False, option=True),
+           path="/api/review/add-reference"),
+    _batch("review.delete", "move items to the review folder's trash/ (purged after"
+                            " [review] trash_days)", path="/api/review/delete"),
+    _batch("review.restore", "bring deleted items back to review", path="/api/review/restore"),
+    Command("review.sheet", "write an HTML contact sheet of the queue (or of a cluster):"
+                            " thumbnails, face boxes, reasons, nearest people",
+            (Arg("out", str, "the HTML file to write", local=True),
+             Arg("cluster", str, "only the items of this cluster (c17)", required=False, option=True),
+             REASON, LIMIT),
+            local="sheet",
+            view="sheet"),
+    Command("review.thumbnails", "the thumbnails of items, base64 JPEG (for review sheet)",
+            (Arg("ids", list, "item ids", item=int),),
+            view="thumbnails"),
+    Command("clusters", "groups of unknown faces in review that look like the same person",
+            view="clusters", http=Http("GET", "/api/clusters")),
+    Command("clusters.name", "make a cluster's faces references of a person, and file every"
+                             " item that then matches",
+            (Arg("id", str, "the cluster's id (c17)"), Arg("person", str, "who it is")),
+            http=Http("POST", "/api/clusters/{id}/name"),
+            view="named"),
+    Command("clusters.ignore", "stop showing a cluster", (Arg("id", str, "the cluster's id (c17)"),),
+            http=Http("POST", "/api/clusters/{id}/ignore"),
+            view="ignored"),
+    Command("undo", "put a file back where it was before its last move, or every file moved"
+                    " since a time; references taught by those moves are disabled",
+            (Arg("path", str, "where the file is now", required=False, path=True),
+             Arg("since", str, "undo every move since: 30m, 2h, 3d, 10:00, 2026-11-22 10:00",
+                 required=False, option=True),
+             Arg("dry_run", bool, "only say what would move", required=False, option=True)),
+            view="batch", http=Http("POST", "/api/undo", args=("since", "dry_run"))),
+    Command("held", "files an undo put back in inbound: they wait there until released",
+            view="table", columns=("path", "since")),
+    Command("release", "let files an undo put back in inbound be sorted again",
+            (Arg("paths", list, "the held files", required=False, path=True),
+             Arg("all", bool, "every held file", required=False, option=True)),
+            view="released"),
+]}

@@ -1,0 +1,271 @@
+"""The worker pool: N processes, each with the models loaded once, one file at a time.
+
+Workers are pure: path in, FaceReport out; they never move a file or write the
+database, so killing one leaves nothing half-done. A worker that dies is replaced
+and its file retried once; a file that takes longer than the time limit has its
+worker killed and comes back as a failed report. concurrent.futures cannot do
+either (a dead worker breaks its whole executor), hence this small pool.
+
+Workers fork from a forkserver that has imported dlib, so a replacement starts in
+well under a second and the library's pages are shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any
+
+from ..config import Config
+from .report import FaceReport
+
+if TYPE_CHECKING:  # the main process never imports dlib
+    from .faces import FaceEngine
+
+log = logging.getLogger("facewatchd.pool")
+
+RETRIES_AFTER_CRASH = 1
+READY = ("ready", None)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    model: str = "hog"
+    upsample: int = 1
+    max_side: int = 1600
+    video_frames: int = 8
+
+    @classmethod
+    def of(cls, config: Config) -> EngineSettings:
+        rec = config.recognition
+        return cls(rec.model, rec.upsample, rec.max_side, rec.video_frames)
+
+
+@dataclass
+class _Job:
+    key: Hashable
+    path: str
+    attempts: int = 0
+    started: float = 0.0
+
+
+def _worker_main(conn: Connection, settings: EngineSettings) -> None:
+    # The main process owns signals: a terminal's Ctrl-C reaches the whole group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from .faces import FaceEngine
+    from .media import die_with_parent
+
+    # Our parent is the forkserver, which ends when the main process does, even by kill -9.
+    die_with_parent()
+    engine = FaceEngine(settings.model, settings.upsample, settings.max_side,
+                        settings.video_frames)
+    try:
+        _serve(conn, engine)
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the main process is gone: nobody wants the answer
+
+
+def _serve(conn: Connection, engine: FaceEngine) -> None:
+    conn.send(READY)  # the time limit starts with the first file, not with loading models
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if job is None:
+            return
+        key, path = job
+        try:
+            report = engine.analyse(path)
+        except Exception as e:  # a bug must cost one file, not the worker
+            report = FaceReport(path, "image", error=f"internal error: {type(e).__name__}: {e}")
+        conn.send((key, report))
+
+
+class _Worker:
+    def __init__(self, ctx: multiprocessing.context.ForkServerContext, settings: EngineSettings) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, settings),
+                                   name="facewatchd-worker", daemon=True)
+        self.process.start()
+        child.close()
+        self.job: _Job | None = None
+        self.ready = False  # models loaded
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join(timeout=None if kill else 5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+class Pool:
+    """Submit paths with `submit`, collect (key, FaceReport) pairs with `collect`."""
+
+    def __init__(self, settings: EngineSettings, workers: int, timeout: float) -> None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["facewatchd.engine.faces"])
+        self._ctx, self._settings, self._timeout = ctx, settings, timeout
+        self._workers = [_Worker(ctx, settings) for _ in range(workers)]
+        self._backlog: deque[_Job] = deque()
+        self.restarts = 0
+
+    @property
+    def size(self) -> int:
+        return len(self._workers)
+
+    @property
+    def pending(self) -> int:
+        """Files submitted and not yet collected: the caller bounds this."""
+        return len(self._backlog) + sum(w.job is not None for w in self._workers)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(w.job is not None for w in self._workers)
+
+    def waitables(self) -> list[Any]:
+        """What to wait on: the pipes and sentinels of busy workers and of those starting."""
+        watched = [w for w in self._workers if w.job is not None or not w.ready]
+        return [w.conn for w in watched] + [w.process.sentinel for w in watched]
+
+    def next_timeout(self) -> float | None:
+        """Seconds until the earliest job in flight reaches the time limit."""
+        started = [w.job.started for w in self._workers if w.job is not None]
+        return max(0.0, min(started) + self._timeout - time.monotonic()) if started else None
+
+    def submit(self, key: Hashable, path: str) -> None:
+        self._backlog.append(_Job(key, path))
+        self._dispatch()
+
+    def collect(self, timeout: float | None = None) -> list[tuple[Hashable, FaceReport]]:
+        """Wait up to `timeout` seconds for at least one result; return all that are ready."""
+        results: list[tuple[Hashable, FaceReport]] = []
+        self._dispatch()
+        waitables = self.waitables()
+        if not waitables:
+            return results
+        limits = [t for t in (timeout, self.next_timeout()) if t is not None]
+        ready = set(wait(waitables, min(limits) if limits else None))
+        for index, worker in enumerate(self._workers):
+            if not worker.ready and worker.job is None:
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    self._take_ready(index)
+        for index, worker in enumerate(self._workers):
+            job = worker.job
+            if job is None:
+                continue
+            if worker.conn in ready:
+                try:
+                    key, report = worker.conn.recv()
+                except (EOFError, OSError):  # its end of the pipe closed: it died
+                    results.extend(self._crashed(index, job))
+                else:
+                    worker.job = None
+                    results.append((key, report))
+                continue
+            if worker.process.sentinel in ready or not worker.process.is_alive():
+                results.extend(self._crashed(index, job))
+            elif time.monotonic() - job.started > self._timeout:
+                self._replace(index, kill=True)
+                results.append((job.key, FaceReport(
+                    job.path, "image", error=f"analysis took longer than {self._timeout:g} s",
+                    abandoned=True)))
+        self._dispatch()
+        return results
+
+    def imap(self, paths: Iterable[str], stop: Callable[[], bool] = lambda: False,
+             window: int = 2) -> Iterator[FaceReport]:
+        """Analyse `paths`, at most `window` per worker outstanding; yields as they finish.
+
+        Once `stop()` is true no more paths are taken; what is in flight still comes back.
+        """
+        todo = iter(paths)
+        exhausted = False
+        while True:
+            while not exhausted and not stop() and self.pending < window * self.size:
+                path = next(todo, None)
+                if path is None:
+                    exhausted = True
+                else:
+                    self.submit(path, path)
+            if not self.pending:
+                return
+            for _, report in self.collect(timeout=0.5):
+                yield report
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.stop(kill=worker.job is not None)
+        self._workers = []
+
+    def _crashed(self, index: int, job: _Job) -> list[tuple[Hashable, FaceReport]]:
+        code = self._replace(index)
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        if job.attempts < RETRIES_AFTER_CRASH:
+            job.attempts += 1
+            self._backlog.appendleft(job)
+            return []
+        return [(job.key, FaceReport(job.path, "image", abandoned=True,
+                                     error=f"the worker analysing it died ({how}), twice"))]
+
+    def _replace(self, index: int, kill: bool = False) -> int | None:
+        """Stop (reap) the worker at `index`, start a new one; returns the old exit code."""
+        old = self._workers[index]
+        old.job = None
+        old.stop(kill=kill)
+        self._workers[index] = _Worker(self._ctx, self._settings)
+        self.restarts += 1
+        code: int | None = old.process.exitcode
+        return code
+
+    def _take_ready(self, index: int) -> None:
+        worker = self._workers[index]
+        try:
+            if worker.conn.poll() and worker.conn.recv() == READY:
+                worker.ready = True
+                return
+        except (EOFError, OSError):
+            pass
+        if not worker.process.is_alive():
+            log.error("a worker died while loading the models (exit status %s); starting another",
+                      self._replace(index))
+
+    def _dispatch(self) -> None:
+        for index in range(len(self._workers)):
+            if not self._backlog:
+                return
+            if not self._workers[index].ready:
+                self._take_ready(index)  # may replace a worker that died starting
+            worker = self._workers[index]
+            if worker.job is not None or not worker.ready:
+                continue
+            job = self._backlog.popleft()
+            job.started = time.monotonic()
+            try:
+                worker.conn.send((job.key, job.path))
+            except OSError:  # it died while idle: replace it; the job waits for the new one
+                self._backlog.appendleft(job)
+                self._replace(index)
+                continue
+            worker.job = job

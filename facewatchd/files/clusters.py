@@ -1,0 +1,69 @@
+"""The unknown faces of the review queue, grouped: the same stranger across photos.
+
+Which faces take part: those of items that may match someone once taught (unknown,
+uncertain, several people), and that match nobody now. The grouping itself is
+policy/cluster.py's DBSCAN.
+
+A cluster's id is its smallest face id, written `c17` so that it is never taken for a
+review item's: it stays the same while that face is in the queue, however the queue
+grows, so `clusters name c17 Anna` names what `clusters` showed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+from ..policy.cluster import groups
+from ..state import StoredFace
+from .review import RECHECKED_REASONS, Item
+
+
+def cluster_number(name: str) -> int:
+    """The number in a cluster's id: 17 for "c17" (UsageError for anything else)."""
+    if len(name) > 1 and name[0] in "cC" and name[1:].isdigit():
+        return int(name[1:])
+    raise UsageError(f"{name!r} is not a cluster id: they look like c17 (facewatchctl clusters)")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: int
+    faces: tuple[tuple[Item, StoredFace], ...]
+
+    @property
+    def name(self) -> str:
+        return f"c{self.id}"
+
+    @property
+    def items(self) -> list[int]:
+        return list(dict.fromkeys(item.id for item, _ in self.faces))
+
+    def as_dict(self, samples: int = 6) -> dict[str, Any]:
+        nearest = [(v.distance, v.person) for item, face in self.faces
+                   for v in item.decision.faces if v.face == face.index and v.distance is not None]
+        distance, person = min(nearest) if nearest else (None, None)
+        return {"id": self.name, "size": len(self.faces), "items": self.items,
+                "samples": self.items[:samples], "nearest": person, "distance": distance}
+
+
+def clusters(items: list[Item], eps: float, min_size: int, ignored: set[int]) -> list[Cluster]:
+    """The clusters of unknown faces among `items`, largest first, without ignored ones."""
+    unknown: dict[int, tuple[Item, StoredFace]] = {}
+    for item in items:
+        if item.reason not in RECHECKED_REASONS:
+            continue
+        matched = {v.face for v in item.decision.faces if v.matched}
+        for face in item.faces:
+            if face.index not in matched:
+                unknown.setdefault(face.id, (item, face))
+    members = list(unknown.values())
+    if not members:
+        return []
+    found = groups(np.stack([face.encoding for _, face in members]), [face.id for _, face in members],
+                   eps, min_size, ignored)
+    return [Cluster(min(members[i][1].id for i in rows), tuple(members[i] for i in rows))
+            for rows in found]

@@ -1,0 +1,269 @@
+"""The journaled move: intent in the ledger, then the move, its sidecars and links, then done.
+
+Every move of a file the daemon makes (sorting, review actions, re-checks, undo,
+purging the trash) goes through `Journal`, so each is one row of the ledger that
+says 'moving' before anything on disk changes and 'done' after:
+
+    begin (row: source, target, hash, decision) → route.move → sidecars → links → finish
+
+A photo's sidecars (kinds.py: XMP, Takeout JSON, AAE) are found beside it at every
+move and go with it, renamed as it is; links (a photo of several people filed under
+each of them) get copies of them too. Sidecars and links are journaled one by one in
+the same row before each is made, so after a crash `recover` knows every name it may
+have to finish or remove. `recover` settles every row still 'moving' at start-up: a
+move whose target holds the right bytes is finished (with its sidecars and links),
+one whose file is still (or back) at its source is rolled back, and the file is
+sorted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engine import kinds
+from ..engine.report import Signature
+from ..errors import RouteError
+from ..state import LedgerEntry, Store
+from . import route
+
+log = logging.getLogger("facewatchd.journal")
+
+
+@dataclass(frozen=True)
+class Moved:
+    entry_id: int
+    target: Path
+    links: tuple[Path, ...]
+
+
+class Journal:
+    def __init__(self, store: Store, progress: route.Progress = route._nothing) -> None:
+        self.store = store
+        self.progress = progress
+
+    def move(self, source: Path, folder: Path, *, signature: Signature, sha256: str,
+             size: int, name: str | None = None, also: Sequence[Path] = (),
+             **row: Any) -> Moved:
+        """Move the file at `source` into `folder` (as `name`, or its own name, made
+        unique) with its sidecars, and link it into each folder of `also`; `row` is the
+        rest of the ledger row (outcome, reason, persons, evidence, actor...).
+
+        Raises RouteError, with the file where it was, when it cannot be moved.
+        """
+        target = route.free_target(folder, name or source.name)
+        entry_id = self.store.begin_move(sha256=sha256, size=size, source=str(source),
+                                         target=str(target), **row)
+        while True:
+            try:
+                route.move(source, target, str(entry_id), signature, self.progress)
+                break
+            except FileExistsError:  # the name was taken meanwhile: take the next one
+                target = route.free_target(target.parent, source.name if name is None else name)
+                self.store.retarget(entry_id, str(target))
+            except RouteError as e:
+                self.store.abandon_move(entry_id, str(e))
+                raise
+        carried = Carried(self, entry_id)
+        for sidecar in kinds.sidecars_of(source) if kinds.is_media(source) else ():
+            carried.move(sidecar, target.parent / kinds.renamed(sidecar.name, source.name, target.name))
+        links = self._link(entry_id, target, also, carried)
+        self.store.finish_move(entry_id, [str(p) for p in links])
+        return Moved(entry_id, target, tuple(links))
+
+    def attach(self, entry: LedgerEntry, sidecar: Path, photo_name: str) -> Path:
+        """Bring a sidecar that arrived after its photo (named `photo_name` then) to where
+        the photo is now (the file the ledger's current `entry` has), and beside each of
+        its links: one more row of the photo's history, in which only the sidecar moves.
+        Returns where it went."""
+        target = entry.path
+        entry_id = self.store.begin_move(
+            sha256=entry.sha256, size=entry.size, source=str(target), target=str(target),
+            outcome=entry.outcome, reason=entry.reason, persons=entry.persons,
+            evidence=entry.evidence, original_id=entry.original_id, prior_id=entry.id,
+            item_id=entry.item_id, actor="sidecar", taught=[])
+        carried = Carried(self, entry_id, entry.sidecars)
+        moved = carried.move(sidecar, target.parent / kinds.renamed(sidecar.name, photo_name, target.name))
+        if moved is None:
+            self.store.abandon_move(entry_id, "the sidecar could not be moved")
+            raise RouteError(f"{sidecar} could not be brought beside {target}")
+        for link in entry.links:
+            carried.copy(moved, Path(link).parent / kinds.renamed(moved.name, target.name, Path(link).name))
+        self.store.finish_move(entry_id, entry.links)
+        return moved
+
+    def _link(self, entry_id: int, target: Path, folders: Sequence[Path],
+              carried: Carried) -> list[Path]:
+        """A hard link (or a copy) of `target` in each further folder, and copies of its
+        sidecars beside it, each journaled before it is made."""
+        links: list[Path] = []
+        planned: list[str] = []
+        sidecars = list(carried.done)
+        for folder in folders:
+            if folder == target.parent:
+                continue  # one destination for everyone: the file is there already
+            link = route.free_target(folder, target.name)
+            planned.append(str(link))
+            self.store.plan_links(entry_id, planned)
+            try:
+                route.link_or_copy(target, link, link_tag(entry_id, len(planned) - 1), self.progress)
+            except (RouteError, FileExistsError) as e:
+                log.warning("could not also file %s in %s: %s", target, folder, e)
+                continue
+            links.append(link)
+            for sidecar in sidecars:
+                carried.copy(Path(sidecar["to"]),
+                             folder / kinds.renamed(Path(sidecar["to"]).name, target.name, link.name))
+        return links
+
+    def delete(self, entry: LedgerEntry, **row: Any) -> None:
+        """Delete the file the ledger has at `entry.target` for good, and its sidecars,
+        journaled. Raises RouteError when it cannot be deleted; the file stays."""
+        path = entry.path
+        sidecars = [{"from": str(s), "to": None, "sha256": route.file_sha256(s)}
+                    for s in kinds.sidecars_of(path)]
+        entry_id = self.store.begin_move(sha256=entry.sha256, size=entry.size, source=str(path),
+                                         target=None, prior_id=entry.id, item_id=entry.item_id,
+                                         **row)
+        self.store.plan_sidecars(entry_id, sidecars)
+        try:
+            path.unlink()
+        except OSError as e:
+            self.store.abandon_move(entry_id, e.strerror or str(e))
+            raise RouteError(f"cannot delete {path}: {e.strerror or e}") from None
+        _delete_sidecars(sidecars)
+        self.store.finish_move(entry_id)
+
+    def recover(self) -> int:
+        """Settle every move a crash interrupted; returns how many there were."""
+        entries = self.store.moves_under_way()
+        for entry in entries:
+            source = Path(entry.source)
+            if entry.target is None:  # a purge: done if the file is gone
+                finished = not os.path.lexists(source)
+                if finished:
+                    _delete_sidecars(entry.sidecars)
+            elif entry.source == entry.target:  # a sidecar joining a photo that stays
+                finished = route.file_sha256(source) == entry.sha256
+            else:
+                finished = route.recover(source, entry.path, str(entry.id), entry.sha256)
+            if finished:
+                if entry.target is not None:
+                    Carried(self, entry.id).recover(entry.sidecars)
+                links = self._recover_links(entry) if entry.target is not None else []
+                self.store.finish_move(entry.id, links)
+                log.info("finished the interrupted move of %s to %s", source, entry.target)
+            else:
+                self._remove_link_temps(entry)
+                Carried(self, entry.id).roll_back(entry.sidecars)
+                self.store.abandon_move(entry.id, "interrupted before the move; sorted again")
+                log.info("rolled back the interrupted move of %s", source)
+        return len(entries)
+
+    def _recover_links(self, entry: LedgerEntry) -> list[str]:
+        """The planned links of a finished move: keep those made, make the missing ones."""
+        target = entry.path
+        kept = []
+        for n, name in enumerate(entry.links):
+            link = Path(name)
+            route.temp_path(link, link_tag(entry.id, n)).unlink(missing_ok=True)
+            if os.path.lexists(link) and route.file_sha256(link) != entry.sha256:
+                continue  # that name belongs to another file: ours never got there
+            if not os.path.lexists(link):
+                try:
+                    route.link_or_copy(target, link, link_tag(entry.id, n), self.progress)
+                except (RouteError, FileExistsError) as e:
+                    log.warning("could not also file %s in %s: %s", target, link.parent, e)
+                    continue
+            kept.append(name)
+        return kept
+
+    def _remove_link_temps(self, entry: LedgerEntry) -> None:
+        # Links are made only once the move is done: a rolled-back one has at most temps.
+        for n, name in enumerate(entry.links):
+            route.temp_path(Path(name), link_tag(entry.id, n)).unlink(missing_ok=True)
+
+
+class Carried:
+    """The sidecars one ledger row moves (or copies beside links), journaled one by one:
+    each as {"from", "to", "sha256", "copy"} in the row before it is moved."""
+
+    def __init__(self, journal: Journal, entry_id: int, before: Sequence[dict[str, Any]] = ()) -> None:
+        self.journal, self.entry_id = journal, entry_id
+        self.done: list[dict[str, Any]] = [dict(s, **{"from": s["to"]}) for s in before
+                                           if s.get("to")]  # they stay where they are
+
+    def move(self, source: Path, target: Path) -> Path | None:
+        return self._carry(source, target, copy=False)
+
+    def copy(self, source: Path, target: Path) -> Path | None:
+        return self._carry(source, target, copy=True)
+
+    def _carry(self, source: Path, target: Path, copy: bool) -> Path | None:
+        """Move (or copy) one sidecar; a sidecar that cannot be moved stays where it is,
+        beside the photo's old place, and says so in the log."""
+        identity = route.identify(source)
+        if identity is None:
+            return None  # gone, or not a regular file any more
+        tag = f"{self.entry_id}-s{len(self.done)}"
+        while True:
+            target = route.free_target(target.parent, target.name)
+            record = {"from": str(source), "to": str(target), "sha256": identity[1], "copy": copy}
+            self.journal.store.plan_sidecars(self.entry_id, [*self.done, record])
+            try:
+                if copy:
+                    route.link_or_copy(source, target, tag, self.journal.progress)
+                else:
+                    route.move(source, target, tag, identity[0], self.journal.progress)
+            except FileExistsError:
+                continue
+            except RouteError as e:
+                log.warning("the sidecar %s stays where it is: %s", source, e)
+                self.journal.store.plan_sidecars(self.entry_id, self.done)
+                return None
+            self.done.append(record)
+            return target
+
+    def recover(self, planned: Sequence[dict[str, Any]]) -> None:
+        """After a crash: finish each planned sidecar move of a finished move."""
+        for n, record in enumerate(planned):
+            source, target = Path(record["from"]), Path(record["to"])
+            tag = f"{self.entry_id}-s{n}"
+            if record.get("copy"):
+                route.temp_path(target, tag).unlink(missing_ok=True)
+                arrived = os.path.lexists(target)
+            else:
+                arrived = route.recover(source, target, tag, record["sha256"])
+            if arrived:
+                self.done.append(record)
+            elif self._carry(source, target, bool(record.get("copy"))) is None:
+                log.warning("the sidecar %s did not follow its photo to %s", source, target.parent)
+        self.journal.store.plan_sidecars(self.entry_id, self.done)
+
+
+    def roll_back(self, planned: Sequence[dict[str, Any]]) -> None:
+        """After a crash, for a move that did not happen: sidecars back where they were."""
+        for n, record in enumerate(planned):
+            if record.get("to") is None:
+                continue
+            tag = f"{self.entry_id}-s{n}"
+            if record.get("copy"):
+                route.temp_path(Path(record["to"]), tag).unlink(missing_ok=True)
+            else:
+                route.recover(Path(record["from"]), Path(record["to"]), tag, record["sha256"])
+
+
+def _delete_sidecars(sidecars: Sequence[dict[str, Any]]) -> None:
+    for record in sidecars:
+        path = Path(record["from"])
+        if route.file_sha256(path) == record["sha256"]:
+            path.unlink()
+
+
+def link_tag(entry_id: int, n: int) -> str:
+    """The journal's tag of the `n`th link of a move: names its temporary copy."""
+    return f"{entry_id}-{n}"

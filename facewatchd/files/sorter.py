@@ -1,0 +1,251 @@
+"""Sorting one analysed file: duplicate check, decision, journaled move, ledger.
+
+Runs in the main process only: it is the one writer of the database and the one
+mover of files, every move through the journal (journal.py). `plan` is the one
+routing rule: sorting a file and `facewatchctl test` both ask it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, WatchConfig
+from ..engine import kinds
+from ..engine.report import FaceReport
+from ..errors import RefusedError, RouteError
+from ..policy.decide import Decision, Policy, References, decide, evidence
+from ..state import LedgerEntry, Store
+from . import route
+from .journal import Journal
+
+log = logging.getLogger("facewatchd.sorter")
+
+DUPLICATES = "duplicates"
+FAILED = "failed"
+UNDONE = "undone"  # the outcome of a file put back in inbound by an undo: left there
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one file. `outcome` is sorted, review, duplicate, failed or left;
+    for a sidecar, sidecar (it followed its photo) or ignored."""
+
+    source: Path
+    outcome: str
+    reason: str
+    persons: tuple[str, ...] = ()
+    target: Path | None = None
+    entry_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a file would go, and why: the one routing rule, shared by sorting and `test`.
+
+    `outcome` is sorted, review, duplicate, failed, or left (stays in inbound: `why`);
+    `decision` is what its faces say, `reason` and `persons` what the ledger records
+    (a duplicate is filed as a duplicate, whoever is in it).
+    """
+
+    outcome: str
+    decision: Decision
+    record: dict[str, Any]  # the evidence the ledger keeps
+    folder: Path | None = None
+    also: tuple[Path, ...] = ()  # further persons' folders (multi_person = all)
+    original: LedgerEntry | None = None  # the file this one duplicates
+    why: str = ""
+
+    @property
+    def reason(self) -> str:
+        return "duplicate" if self.outcome == "duplicate" else self.decision.reason
+
+    @property
+    def persons(self) -> tuple[str, ...]:
+        return self.decision.persons if self.outcome == "sorted" else ()
+
+
+class Sorter:
+    def __init__(self, config: Config, store: Store, progress: route.Progress = route._nothing) -> None:
+        self.config = config
+        self.store = store
+        self.journal = Journal(store, progress)
+        rec = config.recognition
+        self.policy = Policy(config.tolerance_for, rec.multi_person, rec.sure_tolerance,
+                             rec.min_support, rec.min_margin)
+        self.references = References(*store.active_references())
+        # Files an undo put back in inbound, by path: (size, mtime_ns, ledger id).
+        undone = store.current((UNDONE,))
+        self.held = {str(e.path): (e.size, e.evidence["held_mtime_ns"], e.id)
+                     for e in undone if not e.evidence.get("released")}
+        self.released = {str(e.path): e.id for e in undone if e.evidence.get("released")}
+
+    def is_held(self, path: Path) -> bool:
+        """Was this file put back by an undo, unchanged since? Then it is not sorted again."""
+        held = self.held.get(str(path))
+        if held is None:
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return (st.st_size, st.st_mtime_ns) == held[:2]
+
+    def held_files(self) -> list[Path]:
+        """The files an undo put back in inbound that wait there, unchanged."""
+        return [Path(p) for p in self.held if self.is_held(Path(p))]
+
+    def release(self, path: Path) -> bool:
+        """Let a held file be sorted again (False if it is not held)."""
+        held = self.held.pop(str(path), None)
+        if held is None:
+            return False
+        self.store.mark_released(held[2])
+        self.released[str(path)] = held[2]
+        return True
+
+    def reload_references(self) -> References:
+        self.references = References(*self.store.active_references())
+        return self.references
+
+    def watch_for(self, path: Path) -> WatchConfig | None:
+        for watch in self.config.watches:
+            if path.is_relative_to(watch.inbound):
+                return watch
+        return None
+
+    def plan(self, report: FaceReport, watch: WatchConfig | None = None) -> Plan:
+        """Decide where the file of `report` goes: duplicate check, decision, folder."""
+        source = Path(report.path)
+        watch = watch or self.watch_for(source)
+        decision = decide(report, self.references, self.policy)
+        record = evidence(report, decision)
+        if watch is None:
+            return Plan("left", decision, record, why="not in any inbound folder")
+        if report.signature is None:
+            # Never opened (gone, a symlink, unreadable): nothing of ours to move.
+            return Plan("left", decision, record, why=report.error or "could not be opened")
+        subfolder = source.parent.relative_to(watch.inbound) if source.is_relative_to(
+            watch.inbound) else Path()
+        original = None
+        if decision.outcome == "failed":
+            outcome, folder = "failed", watch.review / FAILED
+        elif (original := self.store.sorted_before(report.sha256)) is not None:
+            outcome, folder = "duplicate", watch.review / DUPLICATES
+            record = {**record,
+                      "rule": f"same content as a file sorted before, now at {original.target}"}
+        elif decision.outcome == "sorted":
+            outcome, folder = "sorted", watch.destination_for(decision.persons[0])
+        else:
+            outcome, folder = "review", watch.review
+        root = watch.destination_root if outcome == "sorted" else watch.review.parent
+        if not root.is_dir():
+            # Never recreate it: on an unmounted disk that would fill the mount point.
+            return Plan("left", decision, record, why=f"{root} is missing (a disk not mounted?)")
+        also = tuple(watch.destination_for(p) / subfolder for p in decision.persons[1:]) \
+            if outcome == "sorted" else ()
+        return Plan(outcome, decision, record, folder / subfolder, also, original)
+
+    def handle(self, report: FaceReport) -> Outcome:
+        """Decide where the file of `report` goes and move it there."""
+        source = Path(report.path)
+        if report.signature is None and report.abandoned:
+            # The worker never said what it read: identify the file here to set it aside.
+            if (identity := route.identify(source, self.journal.progress)) is not None:
+                report = replace(report, signature=identity[0], sha256=identity[1])
+        plan = self.plan(report)
+        if plan.outcome == "left":
+            return self._left(source, plan.why)
+        assert plan.folder is not None and report.signature is not None
+        if plan.outcome != "sorted":  # what review, clustering and the contact sheet will need
+            self.store.save_faces(report.sha256, [(f.box, f.score, f.time, f.encoding)
+                                                  for f in report.faces],
+                                  report.thumbnail, report.thumbnail_time)
+        # A file that an undo put back (and that changed since, or was released)
+        # continues that history.
+        held = self.held.pop(str(source), None)
+        prior = held[2] if held else self.released.pop(str(source), None)
+        try:
+            moved = self.journal.move(
+                source, plan.folder, signature=report.signature, sha256=report.sha256,
+                size=report.signature.size, also=plan.also, outcome=plan.outcome,
+                reason=plan.reason, persons=list(plan.persons), evidence=plan.record,
+                original_id=plan.original.id if plan.original else None,
+                prior_id=prior)
+        except RouteError as e:
+            return self._left(source, str(e))
+        result = Outcome(source, plan.outcome, plan.reason, plan.persons, moved.target,
+                         moved.entry_id)
+        _log_outcome(result, plan, report)
+        return result
+
+    def relocate(self, entry: LedgerEntry, folder: Path, *, outcome: str, reason: str,
+                 actor: str, persons: tuple[str, ...] = (), evidence: dict[str, Any] | None = None,
+                 item_id: int | None = None, taught: Sequence[int] = (), name: str | None = None,
+                 also: Sequence[Path] = ()) -> Path:
+        """Move a file the ledger knows (at `entry.target`) on into `folder`, journaled,
+        and link it into the folders `also` (further persons).
+
+        Refuses with RouteError when the file there is no longer the one the ledger
+        knows; returns where it went (`name`, or its own name, made unique).
+        """
+        current = self.store.entry(entry.id)
+        if current is None or not current.current:
+            raise RefusedError(f"{entry.target} was moved meanwhile (by another command, or the"
+                               " daemon); look again")
+        source = entry.path
+        identity = route.identify(source, self.journal.progress)
+        if identity is None or identity[1] != entry.sha256:
+            raise RouteError(f"{source} is not the file the ledger put there any more"
+                             " (moved, replaced or changed)")
+        moved = self.journal.move(
+            source, folder, signature=identity[0], sha256=entry.sha256, size=entry.size,
+            name=name, also=also, outcome=outcome, reason=reason, persons=list(persons),
+            evidence=entry.evidence if evidence is None else evidence, prior_id=entry.id,
+            item_id=item_id, actor=actor, taught=list(taught))
+        log.info("%s → %s (%s by %s: %s)", source, moved.target, outcome, actor, reason,
+                 extra={"FACEWATCH_PATH": str(source), "FACEWATCH_TARGET": str(moved.target),
+                        "FACEWATCH_DECISION": outcome, "FACEWATCH_ACTOR": actor})
+        return moved.target
+
+    def follow(self, sidecar: Path) -> Outcome:
+        """A sidecar whose photo is not beside it: bring it to where the ledger says its
+        photo is now. Without one (the photo never came, or is gone), it stays: ignored."""
+        # The photo's name begins as the sidecar's does: "IMG_1.xmp", "IMG_1.jpg.json".
+        first = next((e for e in self.store.found_as(str(sidecar.parent / sidecar.name.split(".")[0]))
+                      if Path(e.source).parent == sidecar.parent and kinds.is_media(Path(e.source))
+                      and kinds.belongs_to(sidecar.name, Path(e.source).name)), None)
+        now = self.store.current_of(first) if first else None
+        if first is None or now is None or now.target is None or now.outcome in (UNDONE, "purged"):
+            return Outcome(sidecar, "ignored", "no photo of it was sorted")
+        try:
+            target = self.journal.attach(now, sidecar, Path(first.source).name)
+        except RouteError as e:
+            return self._left(sidecar, str(e))
+        log.info("%s → %s (the sidecar follows its photo)", sidecar, target,
+                 extra={"FACEWATCH_PATH": str(sidecar), "FACEWATCH_TARGET": str(target),
+                        "FACEWATCH_DECISION": "sidecar"})
+        return Outcome(sidecar, "sidecar", "follows its photo", target=target)
+
+    def _left(self, source: Path, why: str) -> Outcome:
+        log.warning("left %s in place: %s", source, why,
+                    extra={"FACEWATCH_PATH": str(source), "FACEWATCH_DECISION": "left"})
+        return Outcome(source, "left", why)
+
+
+def _log_outcome(result: Outcome, plan: Plan, report: FaceReport) -> None:
+    best = min((v.distance for v in plan.decision.faces if v.distance is not None), default=None)
+    fields = {"FACEWATCH_PATH": str(result.source), "FACEWATCH_DECISION": result.outcome,
+              "FACEWATCH_REASON": result.reason, "FACEWATCH_TARGET": str(result.target),
+              "FACEWATCH_FACES": str(len(report.faces))}
+    if result.persons:
+        fields["FACEWATCH_PERSON"] = ",".join(result.persons)
+    if best is not None:
+        fields["FACEWATCH_DISTANCE"] = f"{best:.4f}"
+    level = logging.WARNING if result.outcome == "failed" else logging.INFO
+    log.log(level, "%s → %s (%s: %s)", result.source, result.target, result.outcome,
+            plan.record["rule"], extra=fields)

@@ -1,0 +1,145 @@
+"""Undo: put files back where they were before, from the ledger.
+
+Each move of a file is a ledger row pointing back to the one before, so undoing is
+walking that chain back to the first move made after the given time and moving the
+file to where that move found it:
+
+- a file the daemon took from inbound goes back to inbound (to inbound's top folder
+  if its subfolder is gone) and is held there: it is not sorted again until it is
+  changed or moved (or touched: then at the next scan, e.g. `facewatchctl scan`);
+- a file taken from review goes back to review as the same item.
+
+References taught by an undone action are disabled. Nothing is overwritten: a
+name that is taken gets a `_1` suffix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Generator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import RefusedError, RouteError, UsageError
+from ..state import LedgerEntry
+from . import route
+from .sorter import UNDONE, Sorter
+
+log = logging.getLogger("facewatchd.undo")
+
+UNDOABLE = ("sorted", "review", "duplicate", "failed", "trash")
+_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """'30m', '2h', '3d' ago, or a local date and time ('2026-11-22 10:00', '10:00')."""
+    now = time.time() if now is None else now
+    if match := _RELATIVE.fullmatch(text.strip()):
+        return now - float(match[1]) * _UNITS[match[2]]
+    try:
+        if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", text.strip()):
+            today = datetime.fromtimestamp(now).date().isoformat()
+            return datetime.fromisoformat(f"{today} {text.strip()}").timestamp()
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise UsageError(f"{text!r} is not a time: give 30m, 2h, 3d, 10:00 or "
+                           "2026-11-22 10:00") from None
+
+
+class Undo:
+    def __init__(self, sorter: Sorter) -> None:
+        self.sorter = sorter
+        self.store = sorter.store
+
+    def path(self, path: str, dry_run: bool = False) -> dict[str, Any]:
+        """Undo the last move of the file now at `path` (with `dry_run`, only say where
+        it would go)."""
+        entry = self.store.current_at(os.path.normpath(path))
+        if entry is None or entry.outcome not in UNDOABLE:
+            raise RefusedError(f"the ledger has no file at {path} that can be put back")
+        return self._rewind(entry, self._last_move(entry).created, dry_run)
+
+    def since(self, since: float, dry_run: bool = False) -> Generator[None, None, list[dict[str, Any]]]:
+        """Undo every move made at or after `since`, newest first (but not undos), one
+        file a step; with `dry_run`, only say what would move where."""
+        entries = [e for e in self.store.current(UNDOABLE, since=since)
+                   if (last := self._last_move(e)).created >= since and last.actor != "undo"]
+        results = []
+        for entry in reversed(entries):
+            try:
+                results.append(self._rewind(entry, since, dry_run))
+            except (RouteError, RefusedError) as e:
+                results.append({"path": entry.target, "ok": False, "error": str(e)})
+            yield
+        return results
+
+    def _last_move(self, entry: LedgerEntry) -> LedgerEntry:
+        """The last row of a file's history in which the file itself moved (a sidecar
+        joining it is not one)."""
+        while entry.actor == "sidecar" and entry.prior_id is not None:
+            entry = self.store.linked(entry.prior_id)
+        return entry
+
+    def _rewind(self, entry: LedgerEntry, since: float, dry_run: bool) -> dict[str, Any]:
+        chain = [entry]
+        while chain[-1].prior_id is not None:
+            before = self.store.linked(chain[-1].prior_id)
+            if before.created < since or before.actor == "undo" or before.outcome == UNDONE:
+                break
+            chain.append(before)
+        while len(chain) > 1 and chain[-1].actor == "sidecar":
+            chain.pop()  # the moves to undo begin with one of the file itself
+        first = chain[-1]
+        previous = self.store.linked(first.prior_id) if first.prior_id is not None else None
+        disabled = [ref for e in chain for ref in e.taught]
+        if dry_run:
+            to = (previous.path if previous is not None and previous.outcome != UNDONE
+                  else self._inbound_place(Path(first.source)))
+            return {"path": entry.target, "ok": True, "to": str(to), "disabled": disabled}
+        if previous is None or previous.outcome == UNDONE:
+            target = self._to_inbound(entry, Path(first.source))
+        else:
+            # Back into review as the item it was, with the decision it had.
+            target = self.sorter.relocate(
+                entry, previous.path.parent, outcome=previous.outcome, reason=previous.reason,
+                actor="undo", persons=tuple(previous.persons), evidence=previous.evidence,
+                item_id=previous.item_id, name=previous.path.name)
+        for link in entry.links:
+            if route.file_sha256(Path(link)) == entry.sha256:
+                os.unlink(link)
+        for sidecar in entry.sidecars:  # the copies beside those links
+            if sidecar.get("copy") and route.file_sha256(Path(sidecar["to"])) == sidecar["sha256"]:
+                os.unlink(sidecar["to"])
+        for ref in disabled:
+            self.store.set_reference_active(ref, False)
+        if disabled:
+            self.sorter.reload_references()
+        return {"path": entry.target, "ok": True, "to": str(target), "disabled": disabled}
+
+    def _inbound_place(self, source: Path) -> Path:
+        """Where a file found at `source` goes back to: there, or to its inbound folder's
+        top if its subfolder is gone."""
+        watch = self.sorter.watch_for(source)
+        if watch is None:
+            raise RefusedError(f"{source} is not in an inbound folder of the configuration any more")
+        return (source.parent if source.parent.is_dir() else watch.inbound) / source.name
+
+    def _to_inbound(self, entry: LedgerEntry, source: Path) -> Path:
+        place = self._inbound_place(source)
+        try:
+            st = os.lstat(entry.path)
+        except OSError as e:
+            raise RouteError(f"{entry.target}: {e.strerror}") from None
+        record = {**entry.evidence, "rule": f"undone by the user: it was {entry.outcome} at "
+                                            f"{entry.target}", "held_mtime_ns": st.st_mtime_ns}
+        target = self.sorter.relocate(entry, place.parent, outcome=UNDONE, reason="undone",
+                                      actor="undo", evidence=record, name=place.name)
+        undone = self.store.current_at(str(target))
+        assert undone is not None  # the move just made
+        self.sorter.held[str(target)] = (entry.size, st.st_mtime_ns, undone.id)
+        return target

@@ -1,0 +1,384 @@
+"""The daemon: start-up, the one main loop, reload and drain.
+
+One thread does everything that changes state. Each turn of the loop is a few named
+steps, and each fails alone: an error is logged, shown in `status` (last error), and
+the loop goes on.
+
+    signals → intake (arrivals → settler → pool) → wait → collect (reports → sorter,
+    tasks) → control (the socket) → tasks (a slice of long work) → timers
+
+It sleeps in one wait() on the pools' pipes, the control sockets and a wake-up pipe
+that the watcher threads and signal handlers write to. Long work (batch commands,
+re-checks, enrolling the references, purging the trash, retrying moves) runs as tasks
+a slice at a time (tasks.py), so the loop is back every TASK_SLICE seconds (or one
+file's move) to ping the watchdog, however large the batch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import queue
+import time
+from collections.abc import Callable
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any, cast
+
+from .. import __version__
+from .. import config as config_module
+from ..config import Config
+from ..control import protocol
+from ..control.handlers import dispatch
+from ..control.protocol import Request
+from ..control.server import Connection, ControlServer
+from ..engine.report import FaceReport
+from ..errors import Code, FacewatchError, StoppingError
+from ..files import upkeep
+from ..files.enroll import EnrollSummary
+from ..files.review import ReviewQueue
+from ..files.sorter import Sorter
+from ..files.watch import Watcher
+from ..state import REVIEW_OUTCOMES, Store
+from ..steps import Done, Future, Step
+from .intake import Intake, Stats
+from .log import LastError
+from .notify import Notifier
+from .pools import Pools, settings
+from .refresh import Refresher
+from .signals import Signals
+from .tasks import Tasks
+
+log = logging.getLogger("facewatchd")
+
+STATUS_EVERY = 2.0  # seconds between STATUS= updates, when something changed
+PURGE_EVERY = 3600.0  # seconds between looks into the review trash for what has expired
+TASK_SLICE = 0.2  # seconds of task work per turn of the loop
+REPEAT_LOG = 60.0  # seconds between log lines of a step that keeps failing the same way
+
+
+class Daemon:
+    def __init__(self, config: Config, signals: Signals) -> None:
+        self.config = config
+        self.signals = signals
+        self.notify = Notifier()
+        self.stats = Stats()
+        self.last_error = LastError()
+        self.intake = Intake(self)
+        self.tasks = Tasks(self.analyse, self.workers)
+        self.refresher = Refresher(self)
+        self.phase = "starting"  # then running; reloading while new references come in
+        self._draining_until: float | None = None
+        self._next_rescan = float("inf")
+        self._next_purge = 0.0  # at the first tick
+        self._references_due: float | None = None  # when to enrol a changed references folder
+        self._background: set[str] = set()  # the daemon's own tasks under way, by name
+        self._failing: dict[str, tuple[str, float]] = {}  # step → (error, when last logged)
+        self._fatal: BaseException | None = None
+        self._last_status = ("", 0.0)
+        self.pools: Pools | None = None
+        self.watcher: Watcher | None = None
+        self.control: ControlServer | None = None
+
+    # Start and stop
+
+    def run(self) -> int:
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.signals.install(wakeup_fd=self._wake_w)
+        logging.getLogger("facewatchd").addHandler(self.last_error)
+        self.store = Store(self.config.daemon.state_dir)
+        try:
+            self.sorter = Sorter(self.config, self.store, self.notify.keepalive)
+            self.sorter.journal.recover()
+            self.pools = Pools(self.config)
+            self.control = ControlServer(self.config.daemon.socket, self.config.daemon.group,
+                                         self._answer)
+            self.control.listen()
+            self._start_watching()
+            # READY once the references are in: nothing is sorted against a half set.
+            self.refresher.request("start")
+            self._loop()
+            if self._fatal is not None:
+                raise self._fatal
+            return 0
+        finally:
+            self.notify.stopping()
+            self.tasks.abandon(StoppingError("facewatchd is stopping"))
+            if self.watcher:
+                self.watcher.stop()
+            if self.control:
+                self.control.close()
+                if self.control.created_socket:
+                    self.control.path.unlink(missing_ok=True)
+            if self.pools:
+                self.pools.close()
+            self.store.close()
+            logging.getLogger("facewatchd").removeHandler(self.last_error)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _start_watching(self) -> None:
+        folders = [(w.inbound, w.recursive) for w in self.config.watches]
+        self.watcher = Watcher(folders + [(self.config.recognition.references, True)], self._wake)
+        self.watcher.start()
+        interval = self.config.daemon.rescan_interval
+        self._next_rescan = time.monotonic() + interval if interval else float("inf")
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"w")
+        except BlockingIOError:
+            pass  # a wake-up is already pending
+
+    def _begin_drain(self) -> None:
+        self.notify.stopping()
+        self._draining_until = time.monotonic() + self.config.daemon.stop_timeout
+        if self.watcher:
+            self.watcher.stop()
+        waiting = self.intake.drain()
+        self.tasks.abandon(StoppingError("facewatchd is stopping"))
+        log.info("stopping: %d files being analysed will be finished; %d waiting stay in inbound"
+                 " (and %d held there after an undo)", len(self.intake.in_flight), waiting,
+                 len(self.sorter.held_files()))
+
+    # The loop
+
+    def _loop(self) -> None:
+        assert self.control is not None and self.pools is not None
+        while self._fatal is None:
+            self.notify.keepalive()
+            if self.signals.forced:
+                return
+            if self.signals.stop_requested and self._draining_until is None:
+                self._step("drain", self._begin_drain)
+            in_flight = self.intake.in_flight
+            if self._draining_until is not None and (
+                    not in_flight or time.monotonic() > self._draining_until):
+                if in_flight:
+                    log.warning("stop_timeout reached: abandoning %d files being analysed; "
+                                "they stay in inbound", len(in_flight))
+                return
+            if self.signals.take_reload():
+                self._step("reload", self.request_reload)
+            if self._draining_until is None:
+                self._step("intake", self._take_arrivals)
+                self._step("feed", self.intake.feed)
+            waitables = [self._wake_r, *self.pools.waitables(), *self.control.waitables()]
+            ready = set(wait(waitables, self._sleep_time()))
+            if self._wake_r in ready:
+                try:
+                    os.read(self._wake_r, 4096)
+                except BlockingIOError:
+                    pass
+            self._step("collect", self._collect)
+            self._step("control", self.control.service, ready)
+            self._step("tasks", self.tasks.run, TASK_SLICE)
+            self._step("timers", self._tick)
+
+    def _step(self, name: str, step: Callable[..., object], *args: Any) -> None:
+        """Run one step of the loop; an error in it is logged and the loop goes on."""
+        try:
+            step(*args)
+        except Exception as e:
+            error, now = f"{type(e).__name__}: {e}", time.monotonic()
+            before = self._failing.get(name)
+            if before is None or before[0] != error or now - before[1] >= REPEAT_LOG:
+                log.error("%s failed, carrying on: %s", name, error, exc_info=True)
+                self._failing[name] = (error, now)
+
+    def _sleep_time(self) -> float:
+        assert self.control is not None and self.pools is not None
+        now = time.monotonic()
+        due = [self._next_rescan, self._next_purge, self._references_due, self.intake.next_retry(),
+               self._draining_until]
+        candidates = [30.0, self.notify.next_ping(), self.intake.settler.next_due(),
+                      self.pools.next_timeout(), *(t - now for t in due if t is not None)]
+        if self.intake.busy or self.tasks.runnable or self.control.has_unsent():
+            candidates.append(0.0 if self.tasks.runnable else 0.05)
+        return max(0.0, min(c for c in candidates if c is not None))
+
+    def _collect(self) -> None:
+        assert self.pools is not None
+        for report, then in self.pools.collect():
+            self.stats.analysed += 1
+            self._step(f"handling the report of {report.path}", then, report)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_rescan:
+            self._next_rescan = now + (self.config.daemon.rescan_interval or float("inf"))
+            self.intake.scan_all("periodic rescan")
+        if self._references_due is not None and now >= self._references_due:
+            self._references_due = None
+            self.refresher.request("the references folder changed")
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY
+            self.background("purging the review trash",
+                            upkeep.purge(ReviewQueue(self.sorter), self.config.review.trash_days))
+        if (retry := self.intake.next_retry()) is not None and retry <= now:
+            self.background("retrying files that could not be moved", self.intake.retry_left())
+        line = self.status_line()
+        if line != self._last_status[0] and now - self._last_status[1] >= STATUS_EVERY:
+            self.notify.status(line)
+            self._last_status = (line, now)
+
+    def background(self, name: str, steps: Step) -> None:
+        """Run the daemon's own long work as a task, one of each kind at a time."""
+        if name in self._background:
+            steps.close()
+            return
+        self._background.add(name)
+        self.tasks.start(name, steps, lambda _result, _error: self._background.discard(name))
+
+    # Files: arrivals → the intake; work → the pool
+
+    def _take_arrivals(self) -> None:
+        assert self.watcher is not None
+        while True:
+            try:
+                arrival = self.watcher.arrivals.get_nowait()
+            except queue.Empty:
+                break
+            if arrival.path.is_relative_to(self.config.recognition.references):
+                # A photo added to (or a folder made in) the references: enrol once quiet.
+                self._references_due = time.monotonic() + self.config.daemon.settle
+            else:
+                self.intake.arrived(arrival)
+        if self.watcher.take_overflow() or self.intake.settler.overflowed:
+            self.intake.settler.overflowed = False
+            self.intake.events_lost()
+
+    def analyse(self, path: str, then: Callable[[FaceReport], None]) -> None:
+        """Have a worker analyse `path`; `then(report)` runs on the main loop."""
+        assert self.pools is not None
+        self.pools.analyse(path, then)
+
+    def workers(self) -> int:
+        assert self.pools is not None
+        return self.pools.current.size
+
+    def run_task(self, name: str, steps: Step, done: Done) -> None:
+        self.tasks.start(name, steps, done)
+
+    def keepalive(self) -> None:
+        self.notify.keepalive()
+
+    # The references, and reload
+
+    def request_reload(self) -> Future:
+        """Re-read the configuration and the references folder; queued files stay queued.
+
+        Raises ConfigError for a bad file (the running configuration stays). The Future
+        is set with the EnrollSummary once the new references are in use.
+        """
+        try:
+            new = config_module.load(self.config.path)
+        except FacewatchError as e:
+            log.error("reload refused, keeping the running configuration: %s", e)
+            raise
+        future = Future()
+        self.refresher.request("reload", new, [future])
+        return future
+
+    def apply(self, new: Config) -> None:
+        """Use a reloaded configuration (from the refresher, before enrolling)."""
+        assert self.pools is not None and self.watcher is not None
+        if self.phase != "starting":
+            self.phase = "reloading"
+            self.notify.reloading()
+        old, self.config = self.config, new
+        for key in ("state_dir", "socket", "group"):
+            if getattr(old.daemon, key) != getattr(new.daemon, key):
+                log.warning("[daemon] %s changed: takes effect at the next start", key)
+        self.sorter = Sorter(new, self.store, self.notify.keepalive)
+        if (new.watches, new.recognition.references) != (old.watches, old.recognition.references):
+            self.watcher.stop()
+            self._start_watching()
+        if settings(new) != settings(old):
+            self.pools.replace(new)
+        self.intake.apply(new)
+
+    def refreshed(self, why: str, summary: EnrollSummary | None, error: BaseException | None) -> None:
+        """The references are in (or could not be brought in)."""
+        if error is not None and self.phase == "starting":
+            self._fatal = error  # never ready: better a clear exit than a daemon sorting nothing
+            return
+        if self.phase == "starting" and summary is not None:
+            log.info("facewatchd %s ready: %d workers, references of %d people, watching %s",
+                     __version__, self.workers(), len(summary.persons),
+                     ", ".join(str(w.inbound) for w in self.config.watches))
+            self.intake.open = True
+        elif summary is not None:
+            log.info("reloaded: references of %d people (%d new reference photos)",
+                     len(summary.persons), summary.added)
+        if self.phase != "running":
+            self.phase = "running"
+            self.notify.ready(self.status_line())
+        if why in ("start", "reload"):
+            self.intake.scan_all(why)
+
+    def references_changed(self, taught: dict[str, list[int]] | None = None) -> Step:
+        """Use the references as they are now, and file the review items that now match
+        (a task's steps; returns what was filed)."""
+        self.sorter.reload_references()
+        return (yield from upkeep.recheck(ReviewQueue(self.sorter), taught))
+
+    # The control socket (what handlers ask of the daemon: control.handlers.Service)
+
+    def _answer(self, conn: Connection, request: Request) -> bytes | None:
+        """A control request: answered now, or, when its handler is long work, by a task."""
+        result = dispatch(self, conn.peer, request)
+        if not inspect.isgenerator(result):
+            return protocol.ok(request.id, result)
+
+        def done(value: Any, error: BaseException | None) -> None:
+            assert self.control is not None
+            if error is None:
+                line = protocol.ok(request.id, value)
+            elif isinstance(error, FacewatchError):
+                line = protocol.error(request.id, error.code, str(error))
+            else:
+                line = protocol.error(request.id, Code.INTERNAL, f"{type(error).__name__}: {error}")
+            self.control.reply(conn, line)
+
+        self.tasks.start(request.cmd, cast(Step, result), done)
+        return None
+
+    def scan_all(self, why: str) -> None:
+        self.intake.scan_all(why)
+
+    def add_scan(self, label: str, folder: Path, recursive: bool) -> None:
+        self.intake.add_scan(label, folder, recursive)
+
+    def retry_now(self) -> None:
+        self.intake.retry_now()
+
+    def release(self, path: Path) -> bool:
+        return self.intake.release(path)
+
+    def status(self) -> dict[str, Any]:
+        assert self.pools is not None
+        s, intake = self.stats, self.intake
+        return {
+            "version": __version__, "uptime_s": round(time.monotonic() - s.started, 1),
+            "state": "stopping" if self._draining_until is not None else self.phase,
+            "workers": self.workers(), "worker_restarts": self.pools.current.restarts,
+            "queued": len(intake.queue), "settling": len(intake.settler),
+            "in_flight": len(intake.in_flight), "scanning": bool(intake.scans),
+            "processed": s.processed, "matched": s.matched, "review": s.review,
+            "failed": s.failed, "duplicates": s.duplicates, "left": s.left,
+            "analysed": s.analysed, "waiting_to_move": len(intake.left),
+            "ignored": intake.ignored_count(), "held": len(self.sorter.held_files()),
+            "tasks": self.tasks.names(), "references": self.store.reference_counts(),
+            "last_error": self.last_error.text, "last_error_time": self.last_error.time,
+            "in_review": self.store.count_current(REVIEW_OUTCOMES),
+            "watching": [str(w.inbound) for w in self.config.watches],
+            "polling": [str(p) for p in self.watcher.polled] if self.watcher else [],
+        }
+
+    def status_line(self) -> str:
+        s = self.stats
+        return (f"{s.processed} sorted ({s.matched} to people, {s.review} to review, "
+                f"{s.failed} failed); {self.intake.waiting} waiting, "
+                f"{len(self.intake.in_flight)} in flight")

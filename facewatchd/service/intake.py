@@ -1,0 +1,247 @@
+"""Files on their way in: arrivals and scans → settler → queue → the pool → the sorter.
+
+Bounded: the settler and the queue hold at most `queue_limit` paths together; beyond
+that new arrivals are dropped and a rescan finds them later, so the backlog of a
+50,000-file dump stays in inbound, not in memory. Files that could not be moved wait
+here with what their analysis found, and only the move is tried again while they are
+unchanged (`retry_after`, doubling up to RETRY_MAX).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..config import Config
+from ..engine import kinds
+from ..engine.report import FaceReport, Signature
+from ..files import scan
+from ..files.sorter import Outcome, Sorter
+from ..files.watch import Arrival, Settler
+from ..steps import Step
+
+log = logging.getLogger("facewatchd")
+
+WINDOW = 2  # inbound files outstanding per worker: one in work, one ready to go
+RETRY_MAX = 900.0  # seconds: the longest wait before a move is tried again
+
+
+@dataclass
+class Stats:
+    started: float = field(default_factory=time.monotonic)
+    processed: int = 0
+    matched: int = 0
+    review: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    left: int = 0
+    analysed: int = 0  # files a worker looked at (a retried move is not analysed again)
+
+    def count(self, outcome: Outcome) -> None:
+        self.processed += 1
+        name = {"sorted": "matched", "duplicate": "duplicates"}.get(outcome.outcome, outcome.outcome)
+        setattr(self, name, getattr(self, name) + 1)
+
+
+@dataclass
+class Left:
+    """A file that could not be moved: what its analysis found, and when to try again."""
+
+    report: FaceReport
+    delay: float
+    due: float
+
+
+class Host(Protocol):
+    """What the intake needs of the daemon."""
+
+    config: Config
+    sorter: Sorter
+    stats: Stats
+
+    def analyse(self, path: str, then: Callable[[FaceReport], None]) -> None: ...
+
+    def workers(self) -> int: ...
+
+
+Found = Iterator[tuple[Path, kinds.Kind | None]]
+
+
+class Intake:
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        limits = host.config.daemon
+        self.settler = Settler(limits.settle, limits.queue_limit)
+        self.queue: dict[Path, None] = {}  # ready to analyse, in order, no duplicates
+        self.in_flight: set[Path] = set()
+        self.left: dict[Path, Left] = {}
+        self.ignored: set[Path] = set()  # files left alone in inbound: not media
+        self.scans: deque[tuple[str, Found]] = deque()
+        self.scan_again: str | None = None  # a full scan was asked for while one ran
+        self.open = False  # nothing is sorted before the references are in
+
+    @property
+    def waiting(self) -> int:
+        return len(self.queue) + len(self.settler)
+
+    @property
+    def busy(self) -> bool:
+        """Something to do at once: the loop should not sleep long."""
+        return bool(self.scans or self.queue)
+
+    def apply(self, config: Config) -> None:
+        self.settler.quiet = config.daemon.settle
+        self.settler.limit = config.daemon.queue_limit
+
+    def arrived(self, arrival: Arrival) -> None:
+        """Something appeared in an inbound folder: a folder is scanned, a file considered."""
+        if arrival.is_dir:
+            watch = self.host.sorter.watch_for(arrival.path)
+            if watch is not None and watch.recursive:
+                self.add_scan(str(arrival.path), arrival.path, True)
+        else:
+            self._consider(arrival.path, kinds.kind_of(arrival.path), now=None)
+
+    def events_lost(self) -> None:
+        log.warning("file events were lost (a burst larger than the queues); rescanning")
+        self.scan_all("events lost")
+
+    def scan_all(self, why: str) -> None:
+        if any(label == "all" for label, _ in self.scans):
+            # One is under way, but its listing may predate what this one is for (events
+            # lost during it): look through everything once more when it is done.
+            self.scan_again = why
+            return
+        log.info("scanning the inbound folders (%s)", why)
+        for watch in self.host.config.watches:
+            self.add_scan("all", watch.inbound, watch.recursive)
+
+    def add_scan(self, label: str, folder: Path, recursive: bool) -> None:
+        self.scans.append((label, scan.walk(folder, recursive)))
+
+    def retry_now(self) -> None:
+        """Files that could not be moved are tried again at once (a person fixed the disk)."""
+        for left in self.left.values():
+            left.due = 0.0
+
+    def release(self, path: Path) -> bool:
+        """Sort a file an undo held in inbound, once it is quiet."""
+        if not self.host.sorter.release(path):
+            return False
+        self.settler.offer(path, now=0.0)
+        return True
+
+    def drain(self) -> int:
+        """Stop taking files (the daemon is stopping); how many were waiting, in inbound."""
+        waiting = self.waiting
+        self.queue.clear()
+        self.settler = Settler(self.settler.quiet, self.settler.limit)
+        self.scans.clear()
+        self.open = False
+        return waiting
+
+    def feed(self) -> None:
+        """Scans → settler; settled files → queue (a sidecar to its photo); queue → pool."""
+        if not self.open:
+            return
+        while self.scans and self.waiting < self.host.config.daemon.queue_limit:
+            label, found = self.scans[0]
+            path, kind = next(found, (None, None))
+            if path is None:
+                self.scans.popleft()
+                if self.scan_again and not any(label == "all" for label, _ in self.scans):
+                    why, self.scan_again = self.scan_again, None
+                    self.scan_all(f"{why}, again")
+            else:
+                self._consider(path, kind, now=0.0)
+        for path in self.settler.ready():
+            if kinds.kind_of(path) == "sidecar":
+                self._sidecar(path)
+            elif path not in self.in_flight:
+                self.queue[path] = None
+        while self.queue and len(self.in_flight) < WINDOW * self.host.workers():
+            path = next(iter(self.queue))
+            del self.queue[path]
+            self.in_flight.add(path)
+            self.host.analyse(str(path), functools.partial(self._sort, path))
+
+    def _consider(self, path: Path, kind: kinds.Kind | None, now: float | None) -> None:
+        """A file seen in inbound: media and sidecars wait in the settler until they stop
+        changing (`now` = 0: found by a scan, ready unless still changing); anything else
+        is left where it is, and counted."""
+        if kind is None:
+            if len(self.ignored) < self.host.config.daemon.queue_limit:
+                self.ignored.add(path)
+        elif self._wanted(path):
+            self.settler.offer(path, now=now, others=len(self.queue))
+
+    def _sidecar(self, path: Path) -> None:
+        """A sidecar that has settled: it goes with its photo when that is sorted; if its
+        photo was sorted before, it follows it there now; else it stays, ignored."""
+        if kinds.photo_of(path) is not None:
+            return
+        if (self.host.sorter.follow(path).outcome == "ignored"
+                and len(self.ignored) < self.host.config.daemon.queue_limit):
+            self.ignored.add(path)
+
+    def _wanted(self, path: Path) -> bool:
+        """Not on its way already, not put back by an undo, not waiting to be moved again."""
+        if path in self.in_flight or path in self.queue or self.host.sorter.is_held(path):
+            return False
+        left = self.left.get(path)
+        return left is None or not _unchanged(path, left.report.signature)
+
+    def _sort(self, path: Path, report: FaceReport) -> None:
+        self.in_flight.discard(path)
+        try:
+            outcome = self.host.sorter.handle(report)
+        except Exception as e:  # a bug must cost one file (left in inbound), not the daemon
+            log.exception("internal error while sorting %s; it stays in inbound", path)
+            outcome = Outcome(path, "left", f"internal error: {type(e).__name__}: {e}")
+        self.host.stats.count(outcome)
+        before = self.left.pop(path, None)
+        if outcome.outcome != "left" or report.signature is None or not os.path.lexists(path):
+            return
+        if not _unchanged(path, report.signature):
+            self.settler.offer(path)  # changed while analysed: look again once it settles
+        elif len(self.left) < self.host.config.daemon.queue_limit:
+            delay = min(RETRY_MAX, 2 * before.delay) if before else self.host.config.daemon.retry_after
+            self.left[path] = Left(report, delay, time.monotonic() + delay)
+
+    def next_retry(self) -> float | None:
+        """When the earliest file that could not be moved is due again (monotonic)."""
+        return min((left.due for left in self.left.values()), default=None)
+
+    def retry_left(self) -> Step:
+        """Move again, from what their analysis found, the files that could not be moved
+        and have not changed since; a changed one is analysed again."""
+        for path in [p for p, left in self.left.items() if left.due <= time.monotonic()]:
+            left = self.left.get(path)
+            if left is None or path in self.in_flight:
+                continue
+            if _unchanged(path, left.report.signature):
+                self._sort(path, left.report)
+            else:
+                del self.left[path]
+                if os.path.lexists(path) and self._wanted(path):
+                    self.settler.offer(path, now=0.0)
+            yield None
+
+    def ignored_count(self) -> int:
+        """How many files left alone are still in inbound (forgetting those gone)."""
+        self.ignored = {p for p in self.ignored if os.path.lexists(p)}
+        return len(self.ignored)
+
+
+def _unchanged(path: Path, signature: Signature | None) -> bool:
+    try:
+        return Signature.of(os.lstat(path)) == signature
+    except OSError:
+        return False

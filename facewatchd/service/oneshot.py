@@ -1,0 +1,111 @@
+"""One-shot mode: enroll the references, sort every file present in the inbound folders, exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..engine import kinds
+from ..engine.pool import EngineSettings, Pool
+from ..files import scan
+from ..files.enroll import EnrollSummary, enrol
+from ..files.sorter import Outcome, Sorter
+from ..state import Store
+from ..steps import run_to_end
+from .signals import Signals
+
+log = logging.getLogger("facewatchd")
+
+
+@dataclass
+class Summary:
+    enrolled: EnrollSummary
+    per_person: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)  # sorted/review/duplicate/failed/left
+    reasons: Counter[str] = field(default_factory=Counter)  # why files went to review
+    ignored: int = 0  # not photos or videos (or sidecars of none): left in inbound
+    held: int = 0  # put back in inbound by an undo: left there until released
+    recovered: int = 0  # interrupted moves settled at start
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def run(config: Config, signals: Signals) -> Summary:
+    started = time.monotonic()
+    store = Store(config.daemon.state_dir)
+    try:
+        sorter = Sorter(config, store)
+        recovered = sorter.journal.recover()
+        stop = lambda: signals.stop_requested  # noqa: E731
+        with Pool(EngineSettings.of(config), config.daemon.workers,
+                  config.recognition.file_timeout) as pool:
+            enrolled = run_to_end(enrol(config.recognition.references, store),
+                                  lambda paths: pool.imap(paths, stop))
+            sorter.reload_references()
+            summary = Summary(enrolled, recovered=recovered)
+            media: list[str] = []
+            sidecars: list[Path] = []
+            for watch in config.watches:
+                for path, kind in scan.walk(watch.inbound, watch.recursive):
+                    if kind == "sidecar":
+                        sidecars.append(path)  # goes with its photo
+                    elif kind is None:
+                        summary.ignored += 1
+                    elif sorter.is_held(path):
+                        summary.held += 1
+                    else:
+                        media.append(str(path))
+            for report in pool.imap(media, stop):
+                if signals.forced:
+                    break
+                try:
+                    outcome = sorter.handle(report)
+                except Exception as e:  # a bug must cost one file (left in inbound), not the run
+                    log.exception("internal error while sorting %s; it stays in inbound", report.path)
+                    outcome = Outcome(Path(report.path), "left", f"internal error: {e}")
+                summary.outcomes[outcome.outcome] += 1
+                summary.per_person.update(outcome.persons)
+                if outcome.outcome == "review":
+                    summary.reasons[outcome.reason] += 1
+            # Sidecars still here: their photo was sorted before (follow it), or is not here.
+            for sidecar in sidecars:
+                if os.path.lexists(sidecar) and kinds.photo_of(sidecar) is None and \
+                        sorter.follow(sidecar).outcome == "ignored":
+                    summary.ignored += 1
+        summary.interrupted = signals.stop_requested
+        summary.seconds = time.monotonic() - started
+        return summary
+    finally:
+        store.close()
+
+
+def format_summary(s: Summary) -> str:
+    """The summary a person reads at the end of a one-shot run."""
+    handled = sum(s.outcomes.values()) - s.outcomes["left"]
+    rate = handled / s.seconds if s.seconds else 0.0
+    lines = [f"{'stopped early: ' if s.interrupted else ''}handled {handled} files "
+             f"in {s.seconds:.1f} s ({rate:.2f} files/s)"]
+    refs = sum(s.enrolled.persons.values())
+    lines.append(f"references: {len(s.enrolled.persons)} people, {refs} faces "
+                 f"({s.enrolled.added} new, {len(s.enrolled.skipped)} photos not usable)")
+    rows: list[tuple[str, int, str]] = [(person, n, "") for person, n in sorted(s.per_person.items())]
+    reasons = ", ".join(f"{r.replace('_', ' ')} {n}" for r, n in sorted(s.reasons.items()))
+    rows += [("to review", s.outcomes["review"], reasons),
+             ("duplicates", s.outcomes["duplicate"], ""),
+             ("failed", s.outcomes["failed"], ""),
+             ("left in inbound", s.outcomes["left"], "changed, vanished or could not be moved"),
+             ("ignored", s.ignored, "not photos or videos; left in inbound")]
+    if s.held:
+        rows.append(("held", s.held, "put back by an undo; facewatchctl release to sort them"))
+    if s.recovered:
+        rows.append(("recovered moves", s.recovered, ""))
+    width = max(len(r[0]) for r in rows)
+    for name, count, note in rows:
+        extra = f"   ({note})" if note and count else ""
+        lines.append(f"  {name:<{width}}  {count:>6}{extra}")
+    return "\n".join(lines)

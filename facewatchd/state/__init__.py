@@ -1,0 +1,21 @@
+"""The state database: one SQLite file, written only by the main process.
+
+Tables: persons and refs (references.py), files, the ledger (ledger.py), faces and
+thumbnails of files in review (faces.py); the schema and its migrations (schema.py).
+`Store` is all of them over the one connection (database.py).
+"""
+
+from __future__ import annotations
+
+from .faces import FaceTable, StoredFace
+from .ledger import KNOWN_OUTCOMES, REVIEW_OUTCOMES, Ledger, LedgerEntry
+from .references import ReferenceRow, ReferenceTable
+from .schema import DB_NAME
+
+
+class Store(Ledger, ReferenceTable, FaceTable):
+    """The one connection to the state database, with every table's queries."""
+
+
+__all__ = ["DB_NAME", "KNOWN_OUTCOMES", "REVIEW_OUTCOMES", "LedgerEntry", "ReferenceRow", "Store",
+           "StoredFace"]

@@ -1,0 +1,68 @@
+"""What the workers found in files sent to review: their faces and a thumbnail, so the
+queue can be taught, re-checked, clustered and shown without decoding anything again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from .database import Database
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    id: int
+    sha256: str
+    index: int  # its place in the file's FaceReport.faces
+    box: tuple[int, int, int, int]
+    score: float
+    time: float | None
+    encoding: np.ndarray
+
+
+
+class FaceTable(Database):
+    """Faces and thumbnails of files in review, by content hash."""
+
+    def save_faces(self, sha256: str, faces: list[tuple[tuple[int, int, int, int], float,
+                                                        float | None, np.ndarray]],
+                   thumbnail: bytes, thumbnail_time: float | None) -> None:
+        """Keep the faces (box, score, time, encoding) and thumbnail of a file's content."""
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO faces (sha256, idx, box, score, time, encoding)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(sha256, i, json.dumps(list(box)), score, t, np.asarray(enc, "<f8").tobytes())
+                 for i, (box, score, t, enc) in enumerate(faces)])
+            if thumbnail:
+                self.db.execute("INSERT OR IGNORE INTO thumbnails (sha256, jpeg, time) VALUES (?, ?, ?)",
+                                (sha256, thumbnail, thumbnail_time))
+
+    def faces_of(self, hashes: list[str]) -> dict[str, list[StoredFace]]:
+        """The stored faces of each content hash, in their original order."""
+        found: dict[str, list[StoredFace]] = {h: [] for h in hashes}
+        for start in range(0, len(hashes), 500):  # SQLite's limit on bound parameters
+            chunk = hashes[start:start + 500]
+            for r in self.db.execute(
+                    f"SELECT id, sha256, idx, box, score, time, encoding FROM faces"
+                    f" WHERE sha256 IN ({','.join('?' * len(chunk))}) ORDER BY sha256, idx", chunk):
+                found[r[1]].append(StoredFace(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5],
+                                              np.frombuffer(r[6], "<f8")))
+        return found
+
+    def thumbnail(self, sha256: str) -> tuple[bytes, float | None] | None:
+        row = self.db.execute("SELECT jpeg, time FROM thumbnails WHERE sha256 = ?", (sha256,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def ignore_faces(self, face_ids: list[int]) -> None:
+        with self.transaction():
+            self.db.executemany("INSERT OR IGNORE INTO ignored_faces (face_id) VALUES (?)",
+                                [(i,) for i in face_ids])
+
+    def ignored_faces(self) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT face_id FROM ignored_faces")}
+
+

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .test_media import ffmpeg
+
+OBAMA = Path("people") / "Barack_Obama" / "obama.jpg"
+
+
+@pytest.mark.parametrize("fmt, mode, suffix", [
+    ("PNG", "RGBA", ".png"), ("PNG", "L", ".png"), ("PNG", "I;16", ".png"), ("GIF", "P", ".gif"),
+    ("BMP", "RGB", ".bmp"), ("WEBP", "RGB", ".webp"), ("TIFF", "RGB", ".tiff"), ("JPEG", "L", ".jpg"),
+    ("JPEG", "CMYK", ".jpg"),
+])
+def test_each_image_format_finds_the_face(engine, data: Path, tmp_path: Path, fmt, mode, suffix) -> None:
+    path = tmp_path / f"obama{suffix}"
+    with Image.open(data / OBAMA) as image:
+        if mode == "I;16":
+            wide = np.asarray(image.convert("L"), dtype=np.uint16) * 257
+            converted = Image.fromarray(wide)
+        else:
+            converted = image.convert(mode)
+        converted.save(path, fmt)
+    report = engine.analyse(path)
+    assert report.error is None and len(report.faces) == 1, (fmt, mode, report.error)
+
+
+def test_a_multi_frame_gif_is_read_from_its_first_frame(engine, data: Path, tmp_path: Path) -> None:
+    with Image.open(data / OBAMA) as image:
+        first = image.convert("RGB")
+    blank = Image.new("RGB", first.size)
+    first.save(tmp_path / "anim.gif", save_all=True, append_images=[blank, blank])
+    assert len(engine.analyse(tmp_path / "anim.gif").faces) == 1
+
+
+@pytest.mark.parametrize("name", ["obama2.heic", "biden2.heic"])
+def test_heic_photos_are_read(engine, data: Path, name: str) -> None:
+    report = engine.analyse(data / "formats" / name)
+    assert report.error is None and len(report.faces) == 1
+
+
+def test_the_rotated_jpeg_needs_its_exif_orientation(engine, data: Path, tmp_path: Path) -> None:
+    rotated = data / "formats" / "rose_leslie_exif_orientation6.jpg"
+    assert len(engine.analyse(rotated).faces) == 1
+    with Image.open(rotated) as image:
+        image.save(tmp_path / "no_exif.jpg", quality=95)  # same pixels, orientation dropped
+    assert len(engine.analyse(tmp_path / "no_exif.jpg").faces) == 0
+
+
+def test_boxes_are_in_original_pixels_after_downscaling(engine, data: Path, tmp_path: Path) -> None:
+    with Image.open(data / OBAMA) as image:
+        small_box = engine.analyse(data / OBAMA).faces[0].box
+        big_size = (image.width * 4, image.height * 4)
+        image.resize(big_size).save(tmp_path / "big.jpg", quality=95)
+    report = engine.analyse(tmp_path / "big.jpg")
+    assert report.size == big_size
+    big_box = report.faces[0].box
+    face_height = big_box[2] - big_box[0]
+    # The detector sees a different scale, so the box shifts a little: within 10% of the face.
+    assert all(abs(b - 4 * s) < 0.1 * face_height
+               for b, s in zip(big_box, small_box, strict=True)), (big_box, small_box)
+
+
+def test_a_group_photo_gives_a_face_each(engine, data: Path) -> None:
+    report = engine.analyse(data / "groups" / "two_people.jpg")
+    assert len(report.faces) == 2
+    assert report.sha256 and report.signature.size == (data / "groups" / "two_people.jpg").stat().st_size
+
+
+@pytest.mark.parametrize("name", ["cat.jpg", "dogs.jpg", "pilatus_mountain.jpg"])
+def test_photos_without_people_have_no_face(engine, data: Path, name: str) -> None:
+    report = engine.analyse(data / "no_faces" / name)
+    assert report.error is None and report.faces == ()
+
+
+def test_a_video_is_read_from_several_frames(engine, data: Path) -> None:
+    report = engine.analyse(data / "video" / "hamilton_clip.mp4")
+    assert report.kind == "video" and report.error is None
+    assert len(report.frame_times) == 8
+    assert report.faces and all(f.time in report.frame_times for f in report.faces)
+
+
+def test_a_phone_video_stored_sideways_is_turned_upright(engine, data: Path, tmp_path: Path) -> None:
+    stored, clip = tmp_path / "stored.mp4", tmp_path / "portrait.mp4"
+    # Pixels stored turned right, with the rotation tag a phone writes to show them upright
+    # (ffmpeg 5 writes the tag only when remuxing).
+    ffmpeg("-loop", "1", "-i", data / OBAMA, "-t", "1", "-r", "5", "-vf", "scale=640:-2,transpose=1",
+           "-pix_fmt", "yuv420p", stored)
+    ffmpeg("-i", stored, "-c", "copy", "-metadata:s:v:0", "rotate=90", clip)
+    assert not engine.analyse(stored).faces  # sideways, the face is not found
+    report = engine.analyse(clip)
+    assert report.size == (640, 800)
+    assert report.faces
+
+
+def test_a_symlink_is_not_followed(engine, data: Path, tmp_path: Path) -> None:
+    (tmp_path / "link.jpg").symlink_to(data / OBAMA)
+    report = engine.analyse(tmp_path / "link.jpg")
+    assert report.error and report.signature is None and report.faces == ()
+
+
+def test_a_fifo_is_refused_without_blocking(engine, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.jpg")
+    report = engine.analyse(tmp_path / "pipe.jpg")
+    assert report.error == "not a regular file"
+
+
+def test_a_corrupt_file_is_reported_not_raised(engine, data: Path, tmp_path: Path) -> None:
+    (tmp_path / "half.jpg").write_bytes((data / OBAMA).read_bytes()[:5000])
+    report = engine.analyse(tmp_path / "half.jpg")
+    assert report.failed and "cannot decode" in report.error
+    assert report.signature is not None  # it was opened: the sorter sets it aside
+
+
+def test_encodings_agree_with_face_recognition(engine, data: Path) -> None:
+    """Same models, same result as the classic API (which must also import without exiting),
+    asked to detect at the same scale: this photo is larger than max_side / 2, so it is
+    searched without upsampling."""
+    code = ("import face_recognition, json, sys; "
+            f"img = face_recognition.load_image_file({str(data / OBAMA)!r}); "
+            "boxes = face_recognition.face_locations(img, number_of_times_to_upsample=0); "
+            "print(json.dumps(list(face_recognition.face_encodings(img, boxes)[0])))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    theirs = np.array(json.loads(result.stdout))
+    ours = engine.analyse(data / OBAMA).faces[0].encoding
+    assert np.linalg.norm(ours - theirs) < 0.02

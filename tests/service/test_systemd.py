@@ -1,0 +1,58 @@
+"""The unit files, checked by systemd's own analyzers."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ..helpers import ROOT, need
+
+UNITS = ("facewatchd.service", "facewatchd.socket")
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An installed system in miniature: systemd's own units, ours, and the binary."""
+    need(shutil.which("systemd-analyze") is not None, "systemd-analyze is missing (Debian package systemd)")
+    (tmp_path / "usr" / "lib" / "systemd").mkdir(parents=True)
+    shutil.copytree("/lib/systemd/system", tmp_path / "usr" / "lib" / "systemd" / "system", symlinks=True)
+    units = tmp_path / "etc" / "systemd" / "system"
+    units.mkdir(parents=True)
+    for unit in UNITS:
+        shutil.copy(ROOT / "systemd" / unit, units)
+    for binary in ("usr/local/bin/facewatchd", "usr/local/bin/facewatchctl"):
+        (tmp_path / binary).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / binary).write_text("#!/bin/sh\n")
+        (tmp_path / binary).chmod(0o755)
+    return tmp_path
+
+
+def verify(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["systemd-analyze", "verify", f"--root={root}", "--man=no", *UNITS],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_units_pass_verify_without_a_word(root: Path) -> None:
+    result = verify(root)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_verify_would_notice_a_mistake(root: Path) -> None:
+    service = root / "etc" / "systemd" / "system" / "facewatchd.service"
+    service.write_text(service.read_text().replace("[Service]", "[Service]\nWatchdogSecs=1"))
+    result = verify(root)
+    assert "WatchdogSecs" in result.stdout + result.stderr
+
+
+def test_the_service_is_hardened_to_2_or_better() -> None:
+    need(shutil.which("systemd-analyze") is not None, "systemd-analyze is missing (Debian package systemd)")
+    result = subprocess.run(["systemd-analyze", "security", "--offline=true",
+                             str(ROOT / "systemd" / "facewatchd.service")],
+                            capture_output=True, text=True, timeout=60)
+    score = float(re.search(r"Overall exposure level for facewatchd.service: ([\d.]+)", result.stdout)[1])
+    assert score <= 2.0, result.stdout
+
