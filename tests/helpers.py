@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -54,7 +55,7 @@ def write_config(folder: Path, *, extra: str = "", watch_extra: str = "", daemon
     """A config in `folder` with references/, inbound/, sorted/, review/ and state/ beside it."""
     for name in ("references", "inbound", "sorted"):
         (folder / name).mkdir(exist_ok=True)
-    rec = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in recognition.items())
+    rec = "".join(f"{k} = {json.dumps(v)}\n" for k, v in recognition.items())  # TOML's scalars
     text = textwrap.dedent(f"""\
         [daemon]
         state_dir = "state"
@@ -194,7 +195,11 @@ class DaemonProcess:
                 env={**os.environ, "NOTIFY_SOCKET": str(self.notify.path), **(env or {})})
 
     def ready(self, timeout: float = 90) -> DaemonProcess:
-        self.notify.wait_for("READY=1", timeout)
+        try:
+            self.notify.wait_for("READY=1", timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nexit status {self.proc.poll()}; its log:\n"
+                                 f"{self.log.read_text()[-3000:]}") from None
         return self
 
     def ctl(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:

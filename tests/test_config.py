@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -28,7 +31,9 @@ def test_a_full_config_parses_into_frozen_dataclasses(tmp_path: Path) -> None:
 
 def test_defaults_fill_optional_keys(tmp_path: Path) -> None:
     cfg = config.load(write_config(tmp_path))
-    assert cfg.recognition.tolerance == 0.6
+    assert cfg.recognition.tolerance == 0.56 and cfg.recognition.support_tolerance == 0.6
+    assert cfg.recognition.fine_pass == "always" and cfg.recognition.weak_threshold == -0.5
+    assert cfg.recognition.auto_reference is False and cfg.recognition.auto_cap == 20
     assert cfg.recognition.model == "hog"
     assert cfg.recognition.multi_person == "all"
     assert cfg.recognition.video_frames == 8
@@ -134,3 +139,22 @@ def test_a_non_recursive_inbound_may_hold_the_other_folders(tmp_path: Path) -> N
     (tmp_path / "inbound" / "sorted").mkdir()
     path.write_text(path.read_text().replace('review = "review"', 'review = "inbound/review"'))
     assert config.load(path).watches[0].review == tmp_path / "inbound" / "review"
+
+
+def test_the_shipped_config_shows_each_default_as_it_is() -> None:
+    # Its commented "# key = value" lines are the defaults a user reads; they must not drift.
+    sections = {"daemon": config.DaemonConfig, "recognition": config.RecognitionConfig,
+                "review": config.ReviewConfig}
+    text = (Path(__file__).parent.parent / "etc" / "facewatchd.toml").read_text()
+    shown = 0
+    for part in re.split(r"^\[", text, flags=re.M)[1:]:
+        name = part.split("]")[0]
+        if name not in sections:
+            continue
+        defaults = {f.name: f.default for f in dataclasses.fields(sections[name])}
+        for key, value in re.findall(r"^# (\w+) = (.+)$", part, flags=re.M):
+            if key in ("state_dir", "socket", "group", "workers"):  # examples, or by machine
+                continue
+            assert tomllib.loads(f"v = {value}")["v"] == defaults[key], f"[{name}] {key}"
+            shown += 1
+    assert shown >= 30

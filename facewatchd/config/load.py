@@ -112,7 +112,11 @@ class _Parser:
         rec = config.recognition
         for where, tolerance in [("[recognition] tolerance", rec.tolerance),
                                  ("[recognition] sure_tolerance", rec.sure_tolerance),
-                                 ("[recognition] min_margin", rec.min_margin)] + [
+                                 ("[recognition] min_margin", rec.min_margin),
+                                 ("[recognition] support_tolerance", rec.support_tolerance),
+                                 ("[recognition] auto_distance", rec.auto_distance),
+                                 ("[recognition] auto_margin", rec.auto_margin),
+                                 ("[recognition] auto_variety", rec.auto_variety)] + [
             (f"[persons.{name}] tolerance", p.tolerance)
             for name, p in config.persons.items()
             if p.tolerance is not None
@@ -123,6 +127,8 @@ class _Parser:
             ("[daemon] workers", config.daemon.workers, 1),
             ("[recognition] max_side", rec.max_side, 160),
             ("[recognition] upsample", rec.upsample, 0),
+            ("[recognition] min_face", rec.min_face, 20),
+            ("[recognition] auto_cap", rec.auto_cap, 0),
             ("[recognition] video_frames", rec.video_frames, 1),
             ("[recognition] min_support", rec.min_support, 1),
             ("[daemon] queue_limit", config.daemon.queue_limit, 10),
@@ -135,11 +141,21 @@ class _Parser:
                                ("[daemon] retry_after", config.daemon.retry_after)]:
             if seconds <= 0:
                 self.fail(where, "must be a positive number of seconds")
+        if rec.auto_reference and rec.auto_distance > rec.sure_tolerance:
+            self.fail("[recognition] auto_distance", "must be within sure_tolerance: only sure "
+                      "matches may teach")
+        if rec.min_face > 80:
+            self.fail("[recognition] min_face", "must be at most 80 (the first pass finds 80 px faces)")
+        if not -2.0 <= rec.weak_threshold <= 0.0:
+            self.fail("[recognition] weak_threshold", f"must be between -2 and 0, got {rec.weak_threshold}")
         if not 0.0 < config.review.cluster_distance <= 1.0:
             self.fail("[review] cluster_distance", "must be above 0 and at most 1")
         for where, seconds in [("[review] trash_days", config.review.trash_days),
                                ("[daemon] settle", config.daemon.settle),
-                               ("[daemon] rescan_interval", config.daemon.rescan_interval)]:
+                               ("[daemon] rescan_interval", config.daemon.rescan_interval),
+                               ("[recognition] min_band_face", rec.min_band_face),
+                               ("[recognition] auto_min_face", rec.auto_min_face),
+                               ("[recognition] auto_min_sharpness", rec.auto_min_sharpness)]:
             if seconds < 0:
                 self.fail(where, "must not be negative")
         if rec.sure_tolerance > rec.tolerance:

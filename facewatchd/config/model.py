@@ -42,20 +42,49 @@ class DaemonConfig:
 @dataclass(frozen=True)
 class RecognitionConfig:
     references: Path
-    # Beyond this distance (dlib's), a face is not the person.
-    tolerance: float = 0.6
+    # Beyond this distance (dlib's), a face is not the person. 0.56, not dlib's usual 0.6:
+    # the largest value with precision >= 0.99 on every family of held-out splits of the
+    # in-the-wild photos (README, "How a face is recognised"; tests/eval/tune.py).
+    tolerance: float = 0.56
     # At or below this a match is sure; between it and tolerance, `min_support` of the
-    # person's references must be within tolerance and the next person `min_margin`
-    # further, or the file goes to review as uncertain.
+    # person's references must be within support_tolerance and the next person
+    # `min_margin` further, or the file goes to review as uncertain.
     sure_tolerance: float = 0.5
     min_support: int = 2
     min_margin: float = 0.05
+    # ...where support is counted within this distance (a person's own photos agree with
+    # two of their references within 0.6 far more often than a lookalike does).
+    support_tolerance: float = 0.6
+    # Faces smaller than this (px, as encoded) are matched only within sure_tolerance,
+    # never in the band above it: their encodings say too little. 0: no such rule.
+    min_band_face: float = 30.0
+    # Learn from sure matches: a face matched within auto_distance, with the next person
+    # at least auto_margin further, at least auto_min_face px and auto_min_sharpness sharp,
+    # alone in its photo, and at least auto_variety from every reference the person has,
+    # becomes an automatic reference of that person (at most auto_cap each). Automatic
+    # references count only within sure_tolerance. `undo` disables them like taught ones.
+    auto_reference: bool = False
+    auto_distance: float = 0.45
+    auto_margin: float = 0.10
+    auto_min_face: float = 60.0
+    auto_min_sharpness: float = 30.0
+    auto_variety: float = 0.25
+    auto_cap: int = 20
     model: Literal["hog", "cnn"] = "hog"
     # Detection runs on a copy whose longer side is at most this many pixels.
     max_side: int = 1600
-    # At most this many times the detector doubles a picture smaller than max_side, to
-    # find smaller faces in it (a picture is never doubled beyond max_side).
+    # A picture smaller than max_side is enlarged towards it, by at most 2**upsample, to
+    # find smaller faces in it (it is never enlarged beyond max_side).
     upsample: int = 1
+    # Faces down to `min_face` px at max_side (40: 2.5% of a photo's side, the CLI's
+    # reach): "always" searches every photo that finely (~2x the CPU of "never" on 12 MP
+    # photos), "no_face" only photos where the 80 px search found no face, "never" stops
+    # at 80 px (5% of the side). README, Performance.
+    fine_pass: Literal["never", "no_face", "always"] = "always"
+    min_face: int = 40
+    # In a photo where no face is found, the best detection scoring at least this (HOG's
+    # threshold is 0) is taken as a weak face: turned or half-hidden faces. 0: never.
+    weak_threshold: float = -0.5
     video_frames: int = 8
     multi_person: Literal["all", "first", "review"] = "all"
     # A file whose analysis takes longer than this is set aside in failed/.

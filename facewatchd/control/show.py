@@ -104,6 +104,8 @@ def format_why(e: dict[str, Any]) -> str:
     lines.append(f"  decision: {e['outcome']} ({e['reason'].replace('_', ' ')}): {e['evidence'].get('rule', '')}")
     if "abandoned" in e["evidence"]:
         lines.append(f"  not moved because: {e['evidence']['abandoned']}")
+    if "learned" in e["evidence"]:  # auto_reference; undoing this move disables it
+        lines.append(f"  learned: {e['evidence']['learned']}")
     if e["evidence"].get("frame_times"):
         lines.append(f"  video frames looked at: {', '.join(f'{t:.1f} s' for t in e['evidence']['frame_times'])}")
     lines += describe_faces(e["evidence"].get("faces", []))

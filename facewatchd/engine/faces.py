@@ -5,12 +5,27 @@ Uses the models of face_recognition_models directly (the HOG or CNN detector, th
 once per process, against ~1.6 s and ~140 MB for `import face_recognition`, which
 also loads models this engine never uses.
 
-Costs on one core (dlib-bin): HOG detection ~0.2 s on a grey 1600 px image at upsample 0
-(~0.3 s in colour), ~1.4 s at upsample 1; encoding ~0.13 s a face. So a photo is searched at max_side
-without upsampling (faces down to 80 px there, 5% of its longer side), and only
-pictures smaller than max_side are upsampled: the detector never sees more than
-max_side pixels a side. The face_recognition CLI doubles every photo after shrinking
-it to 1600 px, 5x the work, for faces of 2.5% of the side.
+Costs on one core (dlib-bin, unloaded): HOG ~0.13 s on a grey 1600 px image, ~0.49 s at
+3200 px (the cost follows the pixels searched); encoding ~0.09 s a face, the same as the
+face_recognition CLI pays. HOG finds faces of 80 px and more in what it is shown.
+
+Where faces are looked for, and why (tests/bench/phone.py, tests/eval/wild.py):
+- The first pass searches the picture at `max_side` (1600): faces of 80 px there, 5% of
+  a photo's longer side. A picture smaller than that is enlarged towards max_side, by at
+  most 2**upsample: a 400 px crop is searched down to 40 px faces, an 828 px group photo
+  (its faces ~45 px) down to ~41 px, for one max_side search at most.
+- The CLI searches every photo at twice 1600 px (faces down to 2.5% of the side), ~4x the
+  detector's work. `fine_pass` = "always" (the default) does the same: one search at the
+  side where a `min_face` (40) px face at max_side is 80 px, from the decoded frame (2000
+  px for a 12 MP JPEG, grey): the CLI's recall on people at a distance, at ~2x the CPU of
+  a max_side search per 12 MP photo. No cheaper way to find those faces was found
+  (README, Performance): "no_face" looks finely only where the first pass found no face
+  at all (it misses the small faces beside a big one), "never" stops at 5% of the side.
+- Turned, half-hidden faces score below HOG's threshold. When no face is found at all,
+  the best detection down to `weak_threshold` (-0.5) is taken as a weak face (a negative
+  score): on the in-the-wild photos this finds a face in 19 of the 32 photos with none,
+  and adds ~2 points of recall at no cost in precision. It costs nothing to look: the
+  same search, a lower threshold.
 """
 
 from __future__ import annotations
@@ -39,10 +54,14 @@ class FaceEngine:
     """Models loaded once; `analyse` turns one file into a FaceReport."""
 
     def __init__(self, model: str = "hog", upsample: int = 1, max_side: int = 1600,
-                 video_frames: int = 8) -> None:
+                 video_frames: int = 8, fine_pass: str = "always", min_face: int = 40,
+                 weak_threshold: float = -0.5) -> None:
         self.upsample = upsample
         self.max_side = max_side
         self.video_frames = video_frames
+        self.fine_pass = fine_pass
+        self.min_face = min_face
+        self.weak_threshold = min(0.0, weak_threshold)
         if model == "cnn":
             self._cnn = dlib.cnn_face_detection_model_v1(models.cnn_face_detector_model_location())
         else:
@@ -86,7 +105,7 @@ class FaceEngine:
                                                  self.video_frames, self.max_side)
                 h, w = frames[0].pixels.shape[:2]
                 size = (round(w * frames[0].scale), round(h * frames[0].scale))
-            found = [self.faces_in(frame) for frame in frames]
+            found = [self.faces_in(frame, fine=kind == "image") for frame in frames]
             shown = max(range(len(frames)), key=lambda i: len(found[i]))  # the first, if none
             return replace(report, size=size, faces=tuple(face for faces in found for face in faces),
                            frame_times=tuple(f.time for f in frames if f.time is not None),
@@ -101,34 +120,90 @@ class FaceEngine:
         finally:
             os.close(fd)
 
-    def faces_in(self, frame: media.Frame) -> list[Face]:
-        """Detect and encode the faces in one frame; boxes in original pixels."""
+    def faces_in(self, frame: media.Frame, fine: bool = True) -> list[Face]:
+        """Detect and encode the faces in one frame; boxes in original pixels. `fine`:
+        allow the finer pass and the weak fallback (images; a video has 8 frames, and
+        its faceless frames would each pay for them)."""
         # HOG on grey finds the same faces (126 of the 127 on colour in the development
         # photos) in two thirds of the time; landmarks and encodings use the colour frame.
-        seen, factor = frame.for_detection(self.max_side, grey=self._cnn is None)
-        # Double the picture only while it stays within max_side: a crop or a video
-        # frame is searched down to 40 px faces, a photo already at max_side down to 80 px.
-        upsample = 0
-        while upsample < self.upsample and max(seen.shape[:2]) << (upsample + 1) <= self.max_side:
-            upsample += 1
-        if self._cnn is not None:
-            found = [(d.rect, d.confidence) for d in self._cnn(seen, upsample)]
+        grey = self._cnn is None
+        seen, factor = frame.for_detection(self.max_side, grey=grey, enlarge=float(2 ** self.upsample))
+        finer = self._finer_side(frame, seen) if fine and self.fine_pass != "never" else None
+        if finer is not None and self.fine_pass == "always":
+            # One search at the finer side covers the first pass's scales too.
+            found = self._detect(*frame.for_detection(finer, grey=grey, enlarge=finer))
         else:
-            rects, scores, _ = self._hog.run(seen, upsample, 0.0)
-            found = list(zip(rects, scores, strict=True))
-        if not found:
+            found = self._detect(seen, factor)
+            if finer is not None and not _strong(found):
+                found = _merge(found, self._detect(*frame.for_detection(finer, grey=grey, enlarge=finer)))
+        faces = _strong(found)
+        if not faces and fine and found:
+            faces = [max(found, key=lambda f: f[1])]
+        if not faces:
             return []
         image = frame.pixels
-        found = [(_scaled(rect, factor), score) for rect, score in found]
         shapes = dlib.full_object_detections()
-        for rect, _ in found:
+        for rect, _ in faces:
             shapes.append(self._landmarks(image, rect))
         encodings = self._encoder.compute_face_descriptor(image, shapes)
         height, width = image.shape[:2]
         return [
-            Face(_box(rect, frame.scale, width, height), np.array(encoding), float(score), frame.time)
-            for (rect, score), encoding in zip(found, encodings, strict=True)
+            Face(_box(rect, frame.scale, width, height), np.array(encoding), float(score), frame.time,
+                 side=float(min(rect.width(), rect.height())), sharpness=_sharpness(image, shape))
+            for (rect, score), encoding, shape in zip(faces, encodings, shapes, strict=True)
         ]
+
+    def _detect(self, seen: np.ndarray, factor: float) -> list[Detection]:
+        """Detections in `seen` (scores down to weak_threshold), as frame rectangles."""
+        if self._cnn is not None:
+            found = [(d.rect, d.confidence) for d in self._cnn(seen, 0)]
+        else:
+            rects, scores, _ = self._hog.run(seen, 0, self.weak_threshold)
+            found = list(zip(rects, scores, strict=True))
+        return [(_scaled(rect, factor), score) for rect, score in found]
+
+    def _finer_side(self, frame: media.Frame, seen: np.ndarray) -> int | None:
+        """The side at which a face of `min_face` px at the first pass's scale is 80 px
+        (twice that side for 40), searched from the frame's own pixels (a 12 MP JPEG
+        decodes at 2000 px: sharper than the 1600 px copy). None when the first pass was
+        already (nearly) that fine: small pictures, enlarged for it."""
+        base = min(max(frame.pixels.shape[:2]), self.max_side)
+        target = round(base * 80 / self.min_face)
+        return None if target <= 1.25 * max(seen.shape[:2]) else target
+
+
+# A detection: its rectangle in the frame's pixels and the detector's score.
+Detection = tuple[dlib.rectangle, float]
+
+
+def _strong(found: list[Detection]) -> list[Detection]:
+    return [f for f in found if f[1] >= 0.0]
+
+
+def _merge(first: list[Detection], second: list[Detection]) -> list[Detection]:
+    """Both passes' detections, a face seen by both kept once (the better scored box)."""
+    kept: list[Detection] = []
+    for rect, score in sorted(first + second, key=lambda f: -f[1]):
+        if all(_overlap(rect, other) < 0.5 for other, _ in kept):
+            kept.append((rect, score))
+    return kept
+
+
+def _overlap(a: dlib.rectangle, b: dlib.rectangle) -> float:
+    """Intersection over the smaller box: the same face found at two scales overlaps ~1."""
+    inter = a.intersect(b)
+    if inter.is_empty():
+        return 0.0
+    return float(inter.area()) / float(max(1, min(a.area(), b.area())))
+
+
+def _sharpness(image: np.ndarray, shape: dlib.full_object_detection) -> float:
+    """Variance of the Laplacian of the face as the encoder sees it (the 150 px aligned
+    chip, grey): low for a blurred or upscaled face. ~1 ms."""
+    chip = dlib.get_face_chip(image, shape, 150, 0.25).astype(np.float32)
+    g = chip @ np.array([0.299, 0.587, 0.114], np.float32)
+    lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
+    return round(float(lap.var()), 1)
 
 
 def _scaled(rect: dlib.rectangle, factor: float) -> dlib.rectangle:

@@ -18,7 +18,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
@@ -40,11 +40,15 @@ class EngineSettings:
     upsample: int = 1
     max_side: int = 1600
     video_frames: int = 8
+    fine_pass: str = "always"
+    min_face: int = 40
+    weak_threshold: float = -0.5
 
     @classmethod
     def of(cls, config: Config) -> EngineSettings:
         rec = config.recognition
-        return cls(rec.model, rec.upsample, rec.max_side, rec.video_frames)
+        return cls(rec.model, rec.upsample, rec.max_side, rec.video_frames, rec.fine_pass,
+                   rec.min_face, rec.weak_threshold)
 
 
 @dataclass
@@ -64,8 +68,7 @@ def _worker_main(conn: Connection, settings: EngineSettings) -> None:
 
     # Our parent is the forkserver, which ends when the main process does, even by kill -9.
     die_with_parent()
-    engine = FaceEngine(settings.model, settings.upsample, settings.max_side,
-                        settings.video_frames)
+    engine = FaceEngine(**asdict(settings))
     try:
         _serve(conn, engine)
     except (BrokenPipeError, ConnectionResetError):

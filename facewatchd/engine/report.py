@@ -33,8 +33,10 @@ class Signature:
 class Face:
     box: Box
     encoding: np.ndarray  # 128 float64, the dlib ResNet descriptor
-    score: float  # detector confidence; higher is surer
+    score: float  # detector confidence; higher is surer; below 0: a weak face (faces.py)
     time: float | None = None  # seconds into a video
+    side: float = 0.0  # the face box's side in the pixels the encoder saw (0: unknown)
+    sharpness: float = 0.0  # variance of the Laplacian of the encoder's face chip (0: unknown)
 
 
 @dataclass(frozen=True)

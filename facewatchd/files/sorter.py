@@ -19,7 +19,8 @@ from ..engine import kinds
 from ..engine.report import FaceReport
 from ..errors import RefusedError, RouteError
 from ..policy.decide import Decision, Policy, References, decide, evidence
-from ..state import LedgerEntry, Store
+from ..policy.learn import auto_reference
+from ..state import ORIGIN_AUTO, LedgerEntry, Store
 from . import route
 from .journal import Journal
 
@@ -76,7 +77,8 @@ class Sorter:
         self.journal = Journal(store, progress)
         rec = config.recognition
         self.policy = Policy(config.tolerance_for, rec.multi_person, rec.sure_tolerance,
-                             rec.min_support, rec.min_margin)
+                             rec.min_support, rec.min_margin, rec.support_tolerance,
+                             rec.min_band_face)
         self.references = References(*store.active_references())
         # Files an undo put back in inbound, by path: (size, mtime_ns, ledger id).
         undone = store.current((UNDONE,))
@@ -181,7 +183,26 @@ class Sorter:
         result = Outcome(source, plan.outcome, plan.reason, plan.persons, moved.target,
                          moved.entry_id)
         _log_outcome(result, plan, report)
+        if plan.outcome == "sorted" and (face := auto_reference(
+                report, plan.decision, self.references, self.config.recognition)) is not None:
+            self._learn(moved.entry_id, moved.target, report, plan.decision, face)
         return result
+
+    def _learn(self, entry_id: int, target: Path, report: FaceReport, decision: Decision,
+               face: int) -> None:
+        """Make face `face` of a file just sorted an automatic reference of its person.
+        Its ledger entry records it as taught, so undoing the move disables it; the
+        review queue is not re-checked (an automatic reference only extends the sure band)."""
+        verdict = next(v for v in decision.faces if v.face == face)
+        assert verdict.person is not None
+        ref = self.store.add_reference(verdict.person, ORIGIN_AUTO, str(target), report.sha256,
+                                       report.faces[face].box, report.faces[face].encoding)
+        self.store.set_taught(entry_id, [ref], f"face {face + 1} became automatic reference {ref} "
+                                               f"of {verdict.person} ({verdict.why})")
+        self.reload_references()
+        log.info("%s: face %d became automatic reference %d of %s (%s)", target, face + 1, ref,
+                 verdict.person, verdict.why, extra={"FACEWATCH_PATH": str(target),
+                                                     "FACEWATCH_PERSON": verdict.person})
 
     def relocate(self, entry: LedgerEntry, folder: Path, *, outcome: str, reason: str,
                  actor: str, persons: tuple[str, ...] = (), evidence: dict[str, Any] | None = None,

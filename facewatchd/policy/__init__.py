@@ -1,2 +1,2 @@
-"""Pure decisions over face encodings: who a face is and how sure (decide), and which
-unknown faces look like one person (cluster)."""
+"""Pure decisions over face encodings: who a face is and how sure (decide), which unknown
+faces look like one person (cluster), and which sure match may teach (learn)."""

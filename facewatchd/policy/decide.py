@@ -27,9 +27,19 @@ class References:
     ids: tuple[int, ...] = ()
     persons: tuple[str, ...] = ()
     matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 128)))
+    # True for a reference the daemon took itself (auto_reference): it counts only within
+    # the sure distance, never as support in the band (see _verdict). Empty: none is.
+    auto: tuple[bool, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def is_auto(self) -> np.ndarray:
+        return np.array(self.auto, dtype=bool) if self.auto else np.zeros(len(self.ids), dtype=bool)
+
+    def auto_count(self, person: str) -> int:
+        return sum(1 for p, a in zip(self.persons, self.is_auto, strict=True) if a and p == person)
 
     @cached_property
     def names(self) -> list[str]:
@@ -88,8 +98,13 @@ class Policy:
     tolerance_for: Callable[[str], float]  # beyond this, a face is not the person
     multi_person: Literal["all", "first", "review"] = "all"
     sure: float = 0.5  # at or below this a match needs nothing more
-    min_support: int = 2  # between sure and tolerance: references within tolerance needed
+    min_support: int = 2  # between sure and tolerance: references within support_tolerance needed
     min_margin: float = 0.05  # ...and the next person must be this much further
+    # Support is counted within this distance (None: the person's tolerance).
+    support_tolerance: float | None = None
+    # A face smaller than this (px, as the encoder saw it) is never matched in the band
+    # between sure and tolerance: its encoding says too little. 0: no such rule.
+    min_band_face: float = 0.0
 
 
 def decide(report: FaceReport, references: References, policy: Policy) -> Decision:
@@ -105,6 +120,11 @@ def decide(report: FaceReport, references: References, policy: Policy) -> Decisi
                 and v.distance < best.get(v.person, np.inf):
             best[v.person] = v.distance
     persons = tuple(sorted(best, key=best.__getitem__))
+    if not persons and all(f.score < 0 for f in report.faces):
+        # Only a weak detection (engine/faces.py), and it is nobody known: most likely no face.
+        return Decision("review", "no_face", "no face was found (" + "; ".join(
+            f"a weak detection, score {report.faces[v.face].score:.2f}: {v.why}" for v in verdicts) + ")",
+            faces=verdicts)
     if not persons:
         unsure = [v for v in verdicts if v.band == "uncertain"]
         if unsure:
@@ -139,37 +159,54 @@ def _verdicts(report: FaceReport, references: References, policy: Policy) -> tup
     ends = np.r_[starts[1:], distances.shape[1]]
     columns = np.arange(distances.shape[1]) if order is None else order
     verdicts = [_verdict(i, by_person[i], per_person[i], starts, ends, columns, names,
-                         references, policy) for i in range(len(distances))]
+                         references, policy, report.faces[i].side) for i in range(len(distances))]
     return tuple(_across_frames(report, verdicts))
 
 
 def _verdict(face: int, by_person: np.ndarray, per_person: np.ndarray, starts: np.ndarray,
              ends: np.ndarray, columns: np.ndarray, names: list[str], references: References,
-             policy: Policy) -> FaceVerdict:
+             policy: Policy, side: float) -> FaceVerdict:
     ranked = np.argsort(per_person)
     p = ranked[0]
-    person, distance = names[p], float(per_person[p])
+    person = names[p]
     own = by_person[starts[p]:ends[p]]  # this face's distances to each of p's references
-    nearest = columns[starts[p] + np.argmin(own)]
+    auto = references.is_auto[columns[starts[p]:ends[p]]]
     tolerance = policy.tolerance_for(person)
-    support = int((own <= tolerance).sum())
-    refs = len(own)
+    support_tolerance = tolerance if policy.support_tolerance is None else policy.support_tolerance
     runner_up = names[ranked[1]] if len(ranked) > 1 else None
-    margin = round(float(per_person[ranked[1]]) - distance, 4) if runner_up else None
+    margin = round(float(per_person[ranked[1]] - per_person[p]), 4) if runner_up else None
+    sure = min(policy.sure, tolerance)
+    # Automatic references count only within the sure distance: the nearest of 20
+    # references is nearer by chance than the nearest of 3, for strangers too, and the
+    # band was set for the references a person gave (tests/eval/tune.py --stream).
+    given = own[~auto]
+    best_given = int(np.argmin(np.where(auto, np.inf, own))) if len(given) else None
+    best_auto = int(np.argmin(np.where(auto, own, np.inf))) if auto.any() else None
+    via_auto = best_auto is not None and own[best_auto] <= sure and (
+        best_given is None or own[best_auto] < own[best_given])
+    pick = best_auto if via_auto or best_given is None else best_given
+    assert pick is not None  # a person has at least one reference
+    distance = float(own[pick])
+    nearest = columns[starts[p] + pick]
+    support = int((given <= support_tolerance).sum())
+    refs = len(given)
     needed = min(policy.min_support, refs)
-    at = f"distance {distance:.3f}"
-    if distance > tolerance:
+    at = f"distance {distance:.3f}" + (" to an automatic reference" if via_auto else "")
+    if distance > tolerance or (best_given is None and distance > sure):
         band, why = "unknown", f"{at}, beyond the tolerance {tolerance}"
-    elif distance <= min(policy.sure, tolerance):
-        band, why = "sure", f"{at}, within the sure distance {min(policy.sure, tolerance)}"
+    elif distance <= sure:
+        band, why = "sure", f"{at}, within the sure distance {sure}"
     elif support < needed:
         band, why = "uncertain", (f"{at}, but only {support} of {refs} references of {person} "
-                                  f"within {tolerance} ({needed} needed beyond {policy.sure})")
+                                  f"within {support_tolerance} ({needed} needed beyond {policy.sure})")
     elif margin is not None and margin < policy.min_margin:
         band, why = "uncertain", (f"{at}, but {runner_up} is nearly as close "
                                   f"(+{margin:.3f}, {policy.min_margin} needed)")
+    elif 0 < side < policy.min_band_face:
+        band, why = "uncertain", (f"{at}, but the face is only {side:.0f} px "
+                                  f"({policy.min_band_face:.0f} needed beyond {policy.sure})")
     else:
-        band, why = "supported", (f"{at}, {support} of {refs} references within {tolerance}, "
+        band, why = "supported", (f"{at}, {support} of {refs} references within {support_tolerance}, "
                                   f"next person {runner_up or 'none'} "
                                   f"{'' if margin is None else f'+{margin:.3f}'} further")
     return FaceVerdict(face, person, round(distance, 4), references.ids[nearest], tolerance,

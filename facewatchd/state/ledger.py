@@ -124,6 +124,12 @@ class Ledger(Database):
         self.db.execute("UPDATE files SET evidence = json_set(evidence, '$.released', json('true'))"
                         " WHERE id = ?", (entry_id,))
 
+    def set_taught(self, entry_id: int, taught: Sequence[int], note: str) -> None:
+        """Record the references a move made (undo disables them), and why, in its
+        evidence (`why` shows it)."""
+        self.db.execute("UPDATE files SET taught = ?, evidence = json_set(evidence, '$.learned', ?)"
+                        " WHERE id = ?", (json.dumps(list(taught)), note, entry_id))
+
     def plan_sidecars(self, entry_id: int, sidecars: list[dict[str, Any]]) -> None:
         """Journal the sidecars of a move under way before each is moved."""
         self.db.execute("UPDATE files SET sidecars = ?, updated = ? WHERE id = ?",

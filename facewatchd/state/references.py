@@ -12,11 +12,16 @@ import numpy as np
 
 from .database import Database, path_of, path_value
 
+# The origin of a reference the daemon took itself from a sure match ([recognition]
+# auto_reference): the decision counts it only within the sure distance.
+ORIGIN_AUTO = "auto"
+
 
 class ActiveReferences(NamedTuple):
     ids: tuple[int, ...]
     persons: tuple[str, ...]
     matrix: np.ndarray
+    auto: tuple[bool, ...]  # made by auto_reference
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,11 @@ class ReferenceTable(Database):
         """Every reference in use: ids, persons and encodings (an N×128 matrix), ordered
         by person, as policy.decide.References wants them."""
         rows = self.db.execute(
-            "SELECT r.id, p.name, r.encoding FROM refs r JOIN persons p ON p.id = r.person_id"
+            "SELECT r.id, p.name, r.encoding, r.origin FROM refs r JOIN persons p ON p.id = r.person_id"
             " WHERE r.active ORDER BY p.name, r.id").fetchall()
         matrix = np.frombuffer(b"".join(r[2] for r in rows), "<f8").reshape(len(rows), 128)
-        return ActiveReferences(tuple(r[0] for r in rows), tuple(r[1] for r in rows), matrix)
+        return ActiveReferences(tuple(r[0] for r in rows), tuple(r[1] for r in rows), matrix,
+                                tuple(r[3] == ORIGIN_AUTO for r in rows))
 
 
 def _inserted(cursor: sqlite3.Cursor) -> int:

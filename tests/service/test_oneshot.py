@@ -219,8 +219,9 @@ def test_a_move_interrupted_by_a_crash_is_finished_at_start(tmp_path: Path, data
 
 def test_a_lookalike_goes_to_review_as_uncertain_not_into_the_folder(tmp_path: Path, data: Path) -> None:
     """Alex Lacamoire is within 0.6 of one of Raj's photos (the CLI files him under Raj),
-    but of Raj's three references only that one agrees."""
-    config = write_config(tmp_path)
+    but of Raj's three references only that one agrees. (At the default tolerance, 0.56,
+    he is beyond it and goes to review as an unknown face; 0.6 shows the support rule.)"""
+    config = write_config(tmp_path, tolerance=0.6)
     raj = data / "people" / "bbt_raj"
     (tmp_path / "references" / "bbt_raj").mkdir()
     for name in ("raj1.png", "raj4.png", "raj5.png"):
