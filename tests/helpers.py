@@ -210,7 +210,7 @@ class DaemonProcess:
 
         return json.loads(self.ctl("--json", "status").stdout)
 
-    def wait_idle(self, expect_processed: int, timeout: float = 120) -> dict:
+    def wait_idle(self, expect_processed: int, timeout: float = 300) -> dict:
         """Wait until `expect_processed` files were handled and nothing is waiting."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -194,7 +194,7 @@ def test_why_explains_a_sorted_file(running, data: Path) -> None:
     running.wait_idle(processed + 1)
     text = running.ctl("why", running.root / "review" / "stranger.jpg").stdout
     assert str(inbound / "stranger.jpg") in text
-    assert "is not known; nearest is" in text and "beyond the tolerance 0.6" in text
+    assert "is not known; nearest is" in text and "beyond the tolerance 0.56" in text
     missing = running.ctl("why", "/nowhere/x.jpg", check=False)
     assert missing.returncode == 66 and "no file at" in missing.stderr
 
