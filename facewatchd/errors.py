@@ -27,7 +27,7 @@ class Code(StrEnum):
     STORE = "store"  # the state database
     STOPPING = "stopping"  # the daemon began to stop
     BUSY = "busy"  # too many clients
-    UNAVAILABLE = "unavailable"  # no daemon to ask (the client's own)
+    UNAVAILABLE = "unavailable"  # no daemon to ask (the client's own); no Dask scheduler
     INTERNAL = "internal"  # a bug
 
 
@@ -116,6 +116,13 @@ class StoreError(FacewatchError):
     """The state database cannot be opened or has an unknown schema."""
 
     code = Code.STORE
+
+
+class UnavailableError(FacewatchError):
+    """Something facewatchd needs is not there: the Dask scheduler of [cluster] when
+    --oneshot starts (nothing is moved then)."""
+
+    code = Code.UNAVAILABLE
 
 
 class StoppingError(FacewatchError):

@@ -29,6 +29,20 @@ def test_a_full_config_parses_into_frozen_dataclasses(tmp_path: Path) -> None:
         cfg.recognition.tolerance = 0.9  # type: ignore[misc]
 
 
+def test_the_cluster_section_is_optional_and_parsed_when_present(tmp_path: Path) -> None:
+    assert config.load(write_config(tmp_path)).cluster is None  # the local pool
+    cfg = config.load(write_config(tmp_path, extra=(
+        '[cluster]\nscheduler = "tcp://10.0.0.5:8786"\nsend_bytes = true\n'
+        'path_map = {"/srv/photos" = "/mnt/photos"}\nbatch = 8\n')))
+    cluster = cfg.cluster
+    assert cluster is not None
+    assert (cluster.scheduler, cluster.send_bytes, cluster.batch) == ("tcp://10.0.0.5:8786", True, 8)
+    assert dict(cluster.path_map) == {"/srv/photos": "/mnt/photos"}
+    assert (cluster.max_tasks, cluster.retries, cluster.connect_timeout) == (0, 2, 10.0)
+    with pytest.raises(TypeError):
+        cluster.path_map["/x"] = "/y"  # type: ignore[index]
+
+
 def test_defaults_fill_optional_keys(tmp_path: Path) -> None:
     cfg = config.load(write_config(tmp_path))
     assert cfg.recognition.tolerance == 0.56 and cfg.recognition.support_tolerance == 0.6
@@ -48,6 +62,15 @@ def test_the_shipped_default_config_is_valid_toml_with_known_keys(tmp_path: Path
     (tmp_path / "facewatchd.toml").write_text(text)
     cfg = config.load(tmp_path / "facewatchd.toml")
     assert cfg.watches[0].destination_for("Anna") == tmp_path / "srv" / "people" / "Anna"
+    assert cfg.cluster is None  # commented out: analysis here
+    # Its [cluster] example, every key uncommented, is valid too.
+    start = text.index("# [cluster]\n")
+    end = text.index("\n\n", start)
+    example = re.sub(r"(?m)^# (\[cluster\]$|[a-z_]+ = )", r"\1", text[start:end])
+    (tmp_path / "facewatchd.toml").write_text(text[:start] + example + text[end:])
+    cluster = config.load(tmp_path / "facewatchd.toml").cluster
+    assert cluster is not None and cluster.scheduler == "tcp://192.0.2.10:8786"
+    assert dict(cluster.path_map) == {"/srv/photos": "/mnt/photos"}
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -69,6 +92,20 @@ def test_the_shipped_default_config_is_valid_toml_with_known_keys(tmp_path: Path
      "[[watch]] #1 review: is inside [[watch]] #1 inbound"),
     (lambda t: t.split("[[watch]]")[0], "[[watch]]: at least one [[watch]] table is required"),
     (lambda t: t + "\n[extra]\n", "top level extra: unknown key"),
+    (lambda t: t + '\n[cluster]\nbatch = 4\n', "[cluster] scheduler: missing required key"),
+    (lambda t: t + '\n[cluster]\nscheduler = "localhost:8786"\n', '[cluster] scheduler: must be "tcp://HOST:PORT"'),
+    (lambda t: t + '\n[cluster]\nscheduler = "tls://h:8786"\n', '[cluster] scheduler: must be "tcp://HOST:PORT"'),
+    (lambda t: t + '\n[cluster]\nscheduler = "tcp://h:8786"\nbatch = 0\n',
+     "[cluster] batch: must be at least 1, got 0"),
+    (lambda t: t + '\n[cluster]\nscheduler = "tcp://h:8786"\nsend_bytes = "yes"\n',
+     "[cluster] send_bytes: must be true or false"),
+    (lambda t: t + '\n[cluster]\nscheduler = "tcp://h:8786"\npath_map = "/srv=/mnt"\n',
+     "[cluster] path_map: must be a table of strings"),
+    (lambda t: t + '\n[cluster]\nscheduler = "tcp://h:8786"\npath_map = {"/srv" = "mnt"}\n',
+     "[cluster] path_map '/srv': 'mnt' is not an absolute path"),
+    (lambda t: t + '\n[cluster]\nscheduler = "tcp://h:8786"\nconnect_timeout = 0\n',
+     "[cluster] connect_timeout: must be a positive number of seconds"),
+    (lambda t: t + '\n[cluster]\nscheduler = "tcp://h:8786"\nworkers = 4\n', "[cluster] workers: unknown key"),
     (lambda t: t + "\nthis is not toml\n", "invalid TOML"),
 ])
 def test_a_bad_config_is_refused_with_one_line_naming_key_and_file(tmp_path: Path, edit, message) -> None:

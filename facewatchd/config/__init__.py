@@ -12,6 +12,7 @@ from .load import load
 from .model import (
                     DEFAULT_PATH,
                     PERSON_PLACEHOLDER,
+                    ClusterConfig,
                     Config,
                     DaemonConfig,
                     PersonConfig,
@@ -20,5 +21,5 @@ from .model import (
                     WatchConfig,
 )
 
-__all__ = ["DEFAULT_PATH", "PERSON_PLACEHOLDER", "Config", "DaemonConfig", "PersonConfig",
+__all__ = ["DEFAULT_PATH", "PERSON_PLACEHOLDER", "ClusterConfig", "Config", "DaemonConfig", "PersonConfig",
            "RecognitionConfig", "ReviewConfig", "WatchConfig", "load"]

@@ -8,8 +8,10 @@ sort its own folders. A problem is reported as one line naming the file and the 
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -17,7 +19,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError
-from .model import PERSON_PLACEHOLDER, Config, DaemonConfig, PersonConfig, RecognitionConfig, ReviewConfig, WatchConfig
+from .model import (
+    PERSON_PLACEHOLDER,
+    ClusterConfig,
+    Config,
+    DaemonConfig,
+    PersonConfig,
+    RecognitionConfig,
+    ReviewConfig,
+    WatchConfig,
+)
 
 
 def load(path: Path) -> Config:
@@ -44,7 +55,8 @@ class _Parser:
         raise ConfigError(f"{self.path}: {where}: {message}")
 
     def config(self, raw: dict[str, Any]) -> Config:
-        self.check_keys(raw, {"daemon", "recognition", "review", "watch", "persons"}, "top level")
+        self.check_keys(raw, {"daemon", "recognition", "review", "watch", "persons", "cluster"},
+                        "top level")
         daemon = self.section(DaemonConfig, raw.get("daemon", {}), "[daemon]")
         if "recognition" not in raw:
             self.fail("[recognition]", "missing section (it names the references folder)")
@@ -64,8 +76,9 @@ class _Parser:
             for name, table in persons_raw.items()
         }
         review = self.section(ReviewConfig, raw.get("review", {}), "[review]")
+        cluster = self.section(ClusterConfig, raw["cluster"], "[cluster]") if "cluster" in raw else None
         config = Config(self.path, daemon, recognition, watches, types.MappingProxyType(persons),
-                        review)
+                        review, cluster)
         self.check_meaning(config)
         return config
 
@@ -97,6 +110,11 @@ class _Parser:
             return value
         if origin in (typing.Union, types.UnionType):  # only `X | None` is used
             (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        if typing.get_origin(hint) is collections.abc.Mapping:  # only Mapping[str, str] is used
+            if not isinstance(value, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                self.fail(where, f"must be a table of strings, got {value!r}")
+            return types.MappingProxyType(dict(value))
         if hint is Path:
             if not isinstance(value, str) or not value:
                 self.fail(where, f"must be a path (a non-empty string), got {value!r}")
@@ -158,6 +176,8 @@ class _Parser:
                                ("[recognition] auto_min_sharpness", rec.auto_min_sharpness)]:
             if seconds < 0:
                 self.fail(where, "must not be negative")
+        if config.cluster is not None:
+            self.check_cluster(config.cluster)
         if rec.sure_tolerance > rec.tolerance:
             self.fail("[recognition] sure_tolerance",
                       f"{rec.sure_tolerance} is above [recognition] tolerance {rec.tolerance}; "
@@ -197,6 +217,25 @@ class _Parser:
                     self.fail(key, f"is inside [[watch]] #{j} inbound ({other.inbound}); "
                                    "two watches would take the same files")
 
+    def check_cluster(self, cluster: ClusterConfig) -> None:
+        if not _SCHEDULER.fullmatch(cluster.scheduler):
+            self.fail("[cluster] scheduler",
+                      f'must be "tcp://HOST:PORT" (a Dask scheduler), got {cluster.scheduler!r}')
+        for where, number, low in [("[cluster] batch", cluster.batch, 1),
+                                   ("[cluster] max_tasks", cluster.max_tasks, 0),
+                                   ("[cluster] retries", cluster.retries, 0),
+                                   ("[cluster] max_bytes", cluster.max_bytes, 1)]:
+            if number < low:
+                self.fail(where, f"must be at least {low}, got {number}")
+        for where, seconds in [("[cluster] connect_timeout", cluster.connect_timeout),
+                               ("[cluster] reconnect_max", cluster.reconnect_max)]:
+            if seconds <= 0:
+                self.fail(where, "must be a positive number of seconds")
+        for ours, theirs in cluster.path_map.items():
+            for path in (ours, theirs):
+                if not os.path.isabs(path):
+                    self.fail(f"[cluster] path_map {ours!r}", f"{path!r} is not an absolute path")
+
     def require_dir(self, path: Path, where: str) -> None:
         if not path.is_dir():
             self.fail(where, f"no such folder: {path}")
@@ -207,4 +246,6 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+# Plain TCP only: Dask's tls:// needs certificates this configuration cannot name yet.
+_SCHEDULER = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}")
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 DEFAULT_PATH = Path("/etc/facewatchd/facewatchd.toml")
@@ -125,6 +126,30 @@ class PersonConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """`[cluster]`: analysis on a Dask cluster instead of local worker processes."""
+
+    # The Dask scheduler, "tcp://HOST:PORT" (`dask scheduler` listens on 8786).
+    scheduler: str
+    # false: workers open the files themselves, on shared storage, at the path the
+    # daemon sees (rewritten by path_map); true: the daemon sends each file's bytes.
+    send_bytes: bool = False
+    # Folders as the daemon sees them -> as the workers mount them.
+    path_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Files per Dask task, and tasks outstanding at once (0: twice the workers' threads).
+    batch: int = 4
+    max_tasks: int = 0
+    # Dask runs a task that raised this many times more (a worker that dies is the
+    # scheduler's `allowed-failures`); then its files stay in inbound.
+    retries: int = 2
+    # Seconds to reach the scheduler; once lost, tries back off up to reconnect_max.
+    connect_timeout: float = 10.0
+    reconnect_max: float = 60.0
+    # With send_bytes: larger files are not sent; they are set aside in failed/.
+    max_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     daemon: DaemonConfig
@@ -132,6 +157,7 @@ class Config:
     watches: tuple[WatchConfig, ...]
     persons: Mapping[str, PersonConfig]
     review: ReviewConfig = ReviewConfig()
+    cluster: ClusterConfig | None = None  # absent: local worker processes
 
     def tolerance_for(self, person: str) -> float:
         override = self.persons.get(person)

@@ -20,6 +20,24 @@ def _duration(seconds: float) -> str:
     return f"{hours}h {m}m" if hours else f"{m}m {s}s" if m else f"{s}s"
 
 
+def describe_analysis(d: dict[str, Any]) -> str:
+    """Where analysis runs (a pool's describe(): `analysis` in status, the oneshot
+    summary), in words: this machine, or a Dask scheduler and how it goes."""
+    if d["mode"] != "cluster":
+        return f"this machine, {d['workers']} worker processes"
+    text = f"Dask scheduler {d['scheduler']}"
+    if d["state"] == "connected":
+        text += f", {d['workers']} workers ({d['threads']} threads)"
+        if d["reconnects"]:
+            text += f", reconnected {d['reconnects']} times"
+    elif d["state"] in ("lost", "unreachable"):
+        retry = f", trying again in {d['retry_in']:g} s" if d["retry_in"] is not None else ""
+        text += f", {d['state'].upper()}: files wait in inbound{retry} ({d['error']})"
+    else:
+        text += f", {d['state']}"
+    return text
+
+
 def format_status(s: dict[str, Any]) -> str:
     refs = ", ".join(f"{p} {n}" for p, n in sorted(s["references"].items())) or "none"
     lines = [
@@ -31,6 +49,7 @@ def format_status(s: dict[str, Any]) -> str:
         f"in flight {s['in_flight']}{', scanning' if s['scanning'] else ''}",
         f"references: {refs}",
         f"in review: {s['in_review']} (facewatchctl review list)",
+        f"analysis: {describe_analysis(s['analysis'])}",
         f"left alone in inbound: {s['ignored']} not photos or videos, {s['held']} held after "
         f"an undo{' (facewatchctl held)' if s['held'] else ''}",
         f"watching: {', '.join(s['watching'])}",

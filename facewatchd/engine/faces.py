@@ -78,14 +78,38 @@ class FaceEngine:
         be set aside; symlinks and non-regular files are refused without being read.
         """
         started = time.monotonic()
-        path = Path(path)
-        kind = "video" if kinds.kind_of(path) == "video" else "image"
-        report = FaceReport(str(path), kind)
+        report = FaceReport(str(Path(path)), kinds.analysed_as(path))
         try:
             # O_NOFOLLOW refuses a symlink; O_NONBLOCK keeps a FIFO from blocking the open.
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as e:
             return replace(report, error=f"cannot open: {e.strerror}")
+        return self._analyse_fd(fd, report, started)
+
+    def analyse_bytes(self, data: bytes, path: str | Path) -> FaceReport:
+        """As `analyse`, for a file's content sent from elsewhere (a Dask worker given
+        the bytes by the daemon); `path` names it and tells an image from a video.
+
+        The content goes into an anonymous in-memory file (memfd), so images and videos
+        (ffmpeg reads /proc/PID/fd/N) take the very same path as a file on disk. The
+        report's signature is the memfd's: the sender puts its own in.
+        """
+        started = time.monotonic()
+        report = FaceReport(str(Path(path)), kinds.analysed_as(path))
+        fd = os.memfd_create("facewatchd", os.MFD_CLOEXEC)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.lseek(fd, 0, os.SEEK_SET)
+        except OSError as e:
+            os.close(fd)
+            return replace(report, error=f"cannot hold the content: {e.strerror or e}")
+        return self._analyse_fd(fd, report, started)
+
+    def _analyse_fd(self, fd: int, report: FaceReport, started: float) -> FaceReport:
+        """The analysis of the open file `fd`, which it closes."""
+        kind = report.kind
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):

@@ -47,6 +47,11 @@ def is_media(path: Path) -> bool:
     return kind_of(path) in ("image", "video")
 
 
+def analysed_as(path: str | Path) -> Literal["image", "video"]:
+    """How a file is analysed (and its report's kind): a video, or else tried as an image."""
+    return "video" if kind_of(Path(path)) == "video" else "image"
+
+
 def _media_before(name: str) -> bool:
     # Takeout's "IMG_1.jpg.json" and "IMG_1.jpg.supplemental-metadata.json"; a lone
     # "settings.json" is nobody's sidecar.

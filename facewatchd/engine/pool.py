@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import Config
 from .report import FaceReport
@@ -32,6 +32,7 @@ log = logging.getLogger("facewatchd.pool")
 
 RETRIES_AFTER_CRASH = 1
 READY = ("ready", None)
+WINDOW = 2  # files outstanding per worker: one in work, one ready to go
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,40 @@ class EngineSettings:
         rec = config.recognition
         return cls(rec.model, rec.upsample, rec.max_side, rec.video_frames, rec.fine_pass,
                    rec.min_face, rec.weak_threshold)
+
+
+class WorkerPool(Protocol):
+    """What the daemon and --oneshot use of a pool: this module's, or the Dask one of
+    remote.py ([cluster]); apart from choosing one, they use both the same way."""
+
+    @property
+    def size(self) -> int: ...  # workers there now
+
+    @property
+    def capacity(self) -> int: ...  # files a caller may keep pending
+
+    @property
+    def pending(self) -> int: ...  # submitted and not yet collected
+
+    @property
+    def restarts(self) -> int: ...  # workers replaced (a cluster: reconnections)
+
+    @property
+    def state(self) -> str: ...  # "running" while results can come back
+
+    def submit(self, key: Hashable, path: str) -> None: ...  # never blocks
+
+    def collect(self, timeout: float | None = None) -> list[tuple[Hashable, FaceReport]]: ...
+
+    def waitables(self) -> list[Any]: ...  # for multiprocessing.connection.wait
+
+    def next_timeout(self) -> float | None: ...
+
+    def imap(self, paths: Iterable[str], stop: Callable[[], bool] = ...) -> Iterator[FaceReport]: ...
+
+    def describe(self) -> dict[str, Any]: ...  # where analysis runs, for status
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -141,6 +176,20 @@ class Pool:
     def in_flight(self) -> int:
         return sum(w.job is not None for w in self._workers)
 
+    @property
+    def capacity(self) -> int:
+        """How many files a caller should keep pending: one in work and one ready per worker."""
+        return WINDOW * self.size
+
+    @property
+    def state(self) -> str:
+        """Always "running": a local worker that dies is replaced (a cluster can be lost)."""
+        return "running"
+
+    def describe(self) -> dict[str, Any]:
+        """Where analysis runs, for status and the oneshot summary."""
+        return {"mode": "local", "state": self.state, "workers": self.size, "restarts": self.restarts}
+
     def waitables(self) -> list[Any]:
         """What to wait on: the pipes and sentinels of busy workers and of those starting."""
         watched = [w for w in self._workers if w.job is not None or not w.ready]
@@ -191,16 +240,15 @@ class Pool:
         self._dispatch()
         return results
 
-    def imap(self, paths: Iterable[str], stop: Callable[[], bool] = lambda: False,
-             window: int = 2) -> Iterator[FaceReport]:
-        """Analyse `paths`, at most `window` per worker outstanding; yields as they finish.
+    def imap(self, paths: Iterable[str], stop: Callable[[], bool] = lambda: False) -> Iterator[FaceReport]:
+        """Analyse `paths`, at most `capacity` outstanding; yields as they finish.
 
         Once `stop()` is true no more paths are taken; what is in flight still comes back.
         """
         todo = iter(paths)
         exhausted = False
         while True:
-            while not exhausted and not stop() and self.pending < window * self.size:
+            while not exhausted and not stop() and self.pending < self.capacity:
                 path = next(todo, None)
                 if path is None:
                     exhausted = True

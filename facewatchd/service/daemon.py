@@ -33,6 +33,7 @@ from ..control import protocol
 from ..control.handlers import dispatch
 from ..control.protocol import Request
 from ..control.server import Connection, ControlServer
+from ..control.show import describe_analysis
 from ..engine.report import FaceReport
 from ..errors import Code, FacewatchError, StoppingError
 from ..files import upkeep
@@ -45,7 +46,7 @@ from ..steps import Done, Future, Step
 from .intake import Intake, Stats
 from .log import LastError
 from .notify import Notifier
-from .pools import Pools, settings
+from .pools import Pools
 from .refresh import Refresher
 from .signals import Signals
 from .tasks import Tasks
@@ -153,11 +154,13 @@ class Daemon:
             if self.signals.stop_requested and self._draining_until is None:
                 self._step("drain", self._begin_drain)
             in_flight = self.intake.in_flight
+            analysing = self.pools.current.state == "running"  # a lost scheduler finishes nothing
             if self._draining_until is not None and (
-                    not in_flight or time.monotonic() > self._draining_until):
+                    not in_flight or not analysing or time.monotonic() > self._draining_until):
                 if in_flight:
-                    log.warning("stop_timeout reached: abandoning %d files being analysed; "
-                                "they stay in inbound", len(in_flight))
+                    log.warning("%s: abandoning %d files being analysed; they stay in inbound",
+                                "stop_timeout reached" if analysing else "no Dask scheduler to finish them",
+                                len(in_flight))
                 return
             if self.signals.take_reload():
                 self._step("reload", self.request_reload)
@@ -258,6 +261,10 @@ class Daemon:
         assert self.pools is not None
         return self.pools.current.size
 
+    def capacity(self) -> int:
+        assert self.pools is not None
+        return self.pools.current.capacity
+
     def run_task(self, name: str, steps: Step, done: Done) -> None:
         self.tasks.start(name, steps, done)
 
@@ -295,8 +302,7 @@ class Daemon:
         if (new.watches, new.recognition.references) != (old.watches, old.recognition.references):
             self.watcher.stop()
             self._start_watching()
-        if settings(new) != settings(old):
-            self.pools.replace(new)
+        self.pools.apply(old, new)
         self.intake.apply(new)
 
     def refreshed(self, why: str, summary: EnrollSummary | None, error: BaseException | None) -> None:
@@ -305,8 +311,9 @@ class Daemon:
             self._fatal = error  # never ready: better a clear exit than a daemon sorting nothing
             return
         if self.phase == "starting" and summary is not None:
-            log.info("facewatchd %s ready: %d workers, references of %d people, watching %s",
-                     __version__, self.workers(), len(summary.persons),
+            assert self.pools is not None
+            log.info("facewatchd %s ready: analysis on %s, references of %d people, watching %s",
+                     __version__, describe_analysis(self.pools.current.describe()), len(summary.persons),
                      ", ".join(str(w.inbound) for w in self.config.watches))
             self.intake.open = True
         elif summary is not None:
@@ -364,6 +371,7 @@ class Daemon:
             "version": __version__, "uptime_s": round(time.monotonic() - s.started, 1),
             "state": "stopping" if self._draining_until is not None else self.phase,
             "workers": self.workers(), "worker_restarts": self.pools.current.restarts,
+            "analysis": self.pools.current.describe(),
             "queued": len(intake.queue), "settling": len(intake.settler),
             "in_flight": len(intake.in_flight), "scanning": bool(intake.scans),
             "processed": s.processed, "matched": s.matched, "review": s.review,
@@ -379,6 +387,11 @@ class Daemon:
 
     def status_line(self) -> str:
         s = self.stats
-        return (f"{s.processed} sorted ({s.matched} to people, {s.review} to review, "
+        line = (f"{s.processed} sorted ({s.matched} to people, {s.review} to review, "
                 f"{s.failed} failed); {self.intake.waiting} waiting, "
                 f"{len(self.intake.in_flight)} in flight")
+        analysis = self.pools.current.describe() if self.pools else {"mode": "local"}
+        if analysis["mode"] == "cluster":
+            line += (f"; {analysis['workers']} Dask workers" if analysis["state"] == "connected"
+                     else f"; Dask scheduler {analysis['state'].upper()}, files wait in inbound")
+        return line

@@ -29,7 +29,6 @@ from ..steps import Step
 
 log = logging.getLogger("facewatchd")
 
-WINDOW = 2  # inbound files outstanding per worker: one in work, one ready to go
 RETRY_MAX = 900.0  # seconds: the longest wait before a move is tried again
 
 
@@ -68,7 +67,7 @@ class Host(Protocol):
 
     def analyse(self, path: str, then: Callable[[FaceReport], None]) -> None: ...
 
-    def workers(self) -> int: ...
+    def capacity(self) -> int: ...  # files the pool takes at once (pending)
 
 
 Found = Iterator[tuple[Path, kinds.Kind | None]]
@@ -166,7 +165,7 @@ class Intake:
                 self._sidecar(path)
             elif path not in self.in_flight:
                 self.queue[path] = None
-        while self.queue and len(self.in_flight) < WINDOW * self.host.workers():
+        while self.queue and len(self.in_flight) < self.host.capacity():
             path = next(iter(self.queue))
             del self.queue[path]
             self.in_flight.add(path)

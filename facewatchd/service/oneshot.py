@@ -6,17 +6,20 @@ import logging
 import os
 import time
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config import Config
+from ..control.show import describe_analysis
 from ..engine import kinds
-from ..engine.pool import EngineSettings, Pool
 from ..files import scan
 from ..files.enroll import EnrollSummary, enrol
 from ..files.sorter import Outcome, Sorter
 from ..state import Store
 from ..steps import run_to_end
+from .pools import new_pool
 from .signals import Signals
 
 log = logging.getLogger("facewatchd")
@@ -33,17 +36,19 @@ class Summary:
     recovered: int = 0  # interrupted moves settled at start
     seconds: float = 0.0
     interrupted: bool = False
+    analysis: dict[str, Any] = field(default_factory=dict)  # where analysis ran (pool.describe())
 
 
 def run(config: Config, signals: Signals) -> Summary:
     started = time.monotonic()
     store = Store(config.daemon.state_dir)
     try:
-        sorter = Sorter(config, store)
-        recovered = sorter.journal.recover()
-        stop = lambda: signals.stop_requested  # noqa: E731
-        with Pool(EngineSettings.of(config), config.daemon.workers,
-                  config.recognition.file_timeout) as pool:
+        # The pool first: an unreachable Dask scheduler is one line and nothing moved, not
+        # even an interrupted move settled.
+        with closing(new_pool(config, wait=True)) as pool:
+            sorter = Sorter(config, store)
+            recovered = sorter.journal.recover()
+            stop = lambda: signals.stop_requested  # noqa: E731
             enrolled = run_to_end(enrol(config.recognition.references, store),
                                   lambda paths: pool.imap(paths, stop))
             sorter.reload_references()
@@ -77,6 +82,7 @@ def run(config: Config, signals: Signals) -> Summary:
                 if os.path.lexists(sidecar) and kinds.photo_of(sidecar) is None and \
                         sorter.follow(sidecar).outcome == "ignored":
                     summary.ignored += 1
+            summary.analysis = pool.describe()
         summary.interrupted = signals.stop_requested
         summary.seconds = time.monotonic() - started
         return summary
@@ -89,7 +95,8 @@ def format_summary(s: Summary) -> str:
     handled = sum(s.outcomes.values()) - s.outcomes["left"]
     rate = handled / s.seconds if s.seconds else 0.0
     lines = [f"{'stopped early: ' if s.interrupted else ''}handled {handled} files "
-             f"in {s.seconds:.1f} s ({rate:.2f} files/s)"]
+             f"in {s.seconds:.1f} s ({rate:.2f} files/s)",
+             f"analysis: {describe_analysis(s.analysis)}"]
     refs = sum(s.enrolled.persons.values())
     lines.append(f"references: {len(s.enrolled.persons)} people, {refs} faces "
                  f"({s.enrolled.added} new, {len(s.enrolled.skipped)} photos not usable)")

@@ -1,38 +1,65 @@
 """The worker pool in use, and the pools being retired after a reload changed the engine
 settings: they finish what they have in the background while new files go to the new
 one, so a reload never waits for a worker (a hung one has its file abandoned at its time
-limit, like any other)."""
+limit, like any other).
+
+With [cluster] the pool is the Dask one (engine/remote.py) and stays for the daemon's
+life: a reload hands it the new engine settings for the tasks it sends from then on,
+and a changed [cluster] (or a section added or removed) waits for the next start, as
+the sandbox's network does (the drop-in of systemd/facewatchd-cluster.conf).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..config import Config
-from ..engine.pool import EngineSettings, Pool
+from ..engine.pool import EngineSettings, Pool, WorkerPool
 from ..engine.report import FaceReport
+
+log = logging.getLogger("facewatchd")
 
 Then = Callable[[FaceReport], None]
 
 
-def new_pool(config: Config) -> Pool:
-    return Pool(EngineSettings.of(config), config.daemon.workers, config.recognition.file_timeout)
+def new_pool(config: Config, *, wait: bool = False) -> WorkerPool:
+    """The local pool, or with a [cluster] section the Dask one.
+
+    `wait` (--oneshot): raise UnavailableError now if the scheduler cannot be reached or
+    has no workers; the daemon instead starts and keeps trying, saying so in status.
+    """
+    settings = EngineSettings.of(config)
+    if config.cluster is None:
+        return Pool(settings, config.daemon.workers, config.recognition.file_timeout)
+    from ..engine.remote import ClusterPool  # Dask is imported only when asked for
+
+    pool = ClusterPool(settings, config.cluster, config.recognition.file_timeout, fail_fast=wait)
+    if wait:
+        try:
+            pool.wait_connected()
+        except BaseException:
+            pool.close()
+            raise
+    return pool
 
 
 def settings(config: Config) -> tuple[EngineSettings, int, float]:
-    """What a pool is made with: a change of these needs a new pool."""
+    """What a local pool is made with: a change of these needs a new pool."""
     return EngineSettings.of(config), config.daemon.workers, config.recognition.file_timeout
 
 
 class Pools:
     def __init__(self, config: Config) -> None:
+        self.cluster = config.cluster  # fixed for the daemon's life
         self.current = new_pool(config)
-        self.retiring: list[Pool] = []
+        self.retiring: list[WorkerPool] = []
         self._jobs: dict[Hashable, Then] = {}
         self._next_key = 0
 
     @property
-    def all(self) -> list[Pool]:
+    def all(self) -> list[WorkerPool]:
         return [self.current, *self.retiring]
 
     def analyse(self, path: str, then: Then) -> None:
@@ -51,10 +78,21 @@ class Pools:
             pool.close()
         return found
 
-    def replace(self, config: Config) -> None:
-        """A new pool for new settings; the old one finishes in the background."""
-        self.retiring.append(self.current)
-        self.current = new_pool(config)
+    def apply(self, old: Config, new: Config) -> None:
+        """A reloaded configuration: new settings get a new local pool, the old one
+        finishing in the background; a cluster pool takes them for its next tasks."""
+        if new.cluster != self.cluster:
+            log.warning("[cluster] changed: takes effect at the next start")
+        if settings(new) == settings(old):
+            return
+        if self.cluster is None:
+            self.retiring.append(self.current)
+            self.current = Pool(*settings(new))  # local still, whatever [cluster] says now
+        else:
+            from ..engine.remote import ClusterPool
+
+            assert isinstance(self.current, ClusterPool)
+            self.current.reconfigure(EngineSettings.of(new), new.recognition.file_timeout)
 
     def waitables(self) -> list[Any]:
         return [w for pool in self.all for w in pool.waitables()]

@@ -27,13 +27,14 @@ def test_results_come_back_with_a_bounded_backlog(data: Path) -> None:
     photos = sorted(str(p) for p in (data / "people").rglob("*.png"))[:12]
     seen_pending = []
     with Pool(EngineSettings(), workers=2, timeout=60) as pool:
+        assert pool.capacity == 4  # one in work and one ready per worker
         reports = []
-        for report in pool.imap(photos, window=2):
+        for report in pool.imap(photos):
             seen_pending.append(pool.pending)
             reports.append(report)
     assert sorted(r.path for r in reports) == photos
     assert all(r.error is None and len(r.faces) == 1 for r in reports)
-    assert max(seen_pending) <= 4  # window 2 × 2 workers
+    assert max(seen_pending) <= 4
 
 
 def first_results(pool: Pool, timeout: float = 120) -> list:

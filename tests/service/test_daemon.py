@@ -163,8 +163,11 @@ def test_status_json_has_the_documented_keys(running) -> None:
                 "failed", "duplicates", "references", "last_error"):
         assert key in status
     assert status["workers"] == 2
+    assert status["analysis"] == {"mode": "local", "state": "running", "workers": 2,
+                                  "restarts": status["worker_restarts"]}
     text = running.ctl("status").stdout
     assert "references: Barack_Obama 2" in text and "last error:" in text
+    assert "analysis: this machine, 2 worker processes" in text
 
 
 def test_test_shows_the_evidence_and_moves_nothing(running, data: Path) -> None:

@@ -78,6 +78,7 @@ def test_the_run_succeeds_and_prints_a_summary(run) -> None:
     assert r.result.returncode == 0, r.result.stderr
     out = r.result.stdout
     assert "references: 19 people, 37 faces" in out
+    assert "analysis: this machine, 2 worker processes" in out
     for line in ("Barack_Obama", "to review", "duplicates", "failed", "ignored"):
         assert line in out
     assert "Traceback" not in r.result.stderr
