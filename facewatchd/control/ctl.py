@@ -71,7 +71,8 @@ def _add_argument(parser: argparse.ArgumentParser, arg: Arg) -> None:
         parser.add_argument(arg.flag, dest=arg.name, action="store_true", default=None, help=arg.help)
     elif arg.option:
         parser.add_argument(arg.flag, dest=arg.name, type=kind, required=arg.required,
-                            help=arg.help, metavar=arg.name.upper())
+                            nargs="+" if arg.kind is list else None, help=arg.help,
+                            metavar=arg.name.upper())
     else:
         nargs = ("+" if arg.required else "*") if arg.kind is list else None if arg.required else "?"
         parser.add_argument(arg.name, nargs=nargs, type=kind, help=arg.help)
