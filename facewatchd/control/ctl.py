@@ -26,10 +26,12 @@ from . import sheet
 from .client import Client, socket_path
 from .show import show
 from .table import COMMANDS, Arg
+from .web import server as web
 
 
 def parser() -> argparse.ArgumentParser:
     lines = [f"  {c.name.replace('.', ' '):<22} {c.help}" for c in COMMANDS.values()]
+    lines.append(f"  {'web':<22} {web.HELP}")
     p = argparse.ArgumentParser(
         prog="facewatchctl", description="Ask the running facewatchd what it is doing, or tell it.",
         epilog="commands (facewatchctl COMMAND --help for its arguments):\n" + "\n".join(lines),
@@ -60,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
         sp.set_defaults(cmd=command.name)
         for arg in command.args:
             _add_argument(sp, arg)
+    # Not a command of the daemon: a server of its own, a client of the socket.
+    web.arguments(sub.add_parser("web", description=web.DESCRIPTION))
     return p
 
 
@@ -83,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="surrogateescape")
     args = parser().parse_args(argv)
+    if args.command == "web":
+        try:
+            return web.serve(args, args.socket or socket_path(args.config))
+        except FacewatchError as e:
+            print(f"facewatchctl: {e}", file=sys.stderr)
+            return e.exit_status
     command = COMMANDS[args.cmd]
     request = {}
     for arg in command.args:
