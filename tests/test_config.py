@@ -181,16 +181,16 @@ def test_a_non_recursive_inbound_may_hold_the_other_folders(tmp_path: Path) -> N
 def test_the_shipped_config_shows_each_default_as_it_is() -> None:
     # Its commented "# key = value" lines are the defaults a user reads; they must not drift.
     sections = {"daemon": config.DaemonConfig, "recognition": config.RecognitionConfig,
-                "review": config.ReviewConfig}
+                "review": config.ReviewConfig, "cluster": config.ClusterConfig}
     text = (Path(__file__).parent.parent / "etc" / "facewatchd.toml").read_text()
     shown = 0
-    for part in re.split(r"^\[", text, flags=re.M)[1:]:
+    for part in re.split(r"^(?:# )?\[", text, flags=re.M)[1:]:  # [cluster] is commented out
         name = part.split("]")[0]
         if name not in sections:
             continue
         defaults = {f.name: f.default for f in dataclasses.fields(sections[name])}
         for key, value in re.findall(r"^# (\w+) = (.+)$", part, flags=re.M):
-            if key in ("state_dir", "socket", "group", "workers"):  # examples, or by machine
+            if key in ("state_dir", "socket", "group", "workers", "scheduler", "path_map"):  # examples
                 continue
             assert tomllib.loads(f"v = {value}")["v"] == defaults[key], f"[{name}] {key}"
             shown += 1

@@ -6,6 +6,7 @@ FacewatchError with the daemon's code (or UNAVAILABLE when there is no daemon).
 
 from __future__ import annotations
 
+import os
 import socket
 import tomllib
 from pathlib import Path
@@ -50,24 +51,56 @@ class Client:
         except PermissionError:
             raise FacewatchError(f"not allowed to use {path}: ask to be added to the daemon's group",
                                  Code.NOT_ALLOWED) from None
-        self.file = self.sock.makefile("rb")
+        self.buffer = bytearray()  # read, not yet answered
         self.next_id = 0
 
+    def close(self) -> None:
+        self.sock.close()
+
     def call(self, cmd: str, args: dict[str, Any]) -> Any:
+        result, fd = self.call_fd(cmd, args)
+        if fd is not None:
+            os.close(fd)
+        return result
+
+    def call_fd(self, cmd: str, args: dict[str, Any]) -> tuple[Any, int | None]:
+        """Send one request: its result, and the descriptor its answer carried, if any
+        (the caller's to close)."""
         self.next_id += 1
+        fds: list[int] = []
         try:
-            self.sock.sendall(protocol.request(self.next_id, cmd, args))
-            line = self.file.readline()
-        except OSError as e:
-            raise FacewatchError(f"lost the connection to facewatchd: {e.strerror}",
-                                 Code.UNAVAILABLE) from None
-        if not line:
-            raise FacewatchError("facewatchd closed the connection without answering", Code.UNAVAILABLE)
-        answer = protocol.parse_response(line)
-        if not answer["ok"]:
-            error = answer["error"]
-            raise AnswerError(error["message"], error["code"])
-        return answer["result"]
+            try:
+                self.sock.sendall(protocol.request(self.next_id, cmd, args))
+                line = self._readline(fds)
+            except OSError as e:
+                raise FacewatchError(f"lost the connection to facewatchd: {e.strerror}",
+                                     Code.UNAVAILABLE) from None
+            if not line:
+                raise FacewatchError("facewatchd closed the connection without answering",
+                                     Code.UNAVAILABLE)
+            answer = protocol.parse_response(line)
+            if not answer["ok"]:
+                error = answer["error"]
+                raise AnswerError(error["message"], error["code"])
+        except BaseException:
+            _close_all(fds)
+            raise
+        _close_all(fds[1:])
+        return answer["result"], (fds[0] if fds else None)
+
+    def _readline(self, fds: list[int]) -> bytes:
+        """One answer line (b"" if the daemon closed); descriptors that came with its
+        bytes are added to `fds`. One request is under way at a time, so whatever
+        arrives belongs to its answer."""
+        while (end := self.buffer.find(b"\n")) < 0:
+            data, passed, _, _ = socket.recv_fds(self.sock, 65536, 4, socket.MSG_CMSG_CLOEXEC)
+            fds.extend(passed)
+            if not data:
+                return b""
+            self.buffer += data
+        line = bytes(self.buffer[:end + 1])
+        del self.buffer[:end + 1]
+        return line
 
     def call_all_pages(self, cmd: str, args: dict[str, Any]) -> list[Any]:
         """Every item of a paged command (up to args' limit), fetched a page at a time."""
@@ -83,3 +116,8 @@ class Client:
             if not page["items"] or offset + len(items) >= page["total"]:
                 break
         return items
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)

@@ -26,10 +26,12 @@ from . import sheet
 from .client import Client, socket_path
 from .show import show
 from .table import COMMANDS, Arg
+from .web import server as web
 
 
 def parser() -> argparse.ArgumentParser:
     lines = [f"  {c.name.replace('.', ' '):<22} {c.help}" for c in COMMANDS.values()]
+    lines.append(f"  {'web':<22} {web.HELP}")
     p = argparse.ArgumentParser(
         prog="facewatchctl", description="Ask the running facewatchd what it is doing, or tell it.",
         epilog="commands (facewatchctl COMMAND --help for its arguments):\n" + "\n".join(lines),
@@ -60,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
         sp.set_defaults(cmd=command.name)
         for arg in command.args:
             _add_argument(sp, arg)
+    # Not a command of the daemon: a server of its own, a client of the socket.
+    web.arguments(sub.add_parser("web", description=web.DESCRIPTION))
     return p
 
 
@@ -71,7 +75,8 @@ def _add_argument(parser: argparse.ArgumentParser, arg: Arg) -> None:
         parser.add_argument(arg.flag, dest=arg.name, action="store_true", default=None, help=arg.help)
     elif arg.option:
         parser.add_argument(arg.flag, dest=arg.name, type=kind, required=arg.required,
-                            help=arg.help, metavar=arg.name.upper())
+                            nargs="+" if arg.kind is list else None, help=arg.help,
+                            metavar=arg.name.upper())
     else:
         nargs = ("+" if arg.required else "*") if arg.kind is list else None if arg.required else "?"
         parser.add_argument(arg.name, nargs=nargs, type=kind, help=arg.help)
@@ -82,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="surrogateescape")
     args = parser().parse_args(argv)
+    if args.command == "web":
+        try:
+            return web.serve(args, args.socket or socket_path(args.config))
+        except FacewatchError as e:
+            print(f"facewatchctl: {e}", file=sys.stderr)
+            return e.exit_status
     command = COMMANDS[args.cmd]
     request = {}
     for arg in command.args:

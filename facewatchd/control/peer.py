@@ -18,8 +18,15 @@ class Peer:
     pid: int
     uid: int
     gid: int
+    # The groups the peer's process had when it connected (SO_PEERGROUPS), as the kernel
+    # checks them. None: unknown, then the group database is asked.
+    supplementary: tuple[int, ...] | None = None
 
     def groups(self) -> set[int]:
+        if self.supplementary is not None:
+            # A service's SupplementaryGroups= (facewatchd-web's DynamicUser in the
+            # daemon's group) is in no group database.
+            return {self.gid, *self.supplementary}
         try:
             user = pwd.getpwuid(self.uid)
         except KeyError:

@@ -6,6 +6,13 @@
 
 One request per line; answers carry the request's id. A request is checked against
 the table of commands (table.py) before anything runs; error codes are errors.Code.
+
+A few answers carry an open file (SCM_RIGHTS, on the answer's first byte): `review.file`,
+`review.face` and `reference.face` hand the client a read-only descriptor of a photo or
+video the daemon chose by id, so the review page reads a 200 MB video at its own pace
+instead of the daemon's one loop copying it as base64, and the page's process needs no
+access to the photo folders. A client reading with plain recv() never sees it: the
+kernel closes it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,19 @@ class Request:
     args: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Descriptor:
+    """A handler's result with an open file to pass along with its answer; the server
+    sends it, then closes its own copy."""
+
+    result: Any
+    fd: int
+
+
+# An answer as the server queues it: the line, or the line and the descriptor it carries.
+Answer = bytes | tuple[bytes, int]
+
+
 def encode(message: dict[str, Any]) -> bytes:
     # ASCII with \u escapes: a file name that is not UTF-8 (its bytes kept as surrogates
     # by os.fsdecode) crosses as escapes and comes back as the same name.
@@ -48,6 +68,13 @@ def request(id: int, cmd: str, args: dict[str, Any]) -> bytes:
 
 def ok(id: Any, result: Any) -> bytes:
     return encode({"v": VERSION, "id": id, "ok": True, "result": result})
+
+
+def answer(id: Any, result: Any) -> Answer:
+    """The ok answer to a handler's result, with its descriptor if it passes one."""
+    if isinstance(result, Descriptor):
+        return ok(id, result.result), result.fd
+    return ok(id, result)
 
 
 def error(id: Any, code: Code, message: str) -> bytes:

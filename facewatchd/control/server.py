@@ -9,6 +9,12 @@ socket, not in the daemon. An answer is never cut, whatever its size; a client t
 stops reading its answers altogether is dropped after STALLED seconds. A peer that
 is not root, the daemon's user or a member of the configured group gets one
 not_allowed answer and is disconnected.
+
+An answer may carry an open file (protocol.Descriptor): it is queued with where its
+line lies in the output, and that line is sent alone (SCM_RIGHTS on its first byte).
+A read on the other end stops after the bytes that came with descriptors, so a client
+knows whose they are: those of the last line that begins in that read. The daemon's
+copy is closed once sent, or when the connection goes.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ HIGH_WATER = 256 << 10  # bytes of unread answers past which a client's requests
 STALLED = 30.0  # seconds an unread answer may make no progress before the client is dropped
 IDLE_TIMEOUT = 300.0  # seconds without a request or a pending answer
 LINGER = 2.0  # seconds a refused client has to read its answer
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # not in Python's socket module; asm-generic
 
 
 @dataclass(eq=False)
@@ -48,6 +55,8 @@ class Connection:
     last_sent: float = field(default_factory=time.monotonic)
     pending: int = 0  # requests whose answer comes later
     closed: bool = False
+    # Descriptors to pass, in order: (start, end) of the answer in outbuf that carries it, fd.
+    fds: list[tuple[int, int, int]] = field(default_factory=list)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -58,8 +67,8 @@ class Connection:
         return self.pending >= MAX_PENDING or len(self.outbuf) > HIGH_WATER
 
 
-# Returns the answer line, or None when the answer will come later through `reply`.
-Handler = Callable[[Connection, protocol.Request], bytes | None]
+# Returns the answer, or None when it will come later through `reply`.
+Handler = Callable[[Connection, protocol.Request], protocol.Answer | None]
 
 
 class ControlServer:
@@ -84,6 +93,7 @@ class ControlServer:
 
     def close(self) -> None:
         for conn in self.connections:
+            _close_fds(conn)
             conn.sock.close()
         for sock, _ in self.refused:
             sock.close()
@@ -119,10 +129,10 @@ class ControlServer:
                 self._drop(conn, "idle")
         self.connections = [c for c in self.connections if not c.closed]
 
-    def reply(self, conn: Connection, line: bytes) -> None:
+    def reply(self, conn: Connection, answer: protocol.Answer) -> None:
         conn.pending -= 1
+        _queue(conn, answer)
         if not conn.closed:
-            conn.outbuf += line
             self._flush(conn)
             self._answer_buffered(conn)
 
@@ -139,7 +149,7 @@ class ControlServer:
             sock.setblocking(False)
             pid, uid, gid = struct.unpack("3i", sock.getsockopt(
                 socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-            conn = Connection(sock, Peer(pid, uid, gid))
+            conn = Connection(sock, Peer(pid, uid, gid, _peer_groups(sock)))
             if not self._allowed(conn.peer):
                 log.warning("refused a control connection from uid %d (pid %d)", uid, pid)
                 self._refuse(conn, Code.NOT_ALLOWED,
@@ -230,22 +240,63 @@ class ControlServer:
             answer = protocol.error(request.id, Code.INTERNAL, f"{type(e).__name__}: {e}")
         if answer is not None:
             conn.pending -= 1
-            conn.outbuf += answer
+            _queue(conn, answer)
 
     def _flush(self, conn: Connection) -> None:
         while conn.outbuf and not conn.closed:
             try:
-                sent = conn.sock.send(conn.outbuf)
+                if not conn.fds:
+                    sent = conn.sock.send(conn.outbuf)
+                elif conn.fds[0][0] == 0:  # the answer that carries it, alone; what the
+                    # socket does not take now follows as plain bytes (the descriptor is sent)
+                    _, end, fd = conn.fds[0]
+                    sent = socket.send_fds(conn.sock, [memoryview(conn.outbuf)[:end]], [fd])
+                    del conn.fds[0]
+                    os.close(fd)
+                else:  # up to the answer that carries one
+                    sent = conn.sock.send(memoryview(conn.outbuf)[:conn.fds[0][0]])
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 self._drop(conn, None)
                 return
             del conn.outbuf[:sent]
+            conn.fds = [(start - sent, end - sent, fd) for start, end, fd in conn.fds]
             conn.last_sent = time.monotonic()
 
     def _drop(self, conn: Connection, why: str | None) -> None:
         if why:
             log.info("closed a control connection (uid %d): %s", conn.peer.uid, why)
         conn.closed = True
+        _close_fds(conn)
         conn.sock.close()
+
+
+def _peer_groups(sock: socket.socket) -> tuple[int, ...] | None:
+    """The supplementary groups of the peer's process when it connected (Linux 4.13+);
+    None when unknown (more than 256: Python's limit on the buffer), then the group
+    database is asked."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 1024)
+    except OSError:
+        return None
+    return struct.unpack(f"{len(raw) // 4}I", raw)
+
+
+def _queue(conn: Connection, answer: protocol.Answer) -> None:
+    """Add an answer to the connection's output; a descriptor for a connection that
+    is gone is closed."""
+    line, fd = answer if isinstance(answer, tuple) else (answer, None)
+    if conn.closed:
+        if fd is not None:
+            os.close(fd)
+        return
+    if fd is not None:
+        conn.fds.append((len(conn.outbuf), len(conn.outbuf) + len(line), fd))
+    conn.outbuf += line
+
+
+def _close_fds(conn: Connection) -> None:
+    for _, _, fd in conn.fds:
+        os.close(fd)
+    conn.fds = []

@@ -128,6 +128,11 @@ def format_why(e: dict[str, Any]) -> str:
     if e["evidence"].get("frame_times"):
         lines.append(f"  video frames looked at: {', '.join(f'{t:.1f} s' for t in e['evidence']['frame_times'])}")
     lines += describe_faces(e["evidence"].get("faces", []))
+    if "decision_now" in e:  # a review item: and what the references in use now say
+        now = e["decision_now"]
+        lines[0] = f"item {e['item']}: {lines[0]}"
+        lines.append(f"  with the references now: {now['outcome']} ({now['reason'].replace('_', ' ')}): "
+                     f"{now['rule']}")
     return "\n".join(lines)
 
 
@@ -151,6 +156,19 @@ def format_items(rows: list[dict[str, Any]]) -> str:
                           "nearest": r["person"] or "-",
                           "distance": "-" if r["distance"] is None else f"{r['distance']:.3f}"}
                          for r in rows], ["id", "reason", "faces", "nearest", "distance", "path"])
+
+
+def format_page(r: dict[str, Any]) -> str:
+    first = r["offset"] + 1 if r["items"] else r["offset"]
+    lines = [format_items(r["items"]), f"items {first}-{r['offset'] + len(r['items'])} of {r['total']}"]
+    lines += [f"maybe {g['person']}: {g['count']} items, nearest {g['best']:.3f}" for g in r["groups"]]
+    return "\n".join(lines)
+
+
+def format_face(r: dict[str, Any]) -> str:
+    top, right, bottom, left = r["box"]
+    whose = f"reference {r['id']} of {r['person']}" if "person" in r else f"item {r['id']} face {r['face']}"
+    return f"{whose}: x={left} y={top}, {right - left}x{bottom - top} px in {r['name']}"
 
 
 def format_batch(answer: dict[str, Any]) -> str:
@@ -228,6 +246,9 @@ VIEWS: dict[str, Callable[[Any], str]] = {
                          f"reference photos, {r['deactivated']} removed, {len(r['skipped'])} "
                          f"photos not usable"),
     "items": format_items,
+    "page": format_page,
+    "file": lambda r: f"item {r['id']}: {r['name']}, {r['size']} bytes ({r['kind']})",
+    "face": format_face,
     "batch": format_batch,
     "sheet": lambda r: f"wrote {r['items']} items to {r['file']}",
     "thumbnails": lambda r: f"{len(r)} thumbnails",

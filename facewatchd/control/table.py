@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 REASONS = ("no_face", "unknown_face", "uncertain", "several_people", "duplicate", "failed")
+ORDERS = ("oldest", "suggested")  # how a listing of the queue is ordered
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,16 @@ class Arg:
 @dataclass(frozen=True)
 class Http:
     """How the review page offers a command over HTTP: `path` is a route whose `{name}`
-    parts are arguments; GET takes the others from the query, POST from a JSON body;
-    `args` limits which a route accepts (None: all of the command's)."""
+    parts are arguments (a list argument takes one item there); GET takes the others
+    from the query, POST from a JSON body; `args` limits which a route accepts (None:
+    all of the command's). `response` is what the answer becomes (web/app.py): "json"
+    (the result), "thumbnail" (the JPEG), "file" (the descriptor the answer passed,
+    served with Range requests) or "crop" (a face cut out of it)."""
 
     method: str
     path: str
     args: tuple[str, ...] | None = None
+    response: str = "json"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,17 @@ class Command:
 LIMIT = Arg("limit", int, "at most this many items", required=False, option=True)
 REASON = Arg("reason", str, f"only items with this reason ({', '.join(REASONS)})",
              required=False, option=True, choices=REASONS)
+# How `review list` and `review page` choose, order and page the queue's items.
+LISTING = (
+    REASON,
+    Arg("person", str, "only items whose nearest known person is this one", required=False, option=True),
+    LIMIT,
+    Arg("offset", int, "skip this many items first", required=False, option=True),
+    Arg("order", str, "oldest first, or suggested: the \"maybe NAME\" groups first, nearest first",
+        required=False, option=True, choices=ORDERS),
+    Arg("deleted", bool, "list the review trash instead", required=False, option=True),
+)
+ITEM = Arg("id", int, "the item's id (in review or its trash)")
 # How batch commands name review items: ids, or --all with the filters of `review list`.
 SELECT = (
     Arg("ids", list, "item ids, as `review list` shows them", required=False, item=int),
@@ -87,7 +103,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
             http=Http("GET", "/api/status"),
             view="status"),
     Command("persons", "the known people and how many active references each has",
-            view="table", columns=("name", "references", "disabled"), http=Http("GET", "/api/persons")),
+            view="table", columns=("name", "references", "disabled", "tolerance"),
+            http=Http("GET", "/api/persons")),
     Command("references", "the reference faces, of everyone or of one person",
             (Arg("person", str, "only this person", required=False),),
             view="table", columns=("id", "person", "active", "origin", "path"),
@@ -102,6 +119,10 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("reference.enable", "use a disabled reference face again", (Arg("id", int, "its id"),),
             http=Http("POST", "/api/references/{id}/enable"),
             view="reference"),
+    Command("reference.face", "a reference face: its box, and the photo it came from passed as"
+                              " an open file (the review page's crops)", (Arg("id", int, "its id"),),
+            http=Http("GET", "/api/references/{id}/crop", response="crop"),
+            view="face"),
     Command("test", "what would happen to a file: its faces, the nearest people, the decision;"
                     " nothing is moved", (Arg("file", str, "a photo or video", path=True),),
             view="test"),
@@ -120,13 +141,18 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("reload", "read the configuration and the references folder again",
             view="reload"),
     Command("review.list", "the items in review: id, path, reason, faces, nearest person, distance",
-            (REASON,
-             Arg("person", str, "only items whose nearest known person is this one",
-                 required=False, option=True),
-             LIMIT,
-             Arg("offset", int, "skip this many items first", required=False, option=True),
-             Arg("deleted", bool, "list the review trash instead", required=False, option=True)),
-            view="items", paged=True, http=Http("GET", "/api/review/list")),
+            LISTING, view="items", paged=True),
+    Command("review.page", "a page of the queue as the review page shows it: the items with"
+                           " their face boxes and suggestions, all their ids, the \"maybe NAME\" groups",
+            LISTING, view="page", http=Http("GET", "/api/review/list")),
+    Command("review.file", "an item's file, passed as an open file (the review page's picture)",
+            (ITEM,), http=Http("GET", "/api/review/{id}/image", response="file"),
+            view="file"),
+    Command("review.face", "a face of an item: its box, and the item's file passed as an open"
+                           " file (the review page's crops)",
+            (ITEM, Arg("face", int, "which face (1, 2, ...)")),
+            http=Http("GET", "/api/review/{id}/faces/{face}/crop", response="crop"),
+            view="face"),
     _batch("review.keep", "move items to a person's folder (--person) or a folder (--to),"
                           " teaching nothing",
            Arg("person", str, "into this person's folder", required=False, option=True),
@@ -151,14 +177,19 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
              REASON, LIMIT),
             local="sheet",
             view="sheet"),
-    Command("review.thumbnails", "the thumbnails of items, base64 JPEG (for review sheet)",
+    Command("review.thumbnails", "the thumbnails of items (in review or its trash), base64 JPEG"
+                                 " (for review sheet and the review page)",
             (Arg("ids", list, "item ids", item=int),),
+            http=Http("GET", "/api/review/{ids}/thumbnail", response="thumbnail"),
             view="thumbnails"),
     Command("clusters", "groups of unknown faces in review that look like the same person",
             view="clusters", http=Http("GET", "/api/clusters")),
     Command("clusters.name", "make a cluster's faces references of a person, and file every"
                              " item that then matches",
-            (Arg("id", str, "the cluster's id (c17)"), Arg("person", str, "who it is")),
+            (Arg("id", str, "the cluster's id (c17)"), Arg("person", str, "who it is"),
+             Arg("exclude", list, "faces taken out of the cluster first, not that person: their"
+                                  " ids, as `clusters --json` lists them", required=False,
+                 option=True, item=int)),
             http=Http("POST", "/api/clusters/{id}/name"),
             view="named"),
     Command("clusters.ignore", "stop showing a cluster", (Arg("id", str, "the cluster's id (c17)"),),
@@ -167,10 +198,13 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("undo", "put a file back where it was before its last move, or every file moved"
                     " since a time; references taught by those moves are disabled",
             (Arg("path", str, "where the file is now", required=False, path=True),
-             Arg("since", str, "undo every move since: 30m, 2h, 3d, 10:00, 2026-11-22 10:00",
+             Arg("since", str, "undo every move since: 30m, 2h, 3d, 10:00, 2026-11-22 10:00,"
+                               " @UNIXTIME", required=False, option=True),
+             Arg("user", bool, "with --since: only what people did (review, clusters) and the"
+                               " re-checks it caused, not the daemon's sorting meanwhile",
                  required=False, option=True),
              Arg("dry_run", bool, "only say what would move", required=False, option=True)),
-            view="batch", http=Http("POST", "/api/undo", args=("since", "dry_run"))),
+            view="batch", http=Http("POST", "/api/undo", args=("since", "user", "dry_run"))),
     Command("held", "files an undo put back in inbound: they wait there until released",
             view="table", columns=("path", "since")),
     Command("release", "let files an undo put back in inbound be sorted again",

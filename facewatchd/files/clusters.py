@@ -46,8 +46,14 @@ class Cluster:
         nearest = [(v.distance, v.person) for item, face in self.faces
                    for v in item.decision.faces if v.face == face.index and v.distance is not None]
         distance, person = min(nearest) if nearest else (None, None)
+        faces = []
+        for item, face in self.faces:  # each face: its id, and which face (1, 2...) of which item
+            v = next((v for v in item.decision.faces if v.face == face.index), None)
+            faces.append({"id": face.id, "item": item.id, "n": face.index + 1,
+                          "person": v and v.person, "distance": v and v.distance})
         return {"id": self.name, "size": len(self.faces), "items": self.items,
-                "samples": self.items[:samples], "nearest": person, "distance": distance}
+                "samples": self.items[:samples], "nearest": person, "distance": distance,
+                "faces": faces}
 
 
 def clusters(items: list[Item], eps: float, min_size: int, ignored: set[int]) -> list[Cluster]:

@@ -24,7 +24,7 @@ from typing import Any
 from ..config import WatchConfig
 from ..engine.report import Face, FaceReport
 from ..errors import RefusedError, RouteError, UsageError
-from ..policy.decide import Decision, decide
+from ..policy.decide import Decision, References, decide
 from ..state import REVIEW_OUTCOMES, LedgerEntry, StoredFace
 from .sorter import DUPLICATES, FAILED, Sorter
 
@@ -34,6 +34,10 @@ TRASH = "trash"  # the review folder's subfolder for deleted items
 ORIGIN_REVIEW = "review"  # references taught from the queue
 # Items whose faces may match once references change; the others stay for a person.
 RECHECKED_REASONS = ("unknown_face", "uncertain", "several_people")
+# An unknown face this little beyond a person's tolerance is still offered as "maybe
+# them" (the review page's suggestions): for a person to confirm, never a decision.
+# Uncertain faces (within tolerance, without the support) always are.
+SUGGEST_MARGIN = 0.05
 
 
 def valid_person_name(name: str) -> str:
@@ -103,11 +107,22 @@ def _report(entry: LedgerEntry, faces: tuple[StoredFace, ...]) -> FaceReport:
 
 
 class ReviewQueue:
-    """Reads and acts on the review items of the sorter's ledger."""
+    """Reads and acts on the review items of the sorter's ledger.
+
+    It remembers each content's stored faces and its decision against the sorter's
+    references: both depend on nothing else (the sorter's policy is fixed; a reload
+    makes a new sorter), so a queue of thousands is decided once, not at every
+    listing, until the references change. And it keeps the last whole listing until
+    the database is written: paging through 5,000 items costs the first page only.
+    """
 
     def __init__(self, sorter: Sorter) -> None:
         self.sorter = sorter
         self.store = sorter.store
+        self._decided: dict[str, tuple[tuple[StoredFace, ...], Decision]] = {}
+        self._decided_with: References | None = None
+        # (deleted, the database's generation, the references, the items)
+        self._listed: tuple[bool, int, References, list[Item]] | None = None
 
     def entries(self, *, reason: str | None = None, ids: list[int] | None = None,
                 deleted: bool = False) -> list[LedgerEntry]:
@@ -118,18 +133,24 @@ class ReviewQueue:
                 and (reason is None or _reason(e) == reason)]
 
     def iter_items(self, entries: list[LedgerEntry]) -> Iterator[Item]:
-        """The items of `entries`, decided against the references in use now; their
-        faces are read 500 files at a time."""
+        """The items of `entries`, decided against the references in use now; the
+        faces not remembered are read 500 files at a time."""
+        references = self.sorter.references
+        if self._decided_with is not references:
+            self._decided, self._decided_with = {}, references
         for start in range(0, len(entries), 500):
             chunk = entries[start:start + 500]
-            faces = self.store.faces_of(sorted({e.sha256 for e in chunk}))
+            faces = self.store.faces_of(sorted({e.sha256 for e in chunk} - self._decided.keys()))
             sources = self.store.sources([e.item for e in chunk])
             for entry in chunk:
                 watch = self._watch_of(entry.path)
                 if watch is None:
                     continue  # its review folder left the configuration
-                found = tuple(faces.get(entry.sha256, ()))
-                decision = decide(_report(entry, found), self.sorter.references, self.sorter.policy)
+                if entry.sha256 not in self._decided:
+                    found = tuple(faces.get(entry.sha256, ()))
+                    self._decided[entry.sha256] = (found, decide(_report(entry, found), references,
+                                                                 self.sorter.policy))
+                found, decision = self._decided[entry.sha256]
                 yield Item(entry, watch, found, decision, sources.get(entry.item, entry.source))
 
     def items(self, *, reason: str | None = None, person: str | None = None,
@@ -140,15 +161,78 @@ class ReviewQueue:
 
     def page(self, *, reason: str | None = None, person: str | None = None,
              limit: int | None = None, offset: int = 0, ids: list[int] | None = None,
-             deleted: bool = False) -> tuple[list[Item], int]:
-        """`limit` items from `offset` on, and how many there are in all. Without a
-        person to match, only the page's items are decided."""
-        entries = self.entries(reason=reason, ids=ids, deleted=deleted)
+             deleted: bool = False, order: str = "oldest") -> tuple[list[Item], int]:
+        """`limit` items from `offset` on, and how many there are in all. Oldest first
+        and without a person to match, only the page's items are decided."""
         end = None if limit is None else offset + limit
-        if person is None:
+        if person is None and order == "oldest":
+            entries = self.entries(reason=reason, ids=ids, deleted=deleted)
             return list(self.iter_items(entries[offset:end])), len(entries)
-        matching = [item for item in self.iter_items(entries) if item.nearest()[0] == person]
+        matching = self.listing(reason=reason, person=person, ids=ids, deleted=deleted, order=order)
         return matching[offset:end], len(matching)
+
+    def listing(self, *, reason: str | None = None, person: str | None = None,
+                ids: list[int] | None = None, deleted: bool = False,
+                order: str = "oldest") -> list[Item]:
+        """Every matching item, oldest first, or with order "suggested" the "maybe NAME"
+        groups first (see by_suggestion)."""
+        wanted = None if ids is None else set(ids)
+        items = [item for item in self._everything(deleted)
+                 if (reason is None or item.reason == reason) and (wanted is None or item.id in wanted)
+                 and (person is None or item.nearest()[0] == person)]
+        return self.by_suggestion(items) if order == "suggested" else items
+
+    def _everything(self, deleted: bool) -> list[Item]:
+        """Every item in review (or its trash), read again only once the database was
+        written (the daemon is its one writer) or the references changed."""
+        key = (deleted, self.store.generation)
+        if self._listed is None or self._listed[:2] != key or self._listed[2] is not self.sorter.references:
+            entries = self.entries(deleted=deleted)
+            if not deleted:
+                self._forget_all_but(entries)
+            self._listed = (*key, self.sorter.references, list(self.iter_items(entries)))
+        return self._listed[3]
+
+    def _forget_all_but(self, entries: list[LedgerEntry]) -> None:
+        """Drop what is remembered of contents that left the queue, once they are many."""
+        if len(self._decided) > 2 * len(entries) + 1000:
+            kept = {e.sha256 for e in entries}
+            self._decided = {sha: known for sha, known in self._decided.items() if sha in kept}
+
+    def find(self, item_id: int) -> Item | None:
+        """The item with this id, in review or in its trash."""
+        found = self.items(ids=[item_id]) or self.items(ids=[item_id], deleted=True)
+        return found[0] if found else None
+
+    def suggestion(self, item: Item) -> dict[str, Any] | None:
+        """"Maybe NAME": the nearest person to one of the item's faces that match nobody,
+        when that face is uncertain or within SUGGEST_MARGIN beyond their tolerance."""
+        if item.reason not in ("unknown_face", "uncertain"):
+            return None
+        near = [v for v in item.decision.faces
+                if v.person is not None and v.distance is not None and v.tolerance is not None
+                and not v.matched and (v.band == "uncertain" or v.distance <= v.tolerance + SUGGEST_MARGIN)]
+        if not near:
+            return None
+        best = min(near, key=lambda v: v.distance or 0.0)
+        return {"person": best.person, "distance": best.distance, "face": best.face + 1, "band": best.band}
+
+    def by_suggestion(self, items: list[Item]) -> list[Item]:
+        """The "maybe NAME" groups first (the group with the nearest face first, each
+        group nearest first), then every other item, oldest first."""
+        suggested = {item.id: self.suggestion(item) for item in items}
+        best: dict[str, float] = {}
+        for s in suggested.values():
+            if s is not None:
+                best[s["person"]] = min(best.get(s["person"], s["distance"]), s["distance"])
+
+        def key(item: Item) -> tuple[int, float, str, float]:
+            s = suggested[item.id]
+            if s is None:
+                return (1, 0.0, "", 0.0)
+            return (0, best[s["person"]], s["person"], s["distance"])
+
+        return sorted(items, key=key)  # stable: ties stay oldest first
 
     def select(self, ids: list[int] | None, everything: bool, *, deleted: bool = False,
                reason: str | None = None, person: str | None = None,

@@ -32,13 +32,17 @@ from .sorter import UNDONE, Sorter
 log = logging.getLogger("facewatchd.undo")
 
 UNDOABLE = ("sorted", "review", "duplicate", "failed", "trash")
+USER_ACTORS = ("user", "recheck")  # moves people made, and the re-checks those caused
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_since(text: str, now: float | None = None) -> float:
-    """'30m', '2h', '3d' ago, or a local date and time ('2026-11-22 10:00', '10:00')."""
+    """'30m', '2h', '3d' ago, a local date and time ('2026-11-22 10:00', '10:00'), or
+    '@1763805600.5', seconds since the epoch (what the review page sends)."""
     now = time.time() if now is None else now
+    if re.fullmatch(r"@\d+(\.\d+)?", text.strip()):
+        return float(text.strip()[1:])
     if match := _RELATIVE.fullmatch(text.strip()):
         return now - float(match[1]) * _UNITS[match[2]]
     try:
@@ -47,8 +51,8 @@ def parse_since(text: str, now: float | None = None) -> float:
             return datetime.fromisoformat(f"{today} {text.strip()}").timestamp()
         return datetime.fromisoformat(text.strip()).timestamp()
     except ValueError:
-        raise UsageError(f"{text!r} is not a time: give 30m, 2h, 3d, 10:00 or "
-                           "2026-11-22 10:00") from None
+        raise UsageError(f"{text!r} is not a time: give 30m, 2h, 3d, 10:00, "
+                         "2026-11-22 10:00 or @UNIXTIME") from None
 
 
 class Undo:
@@ -64,15 +68,20 @@ class Undo:
             raise RefusedError(f"the ledger has no file at {path} that can be put back")
         return self._rewind(entry, self._last_move(entry).created, dry_run)
 
-    def since(self, since: float, dry_run: bool = False) -> Generator[None, None, list[dict[str, Any]]]:
+    def since(self, since: float, dry_run: bool = False,
+              user: bool = False) -> Generator[None, None, list[dict[str, Any]]]:
         """Undo every move made at or after `since`, newest first (but not undos), one
-        file a step; with `dry_run`, only say what would move where."""
+        file a step; with `dry_run`, only say what would move where. With `user`, only
+        what people did and the re-checks it caused: files the daemon sorted meanwhile
+        stay where it put them."""
+        actors = USER_ACTORS if user else None
         entries = [e for e in self.store.current(UNDOABLE, since=since)
-                   if (last := self._last_move(e)).created >= since and last.actor != "undo"]
+                   if (last := self._last_move(e)).created >= since and last.actor != "undo"
+                   and (actors is None or last.actor in actors)]
         results = []
         for entry in reversed(entries):
             try:
-                results.append(self._rewind(entry, since, dry_run))
+                results.append(self._rewind(entry, since, dry_run, actors))
             except (RouteError, RefusedError) as e:
                 results.append({"path": entry.target, "ok": False, "error": str(e)})
             yield
@@ -85,11 +94,13 @@ class Undo:
             entry = self.store.linked(entry.prior_id)
         return entry
 
-    def _rewind(self, entry: LedgerEntry, since: float, dry_run: bool) -> dict[str, Any]:
+    def _rewind(self, entry: LedgerEntry, since: float, dry_run: bool,
+                actors: tuple[str, ...] | None = None) -> dict[str, Any]:
         chain = [entry]
         while chain[-1].prior_id is not None:
             before = self.store.linked(chain[-1].prior_id)
-            if before.created < since or before.actor == "undo" or before.outcome == UNDONE:
+            if (before.created < since or before.actor == "undo" or before.outcome == UNDONE
+                    or (actors is not None and before.actor not in (*actors, "sidecar"))):
                 break
             chain.append(before)
         while len(chain) > 1 and chain[-1].actor == "sidecar":

@@ -81,6 +81,7 @@ class Daemon:
         self.pools: Pools | None = None
         self.watcher: Watcher | None = None
         self.control: ControlServer | None = None
+        self._review: ReviewQueue | None = None
 
     # Start and stop
 
@@ -218,7 +219,7 @@ class Daemon:
         if now >= self._next_purge:
             self._next_purge = now + PURGE_EVERY
             self.background("purging the review trash",
-                            upkeep.purge(ReviewQueue(self.sorter), self.config.review.trash_days))
+                            upkeep.purge(self.review, self.config.review.trash_days))
         if (retry := self.intake.next_retry()) is not None and retry <= now:
             self.background("retrying files that could not be moved", self.intake.retry_left())
         line = self.status_line()
@@ -329,20 +330,29 @@ class Daemon:
         """Use the references as they are now, and file the review items that now match
         (a task's steps; returns what was filed)."""
         self.sorter.reload_references()
-        return (yield from upkeep.recheck(ReviewQueue(self.sorter), taught))
+        return (yield from upkeep.recheck(self.review, taught))
+
+    @property
+    def review(self) -> ReviewQueue:
+        """The review queue of the sorter in use: one while it lasts, so what it remembers
+        of its items' decisions is kept between commands (control.handlers.Service)."""
+        if self._review is None or self._review.sorter is not self.sorter:
+            self._review = ReviewQueue(self.sorter)
+        return self._review
 
     # The control socket (what handlers ask of the daemon: control.handlers.Service)
 
-    def _answer(self, conn: Connection, request: Request) -> bytes | None:
+    def _answer(self, conn: Connection, request: Request) -> protocol.Answer | None:
         """A control request: answered now, or, when its handler is long work, by a task."""
         result = dispatch(self, conn.peer, request)
         if not inspect.isgenerator(result):
-            return protocol.ok(request.id, result)
+            return protocol.answer(request.id, result)
 
         def done(value: Any, error: BaseException | None) -> None:
             assert self.control is not None
+            line: protocol.Answer
             if error is None:
-                line = protocol.ok(request.id, value)
+                line = protocol.answer(request.id, value)
             elif isinstance(error, FacewatchError):
                 line = protocol.error(request.id, error.code, str(error))
             else:

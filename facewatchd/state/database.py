@@ -90,6 +90,12 @@ class Database:
                         self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever this connection writes a row: with the daemon as the one
+        writer, what was read before is still current while it stays the same."""
+        return self.db.total_changes
+
     def transaction(self) -> _Transaction:
         """`with store.transaction():` — one BEGIN ... COMMIT (or ROLLBACK)."""
         return _Transaction(self.db)

@@ -57,6 +57,17 @@ class FaceTable(Database):
         row = self.db.execute("SELECT jpeg, time FROM thumbnails WHERE sha256 = ?", (sha256,)).fetchone()
         return (row[0], row[1]) if row else None
 
+    def thumbnail_times(self, hashes: list[str]) -> dict[str, float | None]:
+        """For each content hash that has a thumbnail, the time into a video it shows
+        (None for a photo); hashes without one are left out."""
+        found: dict[str, float | None] = {}
+        for start in range(0, len(hashes), 500):  # SQLite's limit on bound parameters
+            chunk = hashes[start:start + 500]
+            found.update(self.db.execute(
+                f"SELECT sha256, time FROM thumbnails WHERE sha256 IN ({','.join('?' * len(chunk))})",
+                chunk).fetchall())
+        return found
+
     def ignore_faces(self, face_ids: list[int]) -> None:
         with self.transaction():
             self.db.executemany("INSERT OR IGNORE INTO ignored_faces (face_id) VALUES (?)",

@@ -57,11 +57,12 @@ class ReferenceTable(Database):
 
     def references(self, origin: str | None = None) -> list[ReferenceRow]:
         rows = self.db.execute(
-            "SELECT r.id, p.name, r.origin, r.path, r.sha256, r.box, r.active"
-            " FROM refs r JOIN persons p ON p.id = r.person_id"
-            " WHERE ? IS NULL OR r.origin = ? ORDER BY r.id", (origin, origin))
-        return [ReferenceRow(r[0], r[1], r[2], path_of(r[3]), r[4], tuple(json.loads(r[5])), bool(r[6]))
-                for r in rows]
+            f"{_REFERENCE_ROWS} WHERE ? IS NULL OR r.origin = ? ORDER BY r.id", (origin, origin))
+        return [_reference(r) for r in rows]
+
+    def reference(self, ref_id: int) -> ReferenceRow | None:
+        row = self.db.execute(f"{_REFERENCE_ROWS} WHERE r.id = ?", (ref_id,)).fetchone()
+        return _reference(row) if row else None
 
     def persons(self) -> list[dict[str, Any]]:
         """Each person with references: how many are in use and how many disabled."""
@@ -88,6 +89,14 @@ class ReferenceTable(Database):
         matrix = np.frombuffer(b"".join(r[2] for r in rows), "<f8").reshape(len(rows), 128)
         return ActiveReferences(tuple(r[0] for r in rows), tuple(r[1] for r in rows), matrix,
                                 tuple(r[3] == ORIGIN_AUTO for r in rows))
+
+
+_REFERENCE_ROWS = ("SELECT r.id, p.name, r.origin, r.path, r.sha256, r.box, r.active"
+                   " FROM refs r JOIN persons p ON p.id = r.person_id")
+
+
+def _reference(r: sqlite3.Row) -> ReferenceRow:
+    return ReferenceRow(r[0], r[1], r[2], path_of(r[3]), r[4], tuple(json.loads(r[5])), bool(r[6]))
 
 
 def _inserted(cursor: sqlite3.Cursor) -> int:

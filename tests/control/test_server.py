@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import stat
+import subprocess
+import tempfile
 import threading
 import time
 from multiprocessing.connection import wait
@@ -218,3 +221,124 @@ def test_fuzzed_requests_get_one_answer_each_and_never_break_the_server(
                     assert answer["v"] == 1 and isinstance(answer["ok"], bool)
             sock.sendall(protocol.request(9, "status", {}))
             assert json.loads(answers.readline())["id"] == 9
+
+
+def read_answers(sock: socket.socket, count: int) -> list[tuple[dict, list[int]]]:
+    """`count` answers and the descriptors of each: a read that brings descriptors ends
+    with (a part of) the line that carries them, so they are the last line's that
+    begins in that read."""
+    data, fds = bytearray(), {}
+    while data.count(b"\n") < count:
+        chunk, passed, _, _ = socket.recv_fds(sock, 65536, 4)
+        assert chunk, "closed"
+        data += chunk
+        if passed:
+            begun = data[:-1] if data.endswith(b"\n") else data
+            fds[data.count(b"\n", 0, begun.rfind(b"\n") + 1)] = passed
+    return [(json.loads(line), fds.get(n, [])) for n, line in enumerate(data.splitlines())]
+
+
+def test_answers_carry_descriptors_on_their_own_bytes(tmp_path: Path) -> None:
+    """Pipelined answers, some with a descriptor: each descriptor can be told to be its
+    answer's, also behind a large answer that meets a full socket; the server keeps
+    none open."""
+    from facewatchd.control.client import Client
+
+    files = []
+    for n in range(3):
+        files.append(tmp_path / f"f{n}")
+        files[-1].write_bytes(bytes([n]) * (n + 1) * 1000)
+    big = {"items": ["x" * 100] * 20_000}  # ~2 MB: more than the socket holds
+
+    def handle(conn, request):
+        if request.cmd == "review.file":
+            return protocol.answer(request.id, protocol.Descriptor(
+                {"n": request.args["id"]}, os.open(files[request.args["id"]], os.O_RDONLY)))
+        return protocol.ok(request.id, big if request.cmd == "review.list" else {"plain": True})
+
+    srv = ControlServer(tmp_path / "ctl.sock", None, handle)
+    srv.listen()
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: [srv.service(set(wait(srv.waitables(), 0.02)))
+                                              for _ in iter(stop.is_set, True)])
+    thread.start()
+    before = len(os.listdir("/proc/self/fd"))
+    try:
+        client = Client(tmp_path / "ctl.sock")
+        client.sock.sendall(b"".join(protocol.request(i, cmd, args) for i, (cmd, args) in enumerate(
+            [("review.file", {"id": 0}), ("status", {}), ("review.list", {}), ("review.file", {"id": 1}),
+             ("review.file", {"id": 2}), ("status", {})], 1)))
+        time.sleep(0.5)  # the server meets a full socket in the middle of the large answer
+        got = []
+        for answer, fds in read_answers(client.sock, 6):
+            result = answer["result"]
+            got.append(("big" if result == big else result, [os.read(fd, 10000) for fd in fds]))
+            for fd in fds:
+                os.close(fd)
+        assert got == [({"n": 0}, [b"\0" * 1000]), ({"plain": True}, []), ("big", []),
+                       ({"n": 1}, [b"\1" * 2000]), ({"n": 2}, [b"\2" * 3000]), ({"plain": True}, [])]
+        result, fd = client.call_fd("review.file", {"id": 2})
+        assert result == {"n": 2} and fd is not None and os.read(fd, 5) == b"\2" * 5
+        os.close(fd)
+        assert client.call("review.file", {"id": 1}) == {"n": 1}  # call() closes what came
+        client.close()
+    finally:
+        stop.set()
+        thread.join()
+        srv.close()
+    assert len(os.listdir("/proc/self/fd")) <= before
+
+
+def test_a_descriptor_for_a_client_that_left_is_closed(tmp_path: Path) -> None:
+    later = []
+
+    def handle(conn, request):
+        later.append((conn, request))
+        return None
+
+    srv = ControlServer(tmp_path / "ctl.sock", None, handle)
+    srv.listen()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(srv.path))
+        sock.sendall(protocol.request(1, "review.file", {"id": 1}))
+        for _ in range(10):
+            srv.service(set(wait(srv.waitables(), 0.05)))
+    for _ in range(10):  # it left: the server notices
+        srv.service(set(wait(srv.waitables(), 0.05)))
+    fd = os.open(tmp_path / "ctl.sock", os.O_PATH)
+    conn, request = later[0]
+    srv.reply(conn, protocol.answer(request.id, protocol.Descriptor({}, fd)))
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed
+    srv.close()
+
+
+def test_a_peers_supplementary_groups_are_the_kernels() -> None:
+    """A service's SupplementaryGroups= (facewatchd-web.service's DynamicUser in the
+    daemon's group) are in no group database: the server takes the groups the kernel
+    checked for the socket file (SO_PEERGROUPS)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a client as another user")
+    folder = Path(tempfile.mkdtemp(prefix="facewatchd-test-"))  # one others may enter
+    folder.chmod(0o755)
+    srv = ControlServer(folder / "ctl.sock", None, lambda conn, request: protocol.ok(request.id, {}))
+    srv.listen()  # 0660, the daemon's group: root's here
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: [srv.service(set(wait(srv.waitables(), 0.02)))
+                                              for _ in iter(stop.is_set, True)])
+    thread.start()
+    try:
+        client = (f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({str(srv.path)!r});"
+                  f" s.sendall({protocol.request(1, 'status', {})!r}); print(s.makefile().readline())")
+        # nobody, with root's group only as a supplementary group; the system's python:
+        # the test's may be in a home nobody may enter.
+        answer = subprocess.run(["/usr/bin/python3", "-I", "-c", client], user=65534, group=65534,
+                                extra_groups=[os.getegid()], capture_output=True, text=True,
+                                timeout=30, cwd="/", check=True).stdout
+    finally:
+        stop.set()
+        thread.join()
+        srv.close()
+        shutil.rmtree(folder)
+    assert json.loads(answer)["ok"], answer
+    assert not srv._allowed(Peer(1, 65534, 65534))  # as the group database alone has it

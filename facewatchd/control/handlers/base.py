@@ -9,7 +9,9 @@ or a generator that the daemon runs as a task (steps.py) and whose return is the
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,9 @@ class Service(Protocol):
     config: Config
     store: Store
     sorter: Sorter
+
+    @property
+    def review(self) -> ReviewQueue: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -66,7 +71,7 @@ class Context:
 
     @property
     def review(self) -> ReviewQueue:
-        return ReviewQueue(self.service.sorter)
+        return self.service.review
 
     def readable(self, file: str) -> str:
         """A file the daemon may read for this client: only inside the daemon's own
@@ -75,11 +80,8 @@ class Context:
         path = os.path.normpath(file)
         if not os.path.isabs(path):
             raise UsageError(f"{file}: give an absolute path")
-        config = self.service.config
-        folders = [config.recognition.references] + [
-            folder for w in config.watches for folder in (w.inbound, w.destination_root, w.review)]
         real = Path(os.path.realpath(path))
-        if not any(real.is_relative_to(os.path.realpath(f)) for f in folders):
+        if not self.ours(real):
             raise NotAllowedError(f"{file}: facewatchd reads files only in its own folders "
                                   "(references, inbound, destinations, review); copy it into one of them")
         if not self.peer.may_read(real):
@@ -87,6 +89,39 @@ class Context:
         if not os.path.lexists(path):
             raise NotFoundError(f"{file}: no such file")
         return path
+
+    def ours(self, real: Path) -> bool:
+        """Whether a real path (symlinks resolved) lies in the daemon's own folders."""
+        config = self.service.config
+        folders = [config.recognition.references] + [
+            folder for w in config.watches for folder in (w.inbound, w.destination_root, w.review)]
+        return any(real.is_relative_to(os.path.realpath(f)) for f in folders)
+
+    def open_ours(self, path: Path, *, size: int | None = None, sha256: str | None = None) -> int | None:
+        """A read-only descriptor of the regular file at `path`, if it lies in the
+        daemon's own folders (checked on the file opened, so a symlinked folder cannot
+        send it elsewhere) and has the expected size or content; else None."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if (stat.S_ISREG(st.st_mode) and self.ours(Path(os.readlink(f"/proc/self/fd/{fd}")))
+                    and size in (None, st.st_size) and sha256 in (None, _sha256(fd))):
+                return fd
+        except OSError:
+            pass
+        os.close(fd)
+        return None
+
+
+def _sha256(fd: int) -> str:
+    digest = hashlib.sha256()
+    while chunk := os.read(fd, 1 << 20):
+        digest.update(chunk)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return digest.hexdigest()
 
 
 Handler = Callable[..., Any]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import NotFoundError
+from ...errors import NotFoundError, UsageError
 from ...files.clusters import Cluster, cluster_number, clusters
 from ...files.review import Item, valid_person_name
 from ...steps import Step
@@ -33,22 +33,34 @@ def listing(ctx: Context) -> list[dict[str, Any]]:
 
 
 @handles("clusters.name")
-def name(ctx: Context, id: str, person: str) -> Step:
+def name(ctx: Context, id: str, person: str, exclude: list[int] | None = None) -> Step:
+    """Name a cluster, but for the faces taken out of it (`exclude`): taking a face out
+    keeps no state, so it may join a cluster again later, where it may belong."""
     valid_person_name(person)
-    return _name(ctx, find_cluster(ctx, id), person)
+    cluster = find_cluster(ctx, id)
+    members = {face.id for _, face in cluster.faces}
+    strangers = set(exclude or ())
+    if strangers - members:
+        raise NotFoundError(f"faces {', '.join(map(str, sorted(strangers - members)))} are not in "
+                            f"cluster {cluster.name}")
+    if not members - strangers:
+        raise UsageError("that would take every face out of the cluster")
+    return _name(ctx, cluster, person, strangers)
 
 
-def _name(ctx: Context, cluster: Cluster, person: str) -> Step:
+def _name(ctx: Context, cluster: Cluster, person: str, strangers: set[int]) -> Step:
     store = ctx.service.store
     taught: dict[str, list[int]] = {}
     with store.transaction():
         for item, face in cluster.faces:
+            if face.id in strangers:
+                continue
             ref = store.add_reference(person, ORIGIN_CLUSTER, str(item.path), face.sha256,
                                       face.box, face.encoding)
             taught.setdefault(face.sha256, []).append(ref)
     moved = yield from ctx.service.references_changed(taught)
     return {"id": cluster.name, "person": person, "references": sum(map(len, taught.values())),
-            "moved": moved, "items": cluster.items}
+            "moved": moved, "items": cluster.items, "excluded": sorted(strangers)}
 
 
 @handles("clusters.ignore")

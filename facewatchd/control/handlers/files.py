@@ -11,6 +11,7 @@ from ...errors import NotFoundError, UsageError
 from ...files.undo import Undo, parse_since
 from ...steps import Analyse, Step
 from .base import Context, handles
+from .queue import face_boxes
 
 
 @handles("test")
@@ -41,10 +42,14 @@ def why(ctx: Context, path: str | None = None, item: int | None = None) -> dict[
     if (path is None) == (item is None):
         raise UsageError("why needs a path or a review item's id")
     if item is not None:
-        found = ctx.review.items(ids=[item]) or ctx.review.items(ids=[item], deleted=True)
-        if not found:
+        found = ctx.review.find(item)
+        if found is None:
             raise NotFoundError(f"no item {item} in review")
-        return dataclasses.asdict(found[0].entry)
+        # And what the references in use now say of it (they may have changed since).
+        decision = found.decision
+        return {**dataclasses.asdict(found.entry), "item": item, "now": face_boxes(found),
+                "decision_now": {"outcome": decision.outcome, "reason": decision.reason,
+                                 "rule": decision.rule}}
     assert path is not None
     entry = ctx.service.store.entry_for_path(os.path.normpath(path))
     if entry is None:
@@ -53,15 +58,17 @@ def why(ctx: Context, path: str | None = None, item: int | None = None) -> dict[
 
 
 @handles("undo")
-def undo(ctx: Context, path: str | None = None, since: str | None = None,
+def undo(ctx: Context, path: str | None = None, since: str | None = None, user: bool = False,
          dry_run: bool = False) -> Step:
     if (path is None) == (since is None):
         raise UsageError("undo one file (PATH) or everything since a time (--since), not both")
-    return _undo(Undo(ctx.service.sorter), path, since, dry_run)
+    if user and since is None:
+        raise UsageError("--user goes with --since")
+    return _undo(Undo(ctx.service.sorter), path, since, user, dry_run)
 
 
-def _undo(undo: Undo, path: str | None, since: str | None, dry_run: bool) -> Step:
+def _undo(undo: Undo, path: str | None, since: str | None, user: bool, dry_run: bool) -> Step:
     if path is not None:
         return {"results": [undo.path(path, dry_run)], "dry_run": dry_run}
     assert since is not None
-    return {"results": (yield from undo.since(parse_since(since), dry_run)), "dry_run": dry_run}
+    return {"results": (yield from undo.since(parse_since(since), dry_run, user)), "dry_run": dry_run}

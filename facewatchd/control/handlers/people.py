@@ -16,7 +16,12 @@ ORIGIN_CTL = "ctl"  # references added by `facewatchctl enroll`
 
 @handles("persons")
 def persons(ctx: Context) -> list[dict[str, Any]]:
-    return ctx.service.store.persons()
+    """Each person, with the tolerance that applies to them and whether the configuration
+    sets it for them ([persons.NAME] tolerance) or it is [recognition]'s."""
+    config = ctx.service.config
+    return [{**p, "tolerance": config.tolerance_for(p["name"]),
+             "tolerance_set": getattr(config.persons.get(p["name"]), "tolerance", None) is not None}
+            for p in ctx.service.store.persons()]
 
 
 @handles("references")

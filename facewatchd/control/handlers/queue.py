@@ -18,11 +18,14 @@ MAX_THUMBNAILS = 100  # in one answer
 
 @handles("review.list")
 def listing(ctx: Context, reason: str | None = None, person: str | None = None,
-            limit: int | None = None, offset: int = 0, deleted: bool = False) -> dict[str, Any]:
+            limit: int | None = None, offset: int = 0, order: str = "oldest",
+            deleted: bool = False) -> dict[str, Any]:
     """A page of the items (at most MAX_PAGE), and how many there are in all."""
     limit = MAX_PAGE if limit is None else min(limit, MAX_PAGE)
+    if offset < 0 or limit < 0:
+        raise UsageError("offset and limit cannot be negative")
     items, total = ctx.review.page(reason=reason, person=person, limit=limit, offset=offset,
-                                   deleted=deleted)
+                                   deleted=deleted, order=order)
     return {"items": [item.as_dict() for item in items], "total": total, "offset": offset}
 
 
@@ -100,18 +103,22 @@ def sheet(ctx: Context, cluster: str | None = None, reason: str | None = None,
         found = find_cluster(ctx, cluster, items)
         marked = {i: {f.index for it, f in found.faces if it.id == i} for i in found.items}
         items = [item for item in items if item.id in marked]
-    return [_sheet_entry(item, marked.get(item.id, set())) for item in items[:limit]]
+    return [{**item.as_dict(), "size": item.entry.evidence.get("size"),
+             "face_boxes": face_boxes(item, marked.get(item.id, set()))} for item in items[:limit]]
 
 
-def _sheet_entry(item: Item, in_cluster: set[int]) -> dict[str, Any]:
+def face_boxes(item: Item, in_cluster: set[int] | frozenset[int] = frozenset()) -> list[dict[str, Any]]:
+    """Each face of an item: its number, box and video time, and what the references in
+    use now say of it (nearest person, distance, band, the rule in words)."""
     verdicts = {v.face: v for v in item.decision.faces}
     faces = []
     for face in item.faces:
         v = verdicts.get(face.index)
         faces.append({"n": face.index + 1, "box": list(face.box), "time": face.time,
                       "person": v and v.person, "distance": v and v.distance,
-                      "matched": bool(v and v.matched), "cluster": face.index in in_cluster})
-    return {**item.as_dict(), "size": item.entry.evidence.get("size"), "face_boxes": faces}
+                      "matched": bool(v and v.matched), "cluster": face.index in in_cluster,
+                      "band": v.band if v else "unknown", "why": v.why if v else ""})
+    return faces
 
 
 @handles("review.thumbnails")
@@ -120,7 +127,7 @@ def thumbnails(ctx: Context, ids: list[int]) -> dict[str, Any]:
     if len(ids) > MAX_THUMBNAILS:
         raise UsageError(f"at most {MAX_THUMBNAILS} thumbnails at a time")
     found = {}
-    for item in ctx.review.items(ids=ids):
+    for item in ctx.review.items(ids=ids) + ctx.review.items(ids=ids, deleted=True):
         thumbnail = ctx.service.store.thumbnail(item.entry.sha256)
         if thumbnail is not None:
             found[str(item.id)] = {"jpeg": base64.b64encode(thumbnail[0]).decode(),

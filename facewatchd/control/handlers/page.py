@@ -1,0 +1,39 @@
+"""The queue as the review page shows it: a page of items with their face boxes and
+suggestions, and what the page needs of the whole queue at once (every matching id,
+for "select all"; the "maybe NAME" groups, whichever page their items are on)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import UsageError
+from .base import Context, handles
+from .queue import MAX_PAGE, face_boxes
+
+
+@handles("review.page")
+def page(ctx: Context, reason: str | None = None, person: str | None = None,
+         limit: int | None = None, offset: int = 0, order: str = "oldest",
+         deleted: bool = False) -> dict[str, Any]:
+    limit = MAX_PAGE if limit is None else min(limit, MAX_PAGE)
+    if offset < 0 or limit < 0:
+        raise UsageError("offset and limit cannot be negative")
+    review = ctx.review
+    items = review.listing(reason=reason, person=person, deleted=deleted, order=order)
+    shown = items[offset:offset + limit]
+    times = ctx.service.store.thumbnail_times([item.entry.sha256 for item in shown])
+    groups: dict[str, dict[str, Any]] = {}
+    for item in items:
+        suggestion = review.suggestion(item)
+        if suggestion is not None:
+            group = groups.setdefault(suggestion["person"], {
+                "person": suggestion["person"], "count": 0, "best": suggestion["distance"], "items": []})
+            group["count"] += 1
+            group["best"] = min(group["best"], suggestion["distance"])
+            group["items"].append({"id": item.id, "face": suggestion["face"]})
+    return {"items": [{**item.as_dict(), "size": item.entry.evidence.get("size"),
+                       "face_boxes": face_boxes(item), "suggestion": review.suggestion(item),
+                       "thumbnail": item.entry.sha256 in times,
+                       "thumbnail_time": times.get(item.entry.sha256)} for item in shown],
+            "total": len(items), "offset": offset, "ids": [item.id for item in items],
+            "groups": sorted(groups.values(), key=lambda g: (g["best"], g["person"]))}

@@ -1,0 +1,71 @@
+// Small DOM helpers. Text always goes in as text (file names are not HTML).
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) {
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+  }
+  return node;
+}
+
+export const REASONS = {
+  no_face: "no face", unknown_face: "unknown face", uncertain: "uncertain",
+  several_people: "several people", duplicate: "duplicate", failed: "failed",
+};
+export const reasonText = (reason) => REASONS[reason] ?? reason.replaceAll("_", " ");
+export const plural = (n, word, many = word + "s") => `${n.toLocaleString()} ${n === 1 ? word : many}`;
+export const distance = (d) => (d === null || d === undefined ? "" : d.toFixed(2));
+
+// A picture with its face boxes, placed in percent of the picture as the contact
+// sheet does, so they stay right at any size. `faces` as review.page gives them.
+export function picture(src, size, faces, { alt = "", video = false, maybeFace = null, lazy = true } = {}) {
+  const [width, height] = size ?? [0, 0];
+  const box = el("div", { class: "pic" });
+  if (width && height) {
+    box.style.aspectRatio = `${width} / ${height}`;
+    box.classList.add(width >= height ? "wide" : "tall");
+  }
+  if (video) {
+    box.append(el("video", { src, controls: true, preload: "metadata", playsinline: true, "aria-label": alt }));
+  } else {
+    box.append(el("img", { src, alt, loading: lazy ? "lazy" : null, decoding: "async", draggable: "false" }));
+  }
+  if (width && height) {
+    for (const face of faces) {
+      const [top, right, bottom, left] = face.box;
+      const kind = face.matched ? "known" : face.n === maybeFace ? "maybe" : "";
+      const who = face.person ? `${face.person} ${distance(face.distance)}` : "no references";
+      const mark = el("div", { class: `face ${kind}`, title: `face ${face.n}: ${who}` }, el("span", { text: face.n }));
+      mark.style.left = `${(100 * left) / width}%`;
+      mark.style.top = `${(100 * top) / height}%`;
+      mark.style.width = `${(100 * (right - left)) / width}%`;
+      mark.style.height = `${(100 * (bottom - top)) / height}%`;
+      box.append(mark);
+    }
+  }
+  return box;
+}
+
+let toastTimer = null;
+// A message at the bottom; with `action`, a button (e.g. Undo) beside it.
+export function toast(message, { error = false, action = null, seconds = 6 } = {}) {
+  const node = document.getElementById("toast");
+  node.replaceChildren(el("span", { text: message }));
+  node.classList.toggle("error", error);
+  if (action) {
+    node.append(el("button", { type: "button", text: action.label, onclick: () => { node.hidden = true; action.run(); } }));
+  }
+  node.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { node.hidden = true; }, seconds * 1000);
+}

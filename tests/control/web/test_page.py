@@ -1,0 +1,321 @@
+"""The review page in a real browser (Debian's chromium, through Selenium and Debian's
+chromedriver) on a real daemon with real photos: a person clearing a queue by looking
+and clicking. Screenshots are checked by their pixels (the face boxes' colours,
+photographs' many colours), not only the DOM; with FACEWATCHD_SCREENSHOTS set they
+are kept there too.
+
+The tests share the daemon, the page and the browser, not their items: each acts on
+photos no other test touches, so they pass in any order. When the module ends, every
+byte that went in is still somewhere, exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from ...helpers import SETTLE, DaemonProcess, files_under, sha256, tree, wait_until
+from ...web_helpers import (
+    KNOWN_GREEN,
+    MAYBE_MAGENTA,
+    UNKNOWN_ORANGE,
+    WebProcess,
+    browser,
+    close_browser,
+    colour_count,
+    distinct_colours,
+)
+
+SIMM, LEONARD, ROSE = "John_Simm", "bbt_leonard", "Rose_Leslie"
+# What each test acts on, by the name it arrives as (all dropped at the start).
+PHOTOS = {
+    "simm": {p: f"people/{SIMM}/{p}" for p in ("000288_00470387.jpg", "000297_00470170.jpg",
+                                                 "000300_00470148.jpg", "000304_00470122.jpg",
+                                                 "000305_00470162.jpg")},
+    "rose": {"rose_1.jpg": f"people/{ROSE}/img1.jpg", "rose_2.jpg": f"people/{ROSE}/img2.jpg"},
+    "bin": {"cat.jpg": "no_faces/cat.jpg"},
+    "lightbox": {"pair.jpg": "groups/voc_2009_004587.jpg"},
+    "maybe": {"leonard5.png": f"people/{LEONARD}/leonard5.png"},
+    "other": {"lady.jpg": "groups/lady.jpg", "broken.jpg": b"\xff\xd8\xff\xe0 this is not a picture"},
+}
+
+
+class Page:
+    def __init__(self, daemon: DaemonProcess, web: WebProcess, driver: Any, root: Path, shots: Path) -> None:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        self.daemon, self.web, self.driver, self.root, self.shots = daemon, web, driver, root, shots
+        self.By, self.wait = By, WebDriverWait(driver, 60)
+
+    def api(self, path: str, **params: Any) -> Any:
+        return httpx.get(self.web.base + path, params=params, headers=self.web.auth, timeout=60).json()
+
+    def ids(self, folder: str) -> dict[str, int]:
+        """The review items that arrived in inbound/folder, by name."""
+        return {Path(i["source"]).name: i["id"] for i in self.api("/api/review/list")["items"]
+                if Path(i["source"]).parent.name == folder}
+
+    def shot(self, name: str) -> bytes:
+        png: bytes = self.driver.get_screenshot_as_png()
+        (self.shots / name).write_bytes(png)
+        return png
+
+    def view(self, name: str) -> None:
+        self.driver.find_element(self.By.CSS_SELECTOR, f'a[data-view="{name}"]').click()
+
+    def settled(self, selector: str = "#grid .tile") -> list[Any]:
+        """Wait for the page to be loaded and every picture in `selector` decoded."""
+        self.wait.until(lambda d: d.execute_script("return document.body.dataset.loading") == "no")
+        self.wait.until(lambda d: d.execute_script(
+            "return [...document.querySelectorAll(arguments[0] + ' img')]"
+            ".every(i => i.complete && i.naturalWidth > 0)", selector))
+        return list(self.driver.find_elements(self.By.CSS_SELECTOR, selector))
+
+    def tile(self, item: int) -> Any:
+        return self.driver.find_element(self.By.CSS_SELECTOR, f'#grid .tile[data-id="{item}"]')
+
+    def key(self, keys: str) -> None:
+        self.driver.find_element(self.By.TAG_NAME, "body").send_keys(keys)
+
+    def toast(self) -> str:
+        return str(self.driver.find_element(self.By.ID, "toast").text)
+
+
+@pytest.fixture(scope="module")
+def page(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
+    root = tmp_path_factory.mktemp("page")
+    # Leonard has two references and a tolerance of his own: leonard5 is 0.54 from one
+    # and 0.57 from the other, so it is "maybe bbt_leonard" (two within 0.55 needed).
+    config = tree(root, data, daemon=SETTLE, extra=f"[persons.{LEONARD}]\ntolerance = 0.55\n")
+    (root / "references" / LEONARD).mkdir()
+    for name in ("leonard1.png", "leonard2.png"):
+        shutil.copy2(data / "people" / LEONARD / name, root / "references" / LEONARD)
+    for folder, photos in PHOTOS.items():
+        (root / "inbound" / folder).mkdir()
+        for name, source in photos.items():
+            target = root / "inbound" / folder / name
+            if isinstance(source, bytes):
+                target.write_bytes(source)
+            else:
+                shutil.copy2(data / source, target)
+    dropped = Counter(sha256(p) for p in files_under(root / "inbound"))
+    shots = Path(os.environ.get("FACEWATCHD_SCREENSHOTS", root / "shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        daemon.wait_idle(sum(dropped.values()))
+        with WebProcess(config) as web:
+            driver = browser()
+            try:
+                driver.get(web.url)
+                yield Page(daemon, web, driver, root, shots)
+            finally:
+                close_browser(driver)
+            assert web.stop() == 0
+        assert daemon.stop() == 0
+    found: Counter[str] = Counter()
+    inodes = set()
+    for path in files_under(root / "inbound", root / "sorted", root / "review"):
+        st = path.stat()
+        if (st.st_dev, st.st_ino) not in inodes:
+            inodes.add((st.st_dev, st.st_ino))
+            found[sha256(path)] += 1
+    assert found == dropped  # nothing the page did lost or doubled a byte
+
+
+def test_the_grid_shows_the_queues_thumbnails_with_face_boxes(page: Page) -> None:
+    page.view("queue")
+    tiles = page.settled()
+    listed = page.api("/api/review/list")
+    assert len(tiles) == listed["total"] and page.driver.find_element(
+        page.By.ID, "count-review").text == str(listed["total"])
+    png = page.shot("queue-desktop.png")
+    assert distinct_colours(png) > 5000  # photographs, not empty frames or broken images
+    assert colour_count(png, UNKNOWN_ORANGE) > 1000, "no unknown-face boxes drawn"
+    loaded = page.driver.execute_script(
+        "return [...document.querySelectorAll('#grid .tile img')].map(i => i.naturalWidth)")
+    assert len(loaded) == sum(1 for i in listed["items"] if i["thumbnail"]) and min(loaded) >= 100
+    broken = page.tile(page.ids("other")["broken.jpg"])
+    assert "no picture" in broken.text and "failed" in broken.text
+
+
+def test_on_a_phone_sized_screen_it_fits(page: Page) -> None:
+    page.view("queue")
+    page.driver.set_window_size(390, 844)
+    try:
+        page.settled()
+        width = page.driver.execute_script("return [document.documentElement.scrollWidth, innerWidth]")
+        assert width[0] <= width[1], "wider than the screen"
+        columns = page.driver.execute_script(
+            "return getComputedStyle(document.getElementById('grid')).gridTemplateColumns.split(' ').length")
+        assert columns == 2
+        png = page.shot("queue-phone.png")
+        assert distinct_colours(png) > 3000 and colour_count(png, UNKNOWN_ORANGE) > 300
+    finally:
+        page.driver.set_window_size(1280, 900)
+
+
+def test_a_maybe_group_heads_the_grid_and_is_confirmed_in_one_click(page: Page) -> None:
+    page.view("queue")
+    page.settled()
+    leonard = page.ids("maybe")["leonard5.png"]
+    first = page.driver.find_element(page.By.CSS_SELECTOR, "#grid > *")
+    assert first.get_attribute("class") == "group" and first.text.startswith("maybe ")  # suggestions first
+    group = page.driver.find_element(page.By.CSS_SELECTOR, f'#grid .group[data-person="{LEONARD}"]')
+    assert group.text.startswith(f"maybe {LEONARD}") and "1 item" in group.text
+    assert page.driver.execute_script("return arguments[0].nextElementSibling.dataset.id", group) == str(leonard)
+    png = page.shot("maybe.png")
+    assert colour_count(png, MAYBE_MAGENTA) > 150, "no 'maybe' face box drawn"
+    group.find_element(page.By.CSS_SELECTOR, ".confirm-group").click()
+    wait_until((page.root / "sorted" / LEONARD / "maybe" / "leonard5.png").is_file, 60, "filed under Leonard")
+    page.wait.until(lambda d: f"Added as references of {LEONARD}: 1 item" in page.toast())
+    page.settled()
+    assert not page.driver.find_elements(page.By.CSS_SELECTOR, f'#grid .tile[data-id="{leonard}"]')
+    assert not page.driver.find_elements(page.By.CSS_SELECTOR, f'#grid .group[data-person="{LEONARD}"]')
+
+
+def test_the_lightbox_opens_with_numbered_boxes_and_the_why_in_words(page: Page) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    driver, By = page.driver, page.By
+    page.view("queue")
+    page.settled()
+    pair = page.ids("lightbox")["pair.jpg"]
+    page.tile(pair).find_element(By.CSS_SELECTOR, ".open").click()
+    page.wait.until(lambda d: d.find_element(By.ID, "lightbox").get_attribute("open") is not None)
+    page.wait.until(lambda d: "none of the 2 faces" in d.find_element(By.ID, "lb-rule").text)
+    page.settled("#lb-stage")
+    assert driver.find_element(By.ID, "lb-title").text.startswith(f"#{pair}")
+    faces = driver.find_elements(By.CSS_SELECTOR, "#lb-faces li")
+    assert len(faces) == 2 and "beyond the tolerance" in faces[0].text
+    assert [b.text for b in driver.find_elements(By.CSS_SELECTOR, "#lb-stage .face span")] == ["1", "2"]
+    png = page.shot("lightbox.png")
+    natural = driver.execute_script("return document.querySelector('#lb-stage img').naturalWidth")
+    with Image.open(page.root / "review" / "lightbox" / "pair.jpg") as original:
+        assert natural == original.width  # the file itself, not its thumbnail
+    assert colour_count(png, UNKNOWN_ORANGE) > 800 and distinct_colours(png) > 5000
+    page.key(Keys.ARROW_RIGHT)
+    page.wait.until(lambda d: not d.find_element(By.ID, "lb-title").text.startswith(f"#{pair}"))
+    page.key(Keys.ARROW_LEFT)
+    page.wait.until(lambda d: d.find_element(By.ID, "lb-title").text.startswith(f"#{pair}"))
+    page.key(Keys.ESCAPE)
+    page.wait.until(lambda d: d.find_element(By.ID, "lightbox").get_attribute("open") is None)
+
+
+def test_a_batch_keep_moves_the_files(page: Page) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver, By = page.driver, page.By
+    page.view("queue")
+    page.settled()
+    ids = page.ids("rose")
+    first, second = page.tile(ids["rose_1.jpg"]), page.tile(ids["rose_2.jpg"])
+    # Shift-click selects the range between; then plain clicks pick exactly these two.
+    first.click()
+    ActionChains(driver).key_down(Keys.SHIFT).click(second).key_up(Keys.SHIFT).perform()
+    tiles = page.settled()
+    between = abs(tiles.index(first) - tiles.index(second)) + 1
+    assert driver.find_element(By.ID, "selected-count").text == f"{between} selected"
+    driver.find_element(By.ID, "clear").click()
+    first.click()
+    second.click()
+    assert driver.find_element(By.ID, "selected-count").text == "2 selected"
+    assert first.get_attribute("aria-selected") == "true"
+    page.shot("selected.png")
+    name = driver.find_element(By.ID, "person-name")
+    name.send_keys(ROSE)
+    driver.find_element(By.ID, "keep").click()
+    # Nobody is called that yet: the page asks before it makes someone new.
+    page.wait.until(lambda d: d.switch_to.alert)
+    assert f"Nobody is called {ROSE} yet" in driver.switch_to.alert.text
+    driver.switch_to.alert.accept()
+    for photo in ("rose_1.jpg", "rose_2.jpg"):
+        wait_until((page.root / "sorted" / ROSE / "rose" / photo).is_file, 60, f"{photo} kept")
+    page.wait.until(lambda d: f"Kept as {ROSE}: 2 items" in page.toast())
+    assert not page.ids("rose")
+    name.clear()
+
+
+def test_delete_then_restore_round_trips(page: Page) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    driver, By = page.driver, page.By
+    page.view("queue")
+    page.settled()
+    cat = page.ids("bin")["cat.jpg"]
+    page.tile(cat).click()
+    page.key(Keys.DELETE)
+    wait_until((page.root / "review" / "trash" / "bin" / "cat.jpg").is_file, 60, "cat.jpg in the trash")
+    page.view("trash")
+    trashed = page.settled("#trash-grid .tile")
+    assert [t.get_attribute("data-id") for t in trashed] == [str(cat)]
+    assert distinct_colours(page.shot("trash.png")) > 2000  # its thumbnail is there
+    trashed[0].click()
+    driver.find_element(By.ID, "restore").click()
+    wait_until((page.root / "review" / "bin" / "cat.jpg").is_file, 60, "cat.jpg back in review")
+    page.wait.until(lambda d: d.find_element(By.ID, "trash-empty").is_displayed())
+    page.view("queue")
+    page.settled()
+    assert page.ids("bin")["cat.jpg"] == cat  # the same item again
+
+
+def test_naming_a_cluster_empties_it_and_undo_brings_it_back(page: Page) -> None:
+    driver, By = page.driver, page.By
+    page.view("clusters")
+    page.settled("#clusters .crop")
+    simm = set(page.ids("simm").values())
+    (card,) = [c for c in driver.find_elements(By.CSS_SELECTOR, "#clusters .cluster")
+               if {int(f.text.split()[0][1:]) for f in c.find_elements(By.CSS_SELECTOR, "figcaption")} <= simm]
+    crops = card.find_elements(By.CSS_SELECTOR, ".crop")
+    assert len(crops) == 5
+    png = page.shot("clusters.png")
+    assert distinct_colours(png) > 3000
+    card.find_elements(By.CSS_SELECTOR, ".out-button")[-1].click()  # one face taken out
+    assert "1 taken out" in card.text
+    card.find_element(By.CSS_SELECTOR, "input").send_keys(SIMM)
+    card.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    page.wait.until(lambda d: f"Cluster named {SIMM}" in page.toast())
+    page.settled("#clusters .crop")
+    assert not page.ids("simm")
+    # The one taken out is filed too: it matches the four others' faces.
+    assert len(list((page.root / "sorted" / SIMM / "simm").iterdir())) == 5
+    assert len(page.api("/api/references", person=SIMM)) == 4
+    page.wait.until(lambda d: d.find_element(By.ID, "undo").is_enabled())
+    page.key("u")  # undo: back in review, and his references disabled
+    wait_until(lambda: len(page.ids("simm")) == 5, 60, "undone")
+    assert SIMM not in page.api("/api/status")["references"]
+
+
+def test_people_shows_references_and_a_bad_one_can_be_disabled(page: Page) -> None:
+    driver, By = page.driver, page.By
+    page.view("people")
+    crops = page.settled("#people .crop")
+    assert len(crops) >= 7
+    leonard = driver.find_element(By.CSS_SELECTOR, f'#people .person[data-person="{LEONARD}"]')
+    assert "tolerance 0.55 (set for them)" in leonard.text
+    png = page.shot("people.png")
+    assert colour_count(png, KNOWN_GREEN) > 1500 and distinct_colours(png) > 3000
+    biden = driver.find_element(By.CSS_SELECTOR, '#people .person[data-person="Joe_Biden"]')
+    (ref,) = biden.find_elements(By.CSS_SELECTOR, ".crop")
+    ref_id = int(ref.get_attribute("data-ref"))
+
+    def active() -> bool:
+        return bool(next(r for r in page.api("/api/references") if r["id"] == ref_id)["active"])
+
+    ref.find_element(By.CSS_SELECTOR, "button").click()
+    wait_until(lambda: not active(), 60, "the reference disabled")
+    page.settled("#people .crop")
+    biden = driver.find_element(By.CSS_SELECTOR, '#people .person[data-person="Joe_Biden"]')
+    assert "disabled" in biden.find_element(By.CSS_SELECTOR, ".crop").get_attribute("class")
+    biden.find_element(By.CSS_SELECTOR, ".crop button").click()  # and enabled again
+    wait_until(active, 60, "the reference enabled again")
