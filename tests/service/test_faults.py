@@ -276,33 +276,38 @@ def test_hostile_files_and_names_are_sorted_or_set_aside_and_specials_left_alone
 
 
 def test_kill_9_while_clearing_the_review_queue_loses_nothing(data: Path, tmp_path: Path) -> None:
-    config = tree(tmp_path, data, daemon=SETTLE)
-    dropped = drop_variants(data, tmp_path / "inbound", 100)
-    kept = tmp_path / "sorted" / "kept"
-    folders = [tmp_path / "inbound", tmp_path / "sorted", tmp_path / "review"]
-    with DaemonProcess(config) as daemon:
-        daemon.ready()
-        daemon.wait_idle(100)
-        in_review = daemon.status()["in_review"]
-        assert in_review >= 30
-        keep = subprocess.Popen([sys.executable, "-m", "facewatchd.control.ctl", "--config", str(config),
-                                 "review", "keep", "--all", "--to", str(kept)],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: kept.is_dir() and any(kept.iterdir()), 60, why="nothing kept")
-        daemon.proc.send_signal(signal.SIGKILL)
-        daemon.proc.wait()
-        keep.wait(60)
-    assert 0 < len(files_under(kept)) < in_review  # the kill landed in the middle of the batch
-    assert account(tmp_path, folders) == dropped
-    with DaemonProcess(config) as daemon:
-        daemon.ready()
-        left = daemon.status()["in_review"]
-        assert left + len(files_under(kept)) == in_review  # each item in review or kept, once
-        daemon.ctl("review", "keep", "--all", "--to", kept, check=left > 0)
-        assert daemon.status()["in_review"] == 0 and len(files_under(kept)) == in_review
-        assert daemon.stop() == 0
-    assert account(tmp_path, folders) == dropped
-    ledger_agrees_with_disk(tmp_path, folders)
+    with second_filesystem(tmp_path) as other:
+        # Kept across filesystems (copied, synced, claimed), so the batch lasts long enough
+        # for the kill to land in its middle even on a fast disk.
+        (other / "sorted").mkdir()
+        config = tree(tmp_path, data, daemon=SETTLE, destination=f"{other}/sorted/{{person}}")
+        dropped = drop_variants(data, tmp_path / "inbound", 100, pad=2 << 20)
+        kept = other / "sorted" / "kept"
+        folders = [tmp_path / "inbound", other / "sorted", tmp_path / "review"]
+        with DaemonProcess(config) as daemon:
+            daemon.ready()
+            daemon.wait_idle(100)
+            in_review = daemon.status()["in_review"]
+            assert in_review >= 30
+            keep = subprocess.Popen([sys.executable, "-m", "facewatchd.control.ctl", "--config", str(config),
+                                     "review", "keep", "--all", "--to", str(kept)],
+                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_until(lambda: kept.is_dir() and any(kept.iterdir()), 60, why="nothing kept")
+            daemon.proc.send_signal(signal.SIGKILL)
+            daemon.proc.wait()
+            keep.wait(60)
+        whole = [p for p in files_under(kept) if not p.name.startswith(".facewatchd-")]
+        assert 0 < len(whole) < in_review  # the kill landed in the middle of the batch
+        assert account(tmp_path, folders, skip_temporary=True) == dropped
+        with DaemonProcess(config) as daemon:
+            daemon.ready()  # and the copy it was making is finished or undone
+            left = daemon.status()["in_review"]
+            assert left + len(files_under(kept)) == in_review  # each item in review or kept, once
+            daemon.ctl("review", "keep", "--all", "--to", kept, check=left > 0)
+            assert daemon.status()["in_review"] == 0 and len(files_under(kept)) == in_review
+            assert daemon.stop() == 0
+        assert account(tmp_path, folders) == dropped
+        ledger_agrees_with_disk(tmp_path, folders)
 
 
 def test_a_file_replaced_while_it_is_analysed_is_looked_at_again(data: Path, tmp_path: Path) -> None:
