@@ -96,18 +96,16 @@ class Guard:
 
     def __init__(self, app: ASGIApp, *, token: str, listen_host: str, port: int,
                  allowed_hosts: list[str]) -> None:
-        # The cookie's name has the port: browsers send a host's cookies to all its ports.
         self.app = app
         self.token = token
+        # The cookie's name has the port: browsers send a host's cookies to all its ports.
         self.cookie_name = f"facewatchd_{port}"
         self.cookie_value = hmac.new(token.encode(), b"facewatchd-web cookie", hashlib.sha256).hexdigest()
         self.hosts = {h.lower().strip("[]") for h in [listen_host, "localhost", *allowed_hosts]}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            if scope["type"] == "lifespan":
-                await self.app(scope, receive, send)
-            return  # no websockets
+            return  # no websockets (and uvicorn runs without lifespan events)
         headers = Headers(scope=scope)
         if not self.host_allowed(headers.get("host")):
             return await _error(send, 403, "bad_host", "this server answers only for its own"
