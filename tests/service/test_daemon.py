@@ -538,8 +538,9 @@ def test_a_start_with_2000_reference_photos_extends_the_start_timeout(data: Path
         started = time.monotonic()
         daemon.ready(timeout=600)
         ready_at = daemon.notify.arrivals("READY=1")[0]
-        assert ready_at - started > 2 * watchdog, "too quick to show anything"
-        # Before READY, the start-up is extended before each extension runs out.
+        # Before READY, the start-up is extended before each extension runs out (~3 s here:
+        # several extensions, one a second).
+        assert len(daemon.notify.arrivals("EXTEND_TIMEOUT_USEC=")) >= 2, "too quick to show anything"
         extensions = [started] + daemon.notify.arrivals("EXTEND_TIMEOUT_USEC=")
         budget = min(int(f.split("=")[1]) for f in daemon.notify.fields()
                      if f.startswith("EXTEND_TIMEOUT_USEC=")) / 1e6

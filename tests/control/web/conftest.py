@@ -65,7 +65,9 @@ class Site:
 def site(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("web")
     # Leonard, with two references and a tolerance of his own, makes "maybe" suggestions.
-    config = tree(root, data, daemon=SETTLE, extra=f"[persons.{LEONARD}]\ntolerance = 0.55\n")
+    # Support counted within his tolerance too, so one near reference is not enough.
+    config = tree(root, data, daemon=SETTLE, support_tolerance=0.55,
+                  extra=f"[persons.{LEONARD}]\ntolerance = 0.55\n")
     (root / "references" / LEONARD).mkdir()
     for name in ("leonard1.png", "leonard2.png"):
         shutil.copy2(data / "people" / LEONARD / name, root / "references" / LEONARD)

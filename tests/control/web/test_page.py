@@ -94,8 +94,10 @@ class Page:
 def page(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
     root = tmp_path_factory.mktemp("page")
     # Leonard has two references and a tolerance of his own: leonard5 is 0.54 from one
-    # and 0.57 from the other, so it is "maybe bbt_leonard" (two within 0.55 needed).
-    config = tree(root, data, daemon=SETTLE, extra=f"[persons.{LEONARD}]\ntolerance = 0.55\n")
+    # and 0.57 from the other, so it is "maybe bbt_leonard" (two within 0.55 needed:
+    # support_tolerance is set to his tolerance here).
+    config = tree(root, data, daemon=SETTLE, support_tolerance=0.55,
+                  extra=f"[persons.{LEONARD}]\ntolerance = 0.55\n")
     (root / "references" / LEONARD).mkdir()
     for name in ("leonard1.png", "leonard2.png"):
         shutil.copy2(data / "people" / LEONARD / name, root / "references" / LEONARD)
