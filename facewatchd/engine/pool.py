@@ -14,42 +14,19 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import signal
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import asdict, dataclass
-from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any, Protocol
+from multiprocessing.connection import wait
+from typing import Any, Protocol
 
-from ..config import Config
 from .report import FaceReport
-
-if TYPE_CHECKING:  # the main process never imports dlib
-    from .faces import FaceEngine
+from .worker import READY, EngineSettings, Job, Worker
 
 log = logging.getLogger("facewatchd.pool")
 
 RETRIES_AFTER_CRASH = 1
-READY = ("ready", None)
 WINDOW = 2  # files outstanding per worker: one in work, one ready to go
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    model: str = "hog"
-    upsample: int = 1
-    max_side: int = 1600
-    video_frames: int = 8
-    fine_pass: str = "always"
-    min_face: int = 40
-    weak_threshold: float = -0.5
-
-    @classmethod
-    def of(cls, config: Config) -> EngineSettings:
-        rec = config.recognition
-        return cls(rec.model, rec.upsample, rec.max_side, rec.video_frames, rec.fine_pass,
-                   rec.min_face, rec.weak_threshold)
 
 
 class WorkerPool(Protocol):
@@ -86,72 +63,6 @@ class WorkerPool(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass
-class _Job:
-    key: Hashable
-    path: str
-    attempts: int = 0
-    started: float = 0.0
-
-
-def _worker_main(conn: Connection, settings: EngineSettings) -> None:
-    # The main process owns signals: a terminal's Ctrl-C reaches the whole group.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    from .faces import FaceEngine
-    from .media import die_with_parent
-
-    # Our parent is the forkserver, which ends when the main process does, even by kill -9.
-    die_with_parent()
-    engine = FaceEngine(**asdict(settings))
-    try:
-        _serve(conn, engine)
-    except (BrokenPipeError, ConnectionResetError):
-        return  # the main process is gone: nobody wants the answer
-
-
-def _serve(conn: Connection, engine: FaceEngine) -> None:
-    conn.send(READY)  # the time limit starts with the first file, not with loading models
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if job is None:
-            return
-        key, path = job
-        try:
-            report = engine.analyse(path)
-        except Exception as e:  # a bug must cost one file, not the worker
-            report = FaceReport(path, "image", error=f"internal error: {type(e).__name__}: {e}")
-        conn.send((key, report))
-
-
-class _Worker:
-    def __init__(self, ctx: multiprocessing.context.ForkServerContext, settings: EngineSettings) -> None:
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, settings),
-                                   name="facewatchd-worker", daemon=True)
-        self.process.start()
-        child.close()
-        self.job: _Job | None = None
-        self.ready = False  # models loaded
-
-    def stop(self, kill: bool = False) -> None:
-        if kill:
-            self.process.kill()
-        else:
-            try:
-                self.conn.send(None)
-            except OSError:
-                pass
-        self.process.join(timeout=None if kill else 5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
-
-
 class Pool:
     """Submit paths with `submit`, collect (key, FaceReport) pairs with `collect`."""
 
@@ -159,8 +70,8 @@ class Pool:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["facewatchd.engine.faces"])
         self._ctx, self._settings, self._timeout = ctx, settings, timeout
-        self._workers = [_Worker(ctx, settings) for _ in range(workers)]
-        self._backlog: deque[_Job] = deque()
+        self._workers = [Worker(ctx, settings) for _ in range(workers)]
+        self._backlog: deque[Job] = deque()
         self.restarts = 0
 
     @property
@@ -201,7 +112,7 @@ class Pool:
         return max(0.0, min(started) + self._timeout - time.monotonic()) if started else None
 
     def submit(self, key: Hashable, path: str) -> None:
-        self._backlog.append(_Job(key, path))
+        self._backlog.append(Job(key, path))
         self._dispatch()
 
     def collect(self, timeout: float | None = None) -> list[tuple[Hashable, FaceReport]]:
@@ -270,7 +181,7 @@ class Pool:
             worker.stop(kill=worker.job is not None)
         self._workers = []
 
-    def _crashed(self, index: int, job: _Job) -> list[tuple[Hashable, FaceReport]]:
+    def _crashed(self, index: int, job: Job) -> list[tuple[Hashable, FaceReport]]:
         code = self._replace(index)
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         if job.attempts < RETRIES_AFTER_CRASH:
@@ -285,7 +196,7 @@ class Pool:
         old = self._workers[index]
         old.job = None
         old.stop(kill=kill)
-        self._workers[index] = _Worker(self._ctx, self._settings)
+        self._workers[index] = Worker(self._ctx, self._settings)
         self.restarts += 1
         code: int | None = old.process.exitcode
         return code

@@ -37,10 +37,10 @@ from typing import Any
 
 from ..config import ClusterConfig
 from ..errors import UnavailableError
-from .pool import EngineSettings
 from .remote_batch import Item
 from .remote_client import ClusterThread
 from .report import FaceReport
+from .worker import EngineSettings
 
 log = logging.getLogger("facewatchd.cluster")
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 
 from ..config import ClusterConfig
 from . import kinds
-from .pool import EngineSettings
 from .report import FaceReport, Signature
+from .worker import EngineSettings
 
 TASK_BYTES = 64 * 1024 * 1024  # send_bytes: a task carries at most this much (or one file)
 

@@ -33,10 +33,10 @@ import dask
 import distributed
 
 from ..config import ClusterConfig
-from .pool import EngineSettings
 from .remote_batch import Batch, Item, prepare
 from .remote_worker import PLUGIN_NAME, EnginePlugin, analyse_batch
 from .report import FaceReport
+from .worker import EngineSettings
 
 log = logging.getLogger("facewatchd.cluster")
 

@@ -21,8 +21,8 @@ import distributed
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from . import kinds
-from .pool import EngineSettings
 from .report import FaceReport
+from .worker import EngineSettings
 
 if TYPE_CHECKING:  # dlib is loaded on the workers only, when a task first needs it
     from .faces import FaceEngine

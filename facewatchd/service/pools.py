@@ -16,8 +16,9 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..config import Config
-from ..engine.pool import EngineSettings, Pool, WorkerPool
+from ..engine.pool import Pool, WorkerPool
 from ..engine.report import FaceReport
+from ..engine.worker import EngineSettings
 
 log = logging.getLogger("facewatchd")
 

@@ -204,8 +204,9 @@ def through_pool(pool, paths: list[str]) -> tuple[float, float]:
 
 def per_task(dask: DaskCluster, paths: list[str]) -> dict:
     from facewatchd.config import ClusterConfig
-    from facewatchd.engine.pool import EngineSettings, Pool
+    from facewatchd.engine.pool import Pool
     from facewatchd.engine.remote import ClusterPool
+    from facewatchd.engine.worker import EngineSettings
 
     result = {}
     with Pool(EngineSettings(), 2, 60) as pool:

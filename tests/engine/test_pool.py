@@ -7,7 +7,8 @@ import signal
 import time
 from pathlib import Path
 
-from facewatchd.engine.pool import EngineSettings, Pool
+from facewatchd.engine.pool import Pool
+from facewatchd.engine.worker import EngineSettings
 
 SLOW = Path("video") / "pedestrians_1080p.mp4"  # ~5-10 s of analysis on one core
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from facewatchd.config import ClusterConfig
-from facewatchd.engine.pool import EngineSettings
 from facewatchd.engine.report import Signature
+from facewatchd.engine.worker import EngineSettings
 from facewatchd.errors import UnavailableError
 
 from ..dask_cluster import DaskCluster, dask_available, free_port
