@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import UsageError
 from ..policy.cluster import groups
 from ..state import StoredFace
-from .review import RECHECKED_REASONS, Item
+from .items import Item
+from .review import RECHECKED_REASONS
 
 
 def cluster_number(name: str) -> int:

@@ -17,20 +17,18 @@ import itertools
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import WatchConfig
-from ..engine.report import Face, FaceReport
 from ..errors import RefusedError, RouteError, UsageError
 from ..policy.decide import Decision, References, decide
 from ..state import REVIEW_OUTCOMES, LedgerEntry, StoredFace
+from .items import TRASH, Item, reason_of, report_of, valid_person_name
 from .sorter import DUPLICATES, FAILED, Sorter
 
 log = logging.getLogger("facewatchd.review")
 
-TRASH = "trash"  # the review folder's subfolder for deleted items
 ORIGIN_REVIEW = "review"  # references taught from the queue
 # Items whose faces may match once references change; the others stay for a person.
 RECHECKED_REASONS = ("unknown_face", "uncertain", "several_people")
@@ -38,72 +36,6 @@ RECHECKED_REASONS = ("unknown_face", "uncertain", "several_people")
 # them" (the review page's suggestions): for a person to confirm, never a decision.
 # Uncertain faces (within tolerance, without the support) always are.
 SUGGEST_MARGIN = 0.05
-
-
-def valid_person_name(name: str) -> str:
-    """A person's name becomes a folder name: refuse what cannot or should not be one."""
-    if (not name or len(os.fsencode(name)) > 200 or name.startswith(".") or "/" in name
-            or any(ord(c) < 32 for c in name)):
-        raise UsageError(f"{name!r} cannot be a person's folder name")
-    return name
-
-
-@dataclass(frozen=True)
-class Item:
-    entry: LedgerEntry
-    watch: WatchConfig
-    faces: tuple[StoredFace, ...]
-    decision: Decision  # against the references in use now
-    source: str  # where the file was found, before it first came to review
-
-    @property
-    def id(self) -> int:
-        return self.entry.item
-
-    @property
-    def path(self) -> Path:
-        return self.entry.path
-
-    @property
-    def reason(self) -> str:
-        return _reason(self.entry)
-
-    @property
-    def subfolder(self) -> Path:
-        """Where it sat below inbound, read off its place below the review folder."""
-        parts = self.path.parent.relative_to(self.watch.review).parts
-        if parts and parts[0] in (DUPLICATES, FAILED, TRASH):
-            parts = parts[1:]
-        return Path(*parts)
-
-    def nearest(self) -> tuple[str | None, float | None]:
-        found = [(v.distance, v.person) for v in self.decision.faces if v.distance is not None]
-        if not found:
-            return None, None
-        distance, person = min(found)
-        return person, distance
-
-    def as_dict(self) -> dict[str, Any]:
-        person, distance = self.nearest()
-        return {"id": self.id, "path": str(self.path), "reason": self.reason,
-                "faces": len(self.faces), "person": person, "distance": distance,
-                "kind": self.entry.evidence.get("kind"), "source": self.source,
-                "since": self.entry.updated, "deleted": self.entry.outcome == TRASH}
-
-    def report(self) -> FaceReport:
-        return _report(self.entry, self.faces)
-
-
-def _reason(entry: LedgerEntry) -> str:
-    return "failed" if entry.outcome == "failed" else entry.reason
-
-
-def _report(entry: LedgerEntry, faces: tuple[StoredFace, ...]) -> FaceReport:
-    """The worker's report of a file, rebuilt from the ledger and the stored faces."""
-    return FaceReport(str(entry.path), entry.evidence.get("kind", "image"), sha256=entry.sha256,
-                      size=tuple(entry.evidence.get("size", (0, 0))),
-                      faces=tuple(Face(f.box, f.encoding, f.score, f.time) for f in faces),
-                      seconds=entry.evidence.get("seconds", 0.0))
 
 
 class ReviewQueue:
@@ -130,7 +62,7 @@ class ReviewQueue:
         oldest first; cheap: no faces are read and nothing is decided."""
         return [e for e in self.store.current((TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids)
                 if self._watch_of(e.path) is not None  # else its folder left the config
-                and (reason is None or _reason(e) == reason)]
+                and (reason is None or reason_of(e) == reason)]
 
     def iter_items(self, entries: list[LedgerEntry]) -> Iterator[Item]:
         """The items of `entries`, decided against the references in use now; the
@@ -148,7 +80,7 @@ class ReviewQueue:
                     continue  # its review folder left the configuration
                 if entry.sha256 not in self._decided:
                     found = tuple(faces.get(entry.sha256, ()))
-                    self._decided[entry.sha256] = (found, decide(_report(entry, found), references,
+                    self._decided[entry.sha256] = (found, decide(report_of(entry, found), references,
                                                                  self.sorter.policy))
                 found, decision = self._decided[entry.sha256]
                 yield Item(entry, watch, found, decision, sources.get(entry.item, entry.source))

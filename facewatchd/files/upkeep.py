@@ -13,7 +13,8 @@ from typing import Any
 from ..errors import RefusedError, RouteError
 from ..policy.decide import evidence
 from . import route
-from .review import RECHECKED_REASONS, TRASH, ReviewQueue
+from .items import TRASH
+from .review import RECHECKED_REASONS, ReviewQueue
 
 log = logging.getLogger("facewatchd.review")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...errors import NotFoundError, UsageError
 from ...files.clusters import Cluster, cluster_number, clusters
-from ...files.review import Item, valid_person_name
+from ...files.items import Item, valid_person_name
 from ...steps import Step
 from .base import Context, handles
 

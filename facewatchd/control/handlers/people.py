@@ -7,7 +7,7 @@ from typing import Any
 
 from ...errors import NotFoundError
 from ...files.enroll import the_face
-from ...files.review import valid_person_name
+from ...files.items import valid_person_name
 from ...steps import Analyse, Step
 from .base import Context, handles
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ...errors import NotFoundError
 from ...files.enroll import ORIGIN_FOLDER
-from ...files.review import Item
+from ...files.items import Item
 from ..protocol import Descriptor
 from .base import Context, handles
 

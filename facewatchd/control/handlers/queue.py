@@ -7,7 +7,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from ...errors import RefusedError, RouteError, UsageError
-from ...files.review import Item, valid_person_name
+from ...files.items import Item, valid_person_name
 from ...steps import Step
 from .base import Context, Selection, handles
 from .clusters import find_cluster
