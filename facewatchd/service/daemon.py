@@ -41,8 +41,9 @@ from ..files.enroll import EnrollSummary
 from ..files.review import ReviewQueue
 from ..files.sorter import Sorter
 from ..files.watch import Watcher
-from ..state import REVIEW_OUTCOMES, Store
+from ..state import Store
 from ..steps import Done, Future, Step
+from . import status
 from .intake import Intake, Stats
 from .log import LastError
 from .notify import Notifier
@@ -374,34 +375,12 @@ class Daemon:
     def release(self, path: Path) -> bool:
         return self.intake.release(path)
 
+    @property
+    def state(self) -> str:
+        return "stopping" if self._draining_until is not None else self.phase
+
     def status(self) -> dict[str, Any]:
-        assert self.pools is not None
-        s, intake = self.stats, self.intake
-        return {
-            "version": __version__, "uptime_s": round(time.monotonic() - s.started, 1),
-            "state": "stopping" if self._draining_until is not None else self.phase,
-            "workers": self.workers(), "worker_restarts": self.pools.current.restarts,
-            "analysis": self.pools.current.describe(),
-            "queued": len(intake.queue), "settling": len(intake.settler),
-            "in_flight": len(intake.in_flight), "scanning": bool(intake.scans),
-            "processed": s.processed, "matched": s.matched, "review": s.review,
-            "failed": s.failed, "duplicates": s.duplicates, "left": s.left,
-            "analysed": s.analysed, "waiting_to_move": len(intake.left),
-            "ignored": intake.ignored_count(), "held": len(self.sorter.held_files()),
-            "tasks": self.tasks.names(), "references": self.store.reference_counts(),
-            "last_error": self.last_error.text, "last_error_time": self.last_error.time,
-            "in_review": self.store.count_current(REVIEW_OUTCOMES),
-            "watching": [str(w.inbound) for w in self.config.watches],
-            "polling": [str(p) for p in self.watcher.polled] if self.watcher else [],
-        }
+        return status.report(self)
 
     def status_line(self) -> str:
-        s = self.stats
-        line = (f"{s.processed} sorted ({s.matched} to people, {s.review} to review, "
-                f"{s.failed} failed); {self.intake.waiting} waiting, "
-                f"{len(self.intake.in_flight)} in flight")
-        analysis = self.pools.current.describe() if self.pools else {"mode": "local"}
-        if analysis["mode"] == "cluster":
-            line += (f"; {analysis['workers']} Dask workers" if analysis["state"] == "connected"
-                     else f"; Dask scheduler {analysis['state'].upper()}, files wait in inbound")
-        return line
+        return status.line(self)

@@ -1,0 +1,64 @@
+"""What the daemon says of itself: `facewatchctl status` (data) and systemd's STATUS=
+(one line)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from .. import __version__
+from ..config import Config
+from ..files.sorter import Sorter
+from ..files.watch import Watcher
+from ..state import REVIEW_OUTCOMES, Store
+from .intake import Intake, Stats
+from .log import LastError
+from .pools import Pools
+from .tasks import Tasks
+
+
+class Observed(Protocol):
+    config: Config
+    stats: Stats
+    intake: Intake
+    pools: Pools | None
+    sorter: Sorter
+    store: Store
+    tasks: Tasks
+    last_error: LastError
+    watcher: Watcher | None
+
+    @property
+    def state(self) -> str: ...  # starting, running, reloading, stopping
+
+
+def report(d: Observed) -> dict[str, Any]:
+    assert d.pools is not None
+    s, intake, pool = d.stats, d.intake, d.pools.current
+    return {
+        "version": __version__, "uptime_s": round(time.monotonic() - s.started, 1),
+        "state": d.state, "workers": pool.size, "worker_restarts": pool.restarts,
+        "analysis": pool.describe(),
+        "queued": len(intake.queue), "settling": len(intake.settler),
+        "in_flight": len(intake.in_flight), "scanning": bool(intake.scans),
+        "processed": s.processed, "matched": s.matched, "review": s.review,
+        "failed": s.failed, "duplicates": s.duplicates, "left": s.left,
+        "analysed": s.analysed, "waiting_to_move": len(intake.left),
+        "ignored": intake.ignored_count(), "held": len(d.sorter.held_files()),
+        "tasks": d.tasks.names(), "references": d.store.reference_counts(),
+        "last_error": d.last_error.text, "last_error_time": d.last_error.time,
+        "in_review": d.store.count_current(REVIEW_OUTCOMES),
+        "watching": [str(w.inbound) for w in d.config.watches],
+        "polling": [str(p) for p in d.watcher.polled] if d.watcher else [],
+    }
+
+
+def line(d: Observed) -> str:
+    s = d.stats
+    text = (f"{s.processed} sorted ({s.matched} to people, {s.review} to review, "
+            f"{s.failed} failed); {d.intake.waiting} waiting, {len(d.intake.in_flight)} in flight")
+    analysis = d.pools.current.describe() if d.pools else {"mode": "local"}
+    if analysis["mode"] == "cluster":
+        text += (f"; {analysis['workers']} Dask workers" if analysis["state"] == "connected"
+                 else f"; Dask scheduler {analysis['state'].upper()}, files wait in inbound")
+    return text
