@@ -152,23 +152,7 @@ class Pool:
         return results
 
     def imap(self, paths: Iterable[str], stop: Callable[[], bool] = lambda: False) -> Iterator[FaceReport]:
-        """Analyse `paths`, at most `capacity` outstanding; yields as they finish.
-
-        Once `stop()` is true no more paths are taken; what is in flight still comes back.
-        """
-        todo = iter(paths)
-        exhausted = False
-        while True:
-            while not exhausted and not stop() and self.pending < self.capacity:
-                path = next(todo, None)
-                if path is None:
-                    exhausted = True
-                else:
-                    self.submit(path, path)
-            if not self.pending:
-                return
-            for _, report in self.collect(timeout=0.5):
-                yield report
+        return imap(self, paths, stop)
 
     def __enter__(self) -> Pool:
         return self
@@ -231,3 +215,28 @@ class Pool:
                 self._replace(index)
                 continue
             worker.job = job
+
+
+def imap(pool: WorkerPool, paths: Iterable[str], stop: Callable[[], bool] = lambda: False) -> Iterator[FaceReport]:
+    """Analyse `paths` with `pool`, at most its capacity outstanding; yields as they finish.
+
+    Once `stop()` is true no more paths are taken; what is in flight still comes back,
+    unless no result can come back any more (a lost Dask scheduler: it stays in inbound).
+    """
+    todo = iter(paths)
+    exhausted = False
+    while True:
+        while not exhausted and not stop() and pool.pending < pool.capacity:
+            path = next(todo, None)
+            if path is None:
+                exhausted = True
+            else:
+                pool.submit(path, path)
+        if not pool.pending:
+            return
+        if stop() and pool.state != "running":
+            log.warning("stopping with %d files not analysed (no scheduler); they stay in inbound",
+                        pool.pending)
+            return
+        for _, report in pool.collect(timeout=0.5):
+            yield report

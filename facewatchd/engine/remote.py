@@ -37,6 +37,7 @@ from typing import Any
 
 from ..config import ClusterConfig
 from ..errors import UnavailableError
+from .pool import imap
 from .remote_batch import Item
 from .remote_client import ClusterThread
 from .report import FaceReport
@@ -121,28 +122,7 @@ class ClusterPool:
             results.append((self._outstanding.pop(uid), report))
 
     def imap(self, paths: Iterable[str], stop: Callable[[], bool] = lambda: False) -> Iterator[FaceReport]:
-        """Analyse `paths`, at most `capacity` outstanding; yields as they finish.
-
-        Once `stop()` is true no more paths are taken; what is in flight still comes
-        back, unless the scheduler is lost (then it stays in inbound).
-        """
-        todo = iter(paths)
-        exhausted = False
-        while True:
-            while not exhausted and not stop() and self.pending < self.capacity:
-                path = next(todo, None)
-                if path is None:
-                    exhausted = True
-                else:
-                    self.submit(path, path)
-            if not self.pending:
-                return
-            if stop() and self.state != "running":
-                log.warning("stopping with %d files not analysed (no scheduler); they stay in inbound",
-                            self.pending)
-                return
-            for _, report in self.collect(timeout=0.5):
-                yield report
+        return imap(self, paths, stop)
 
     def describe(self) -> dict[str, Any]:
         """Where analysis runs and how it goes, for status and the oneshot summary."""
