@@ -244,13 +244,20 @@ def identify(path: Path, progress: Progress = _nothing) -> tuple[Signature, str]
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None
-        digest = hashlib.sha256()
-        while chunk := os.read(fd, CHUNK):
-            digest.update(chunk)
-            progress()
-        return Signature.of(st), digest.hexdigest()
+        return Signature.of(st), hash_fd(fd, progress)
     finally:
         os.close(fd)
+
+
+def hash_fd(fd: int, progress: Progress = _nothing) -> str:
+    """The SHA-256 of an open file's content; the descriptor is left at its start."""
+    digest = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, CHUNK):
+        digest.update(chunk)
+        progress()
+    os.lseek(fd, 0, os.SEEK_SET)
+    return digest.hexdigest()
 
 
 def file_sha256(path: Path, progress: Progress = _nothing) -> str:

@@ -9,7 +9,6 @@ or a generator that the daemon runs as a task (steps.py) and whose return is the
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 
 from ...config import Config
 from ...errors import NotAllowedError, NotFoundError, UsageError
+from ...files import route
 from ...files.review import ReviewQueue
 from ...files.sorter import Sorter
 from ...state import Store
@@ -108,20 +108,13 @@ class Context:
         try:
             st = os.fstat(fd)
             if (stat.S_ISREG(st.st_mode) and self.ours(Path(os.readlink(f"/proc/self/fd/{fd}")))
-                    and size in (None, st.st_size) and sha256 in (None, _sha256(fd))):
+                    and size in (None, st.st_size) and sha256 in (None, route.hash_fd(fd))):
                 return fd
         except OSError:
             pass
         os.close(fd)
         return None
 
-
-def _sha256(fd: int) -> str:
-    digest = hashlib.sha256()
-    while chunk := os.read(fd, 1 << 20):
-        digest.update(chunk)
-    os.lseek(fd, 0, os.SEEK_SET)
-    return digest.hexdigest()
 
 
 Handler = Callable[..., Any]
