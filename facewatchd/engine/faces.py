@@ -150,14 +150,13 @@ class FaceEngine:
         its faceless frames would each pay for them)."""
         # HOG on grey finds the same faces (126 of the 127 on colour in the development
         # photos) in two thirds of the time; landmarks and encodings use the colour frame.
-        grey = self._cnn is None
-        seen, factor = frame.for_detection(self.max_side, grey=grey, enlarge=float(2 ** self.upsample))
-        finer = self._finer_side(frame, seen) if fine and self.fine_pass != "never" else None
+        grey, enlarge = self._cnn is None, float(2 ** self.upsample)
+        finer = self._finer_side(frame, enlarge) if fine and self.fine_pass != "never" else None
         if finer is not None and self.fine_pass == "always":
             # One search at the finer side covers the first pass's scales too.
             found = self._detect(*frame.for_detection(finer, grey=grey, enlarge=finer))
         else:
-            found = self._detect(seen, factor)
+            found = self._detect(*frame.for_detection(self.max_side, grey=grey, enlarge=enlarge))
             if finer is not None and not _strong(found):
                 found = _merge(found, self._detect(*frame.for_detection(finer, grey=grey, enlarge=finer)))
         faces = _strong(found)
@@ -186,14 +185,14 @@ class FaceEngine:
             found = list(zip(rects, scores, strict=True))
         return [(_scaled(rect, factor), score) for rect, score in found]
 
-    def _finer_side(self, frame: media.Frame, seen: np.ndarray) -> int | None:
+    def _finer_side(self, frame: media.Frame, enlarge: float) -> int | None:
         """The side at which a face of `min_face` px at the first pass's scale is 80 px
         (twice that side for 40), searched from the frame's own pixels (a 12 MP JPEG
-        decodes at 2000 px: sharper than the 1600 px copy). None when the first pass was
+        decodes at 2000 px: sharper than the 1600 px copy). None when the first pass is
         already (nearly) that fine: small pictures, enlarged for it."""
         base = min(max(frame.pixels.shape[:2]), self.max_side)
         target = round(base * 80 / self.min_face)
-        return None if target <= 1.25 * max(seen.shape[:2]) else target
+        return None if target <= 1.25 * frame.detection_side(self.max_side, enlarge) else target
 
 
 # A detection: its rectangle in the frame's pixels and the detector's score.

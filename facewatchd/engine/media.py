@@ -49,12 +49,20 @@ class Frame:
         image = Image.fromarray(self.pixels)
         if grey:
             image = image.convert("L")
-        side = max(image.size)
-        factor = max_side / side if side > max_side else min(enlarge, max_side / side)
-        if abs(factor - 1.0) > 1e-3:
+        factor = self._detection_factor(max_side, enlarge)
+        if factor != 1.0:
             image = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))),
                                  Image.Resampling.BILINEAR)
         return np.asarray(image), self.pixels.shape[1] / image.width
+
+    def detection_side(self, max_side: int, enlarge: float = 1.0) -> int:
+        """The longer side of what for_detection would give, without making it."""
+        return max(1, round(int(max(self.pixels.shape[:2])) * self._detection_factor(max_side, enlarge)))
+
+    def _detection_factor(self, max_side: int, enlarge: float) -> float:
+        side = max(self.pixels.shape[:2])
+        factor = max_side / side if side > max_side else min(enlarge, max_side / side)
+        return 1.0 if abs(factor - 1.0) <= 1e-3 else factor
 
 
 def load_image(data: bytes, max_side: int) -> tuple[Frame, tuple[int, int]]:

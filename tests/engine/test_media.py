@@ -119,3 +119,12 @@ def test_a_truncated_video_is_a_media_error(data: Path, tmp_path: Path) -> None:
     broken.write_bytes((data / "video" / "hamilton_clip.mp4").read_bytes()[:4096])
     with pytest.raises(MediaError):
         media.load_video_frames(broken, 8, 1600)
+
+
+@pytest.mark.parametrize("height, width", [(300, 400), (640, 828), (800, 1000), (1600, 1200), (3000, 4000)])
+def test_the_detection_side_is_known_before_the_picture_is_made(height: int, width: int) -> None:
+    # The fine pass decides from it whether a first search at max_side is needed at all.
+    frame = media.Frame(np.zeros((height, width, 3), np.uint8), 1.0)
+    for max_side, enlarge in [(1600, 2.0), (1600, 1.0), (3200, 3200.0)]:
+        seen, _ = frame.for_detection(max_side, grey=True, enlarge=enlarge)
+        assert frame.detection_side(max_side, enlarge) == max(seen.shape), (max_side, enlarge)
