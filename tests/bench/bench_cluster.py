@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -33,7 +32,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from tests.bench.bench import BIN, _cpu_ticks, build, descendants  # noqa: E402
+from tests.bench.bench import BIN, CpuClock, _cpu_ticks, build  # noqa: E402
 from tests.dask_cluster import DaskCluster  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -47,31 +46,6 @@ def config_text(refs: Path, inbound: Path, cluster: str = "") -> str:
 
 def cpu_seconds(pids: list[int]) -> float:
     return sum(_cpu_ticks(pid) for pid in pids) / TICK
-
-
-class ChildrenCPU:
-    """CPU seconds of a process's descendants, sampled while they live (the last sample
-    of each, at most 0.2 s before it ended)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid, self.ticks = pid, {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.2):
-            for pid, _ in descendants(self.pid):
-                if pid != self.pid:
-                    self.ticks[pid] = max(self.ticks.get(pid, 0), _cpu_ticks(pid))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.ticks.values()) / TICK
 
 
 class Setup:
@@ -107,9 +81,9 @@ class Setup:
             with (work / "out.txt").open("w") as out, (work / "err.txt").open("w") as err:
                 proc = subprocess.Popen([str(BIN / "facewatchd"), "--oneshot", "--config", str(config),
                                          "--log", "stderr"], stdout=out, stderr=err)
-            children = ChildrenCPU(proc.pid)  # the local pool's workers (under its forkserver)
+            children = CpuClock(proc.pid, children_only=True)  # the local pool's workers (under its forkserver)
             _, status, usage = os.wait4(proc.pid, 0)
-            children.stop()
+            workers_cpu = children.stop()
             proc.returncode = os.waitstatus_to_exitcode(status)
             seconds = time.monotonic() - started
             if proc.returncode != 0:
@@ -125,7 +99,7 @@ class Setup:
             return {"seconds": seconds, "rate": len(files) / seconds if files else 0.0,
                     "placed": dict(placed), "main_cpu": usage.ru_utime + usage.ru_stime,
                     "scheduler_cpu": remote_cpu[0] if remote else 0.0,
-                    "workers_cpu": sum(remote_cpu[1:]) if remote else children.seconds}
+                    "workers_cpu": sum(remote_cpu[1:]) if remote else workers_cpu}
         finally:
             shutil.rmtree(work)
 

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -38,7 +36,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 from tests import reference_cli  # noqa: E402
 from tests.bench import phone  # noqa: E402
-from tests.bench.bench import _cpu_ticks, descendants  # noqa: E402
+from tests.bench.bench import CpuClock  # noqa: E402
 
 
 def config(work: Path, refs: Path, inbound: Path, workers: int, options: list[str]) -> Path:
@@ -76,30 +74,6 @@ def run_facewatchd(dump: Path, workers: int, options: list[str]) -> tuple[float,
             for file in person.rglob("*"):
                 placed[file.name].add(person.name)
         return enrolling, seconds, cpu, placed
-
-
-class CpuClock:
-    """CPU seconds (user + system) used by a process and all its descendants, read from
-    /proc every 0.1 s: on a machine shared with other jobs, wall time says more about
-    the neighbours than about us, CPU time much less."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid, self.ticks = pid, {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while True:
-            for pid, _ in descendants(self.pid):
-                self.ticks[pid] = max(self.ticks.get(pid, 0), _cpu_ticks(pid))
-            if self._stop.wait(0.1):
-                return
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(command: list) -> tuple[float, float, str]:
