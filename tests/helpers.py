@@ -6,15 +6,20 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from facewatchd.state import DB_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("FACEWATCHD_TEST_DATA", ROOT.parent / "shared" / "data" / "faces"))
@@ -264,3 +269,69 @@ def serving(root: Path, data: Path) -> Iterator[DaemonProcess]:
         running.root, running.data = root, data
         yield running
         assert running.stop() == 0
+
+
+def account(folders: list[Path], skip_temporary: bool = False) -> Counter[str]:
+    """The hashes of every regular file in `folders`, a hard-linked file counted once
+    (and, with `skip_temporary`, without half-written copies a crash left behind)."""
+    found: Counter[str] = Counter()
+    inodes = set()
+    for path in files_under(*folders):
+        if skip_temporary and path.name.startswith(".facewatchd-") and path.suffix == ".tmp":
+            continue
+        st = path.lstat()
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in inodes:
+            inodes.add((st.st_dev, st.st_ino))
+            found[sha256(path)] += 1
+    return found
+
+
+def ledger_agrees_with_disk(root: Path, folders: list[Path]) -> None:
+    db = sqlite3.connect(root / "state" / DB_NAME)
+    db.row_factory = sqlite3.Row
+    named = set()
+    for row in db.execute("SELECT * FROM files WHERE state = 'done' AND next_id IS NULL"
+                          " AND target IS NOT NULL"):
+        for name in [os.fsdecode(row["target"]), *json.loads(row["links"])]:  # bytes: not UTF-8
+            if not Path(name).is_relative_to(root / "inbound"):
+                assert sha256(Path(name)) == row["sha256"], name
+                named.add(Path(name))
+        for sidecar in json.loads(row["sidecars"]):  # and what it carried along
+            if sidecar["to"] and not Path(sidecar["to"]).is_relative_to(root / "inbound"):
+                assert sha256(Path(sidecar["to"])) == sidecar["sha256"], sidecar
+                named.add(Path(sidecar["to"]))
+    assert not db.execute("SELECT count(*) FROM files WHERE state = 'moving'").fetchone()[0]
+    db.close()
+    out = [p for p in files_under(*folders) if not p.is_relative_to(root / "inbound")]
+    assert set(out) == named  # nothing outside inbound that the ledger does not know
+
+
+class Dropper:
+    """A daemon shared by a module's tests, and what each dropped into it: each test drops
+    its own photos into a subfolder of inbound, so the tests pass in any order, and at
+    the end every byte that went in is accounted for (`account`)."""
+
+    def __init__(self, daemon: DaemonProcess, root: Path, data: Path) -> None:
+        self.daemon, self.root, self.data = daemon, root, data
+        self.dropped: Counter[str] = Counter()
+
+    def drop(self, subfolder: str, photos: dict[str, str | bytes], *, fresh: bool = False) -> None:
+        """Copy photos (name → path in the data set, or raw bytes) into inbound/subfolder
+        (`fresh`: a subfolder no test used before) and wait until all are sorted."""
+        folder = self.root / "inbound" / subfolder
+        folder.mkdir(parents=True, exist_ok=not fresh)
+        processed = self.daemon.status()["processed"]
+        for name, source in photos.items():
+            target = folder / name
+            if isinstance(source, bytes):
+                target.write_bytes(source)
+            else:
+                shutil.copy2(self.data / source, target)
+            self.dropped[sha256(target)] += 1
+        self.daemon.wait_idle(processed + len(photos))
+
+    def nothing_lost(self) -> None:
+        """Every byte any test dropped is in exactly one place, and no copy was left half-made."""
+        assert account([self.root / "inbound", self.root / "sorted", self.root / "review"]) == self.dropped
+        assert not [p for p in files_under(self.root / "sorted", self.root / "review")
+                    if ".facewatchd-" in p.name]

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers import DaemonProcess, files_under, serving, sha256, wait_until
-from ..service.test_faults import ledger_agrees_with_disk
+from ..helpers import DaemonProcess, files_under, ledger_agrees_with_disk, serving, sha256, wait_until
 
 OBAMA = "people/Barack_Obama"
 

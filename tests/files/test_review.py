@@ -11,13 +11,12 @@ import json
 import shutil
 import subprocess
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from ..helpers import SETTLE, DaemonProcess, files_under, need, sha256, tree, wait_until
+from ..helpers import SETTLE, DaemonProcess, Dropper, need, sha256, tree, wait_until
 
 SIMM = "John_Simm"
 
@@ -26,27 +25,8 @@ def ctl_json(daemon: DaemonProcess, *args: str | Path) -> object:
     return json.loads(daemon.ctl("--json", *args).stdout)
 
 
-class Queue:
-    """The daemon, and what each test dropped into it."""
-
-    def __init__(self, daemon: DaemonProcess, root: Path, data: Path) -> None:
-        self.daemon, self.root, self.data = daemon, root, data
-        self.dropped: Counter[str] = Counter()
-
-    def drop(self, subfolder: str, photos: dict[str, str | bytes]) -> None:
-        """Copy photos (name → path in the data set, or raw bytes) into inbound/subfolder
-        and wait until all are sorted."""
-        folder = self.root / "inbound" / subfolder
-        folder.mkdir(parents=True, exist_ok=True)
-        processed = self.daemon.status()["processed"]
-        for name, source in photos.items():
-            target = folder / name
-            if isinstance(source, bytes):
-                target.write_bytes(source)
-            else:
-                shutil.copy2(self.data / source, target)
-            self.dropped[sha256(target)] += 1
-        self.daemon.wait_idle(processed + len(photos))
+class Queue(Dropper):
+    """The daemon, what each test dropped into it, and its review items."""
 
     def items(self, subfolder: str, *args: str) -> dict[str, dict]:
         """The review items that arrived in inbound/subfolder, by their name then."""
@@ -64,15 +44,7 @@ def queue(data: Path, tmp_path_factory: pytest.TempPathFactory):
         q = Queue(daemon, root, data)
         yield q
         assert daemon.stop() == 0
-    found: Counter[str] = Counter()
-    inodes = set()
-    for path in files_under(root / "inbound", root / "sorted", root / "review"):
-        st = path.stat()
-        if (st.st_dev, st.st_ino) not in inodes:  # a hard link is one file under two names
-            inodes.add((st.st_dev, st.st_ino))
-            found[sha256(path)] += 1
-    assert found == q.dropped  # nothing any test did lost or doubled a byte
-    assert not [p for p in files_under(root / "sorted", root / "review") if ".facewatchd-" in p.name]
+    q.nothing_lost()  # whatever the tests did
 
 
 def test_unknown_people_no_faces_duplicates_and_bad_files_land_in_review(queue: Queue) -> None:

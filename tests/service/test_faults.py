@@ -34,7 +34,18 @@ from PIL import Image
 from facewatchd.control import protocol
 from facewatchd.state import DB_NAME
 
-from ..helpers import ROOT, SETTLE, DaemonProcess, files_under, second_filesystem, sha256, tree, wait_until
+from ..helpers import (
+    ROOT,
+    SETTLE,
+    DaemonProcess,
+    account,
+    files_under,
+    ledger_agrees_with_disk,
+    second_filesystem,
+    sha256,
+    tree,
+    wait_until,
+)
 
 PHOTOS = ["people/Barack_Obama/obama2.jpg", "people/Joe_Biden/biden2.jpg", "no_faces/cat.jpg",
           "people/Kit_Harington/johnsnow_test1.jpg", "groups/lady.jpg"]
@@ -67,41 +78,6 @@ def drop_variants(data: Path, inbound: Path, count: int, seed: int = 0, pad: int
         target.write_bytes(photo.read_bytes() + rng.randbytes(16) + bytes(pad))
         dropped[sha256(target)] += 1
     return dropped
-
-
-def account(root: Path, folders: list[Path], skip_temporary: bool = False) -> Counter[str]:
-    """The hashes of every regular file in `folders`, a hard-linked file counted once
-    (and, with `skip_temporary`, without half-written copies a crash left behind)."""
-    found: Counter[str] = Counter()
-    inodes = set()
-    for path in files_under(*folders):
-        if skip_temporary and path.name.startswith(".facewatchd-") and path.suffix == ".tmp":
-            continue
-        st = path.lstat()
-        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in inodes:
-            inodes.add((st.st_dev, st.st_ino))
-            found[sha256(path)] += 1
-    return found
-
-
-def ledger_agrees_with_disk(root: Path, folders: list[Path]) -> None:
-    db = sqlite3.connect(root / "state" / DB_NAME)
-    db.row_factory = sqlite3.Row
-    named = set()
-    for row in db.execute("SELECT * FROM files WHERE state = 'done' AND next_id IS NULL"
-                          " AND target IS NOT NULL"):
-        for name in [os.fsdecode(row["target"]), *json.loads(row["links"])]:  # bytes: not UTF-8
-            if not Path(name).is_relative_to(root / "inbound"):
-                assert sha256(Path(name)) == row["sha256"], name
-                named.add(Path(name))
-        for sidecar in json.loads(row["sidecars"]):  # and what it carried along
-            if sidecar["to"] and not Path(sidecar["to"]).is_relative_to(root / "inbound"):
-                assert sha256(Path(sidecar["to"])) == sidecar["sha256"], sidecar
-                named.add(Path(sidecar["to"]))
-    assert not db.execute("SELECT count(*) FROM files WHERE state = 'moving'").fetchone()[0]
-    db.close()
-    out = [p for p in files_under(*folders) if not p.is_relative_to(root / "inbound")]
-    assert set(out) == named  # nothing outside inbound that the ledger does not know
 
 
 def moves_under_way(root: Path) -> int:
@@ -142,7 +118,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(data: Path, tmp_p
             mid_move += moves_under_way(tmp_path) > 0
             # Nothing lost; a file caught between its claim and the end of its copy may be
             # there twice (byte-identical) until the next start settles it.
-            found = account(tmp_path, folders, skip_temporary=True)
+            found = account(folders, skip_temporary=True)
             assert set(found) == set(dropped), f"after kill {attempt + 1}"
             assert sum(found.values()) - sum(dropped.values()) <= 1
         assert mid_move >= 4  # the kills did land in the middle of moves
@@ -150,7 +126,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(data: Path, tmp_p
             daemon.ready()
             daemon.wait_idle(0)
             assert daemon.stop() == 0
-        assert account(tmp_path, folders) == dropped
+        assert account(folders) == dropped
         assert not files_under(tmp_path / "inbound")  # everything was sorted in the end
         assert not [p for p in files_under(*folders) if ".facewatchd-" in p.name]
         ledger_agrees_with_disk(tmp_path, folders)
@@ -174,11 +150,11 @@ def test_a_full_destination_keeps_files_in_inbound_until_there_is_room(data: Pat
                 dropped[sha256(name)] += 1
             wait_until(lambda: "No space left" in str(daemon.status()["last_error"]), why=daemon.status)
             assert files_under(tmp_path / "inbound")  # what did not fit is still in inbound, whole
-            assert account(tmp_path, [tmp_path / "inbound", small / "sorted"]) == dropped
+            assert account([tmp_path / "inbound", small / "sorted"]) == dropped
             assert not [p for p in files_under(small) if ".facewatchd-" in p.name]
             subprocess.run(["mount", "-o", "remount,size=8m", str(small)], check=True)
             wait_until(lambda: not files_under(tmp_path / "inbound"), why=daemon.status)  # retried
-            assert account(tmp_path, [tmp_path / "inbound", small / "sorted", tmp_path / "review"]) \
+            assert account([tmp_path / "inbound", small / "sorted", tmp_path / "review"]) \
                 == dropped
             assert daemon.stop() == 0
 
@@ -255,7 +231,7 @@ def test_hostile_files_and_names_are_sorted_or_set_aside_and_specials_left_alone
         dropped, specials = hostile_inbound(data, tmp_path / "inbound", outside)
         daemon.wait_idle(sum(dropped.values()))
         folders = [tmp_path / "inbound", tmp_path / "sorted", tmp_path / "review"]
-        assert account(tmp_path, folders) == dropped
+        assert account(folders) == dropped
         assert sorted((tmp_path / "inbound").iterdir()) == sorted(specials)  # only these stay
         assert [p.is_symlink() for p in specials[:3]] == [True] * 3
         assert stat.S_ISFIFO(specials[3].lstat().st_mode) and stat.S_ISCHR(specials[4].lstat().st_mode)
@@ -298,7 +274,7 @@ def test_kill_9_while_clearing_the_review_queue_loses_nothing(data: Path, tmp_pa
             keep.wait(60)
         whole = [p for p in files_under(kept) if not p.name.startswith(".facewatchd-")]
         assert 0 < len(whole) < in_review  # the kill landed in the middle of the batch
-        assert account(tmp_path, folders, skip_temporary=True) == dropped
+        assert account(folders, skip_temporary=True) == dropped
         with DaemonProcess(config) as daemon:
             daemon.ready()  # and the copy it was making is finished or undone
             left = daemon.status()["in_review"]
@@ -306,7 +282,7 @@ def test_kill_9_while_clearing_the_review_queue_loses_nothing(data: Path, tmp_pa
             daemon.ctl("review", "keep", "--all", "--to", kept, check=left > 0)
             assert daemon.status()["in_review"] == 0 and len(files_under(kept)) == in_review
             assert daemon.stop() == 0
-        assert account(tmp_path, folders) == dropped
+        assert account(folders) == dropped
         ledger_agrees_with_disk(tmp_path, folders)
 
 
@@ -361,7 +337,7 @@ def test_fuzzed_commands_to_a_live_daemon_answer_and_lose_nothing(live, cmd: str
             answer = json.loads(answers.readline())
     assert answer["id"] == 1 and (answer["ok"] or answer["error"]["code"] != "internal"), answer
     folders = [live.root / "inbound", live.root / "sorted", live.root / "review"]
-    assert account(live.root, folders) == live.dropped
+    assert account(folders) == live.dropped
     assert live.proc.poll() is None
 
 
@@ -512,7 +488,7 @@ def test_a_file_renamed_onto_the_source_during_a_copy_across_filesystems_is_kept
             daemon.wait_idle(2)
             assert daemon.stop() == 0
         folders = [tmp_path / "inbound", other / "sorted", tmp_path / "review"]
-        assert account(tmp_path, folders) == dropped  # the newcomer too, sorted on its own
+        assert account(folders) == dropped  # the newcomer too, sorted on its own
         biden = sha256(data / "people" / "Joe_Biden" / "biden2.jpg")
         assert sha256(other / "sorted" / "Joe_Biden" / "big.jpg") == biden
         ledger_agrees_with_disk(tmp_path, folders)
@@ -536,7 +512,7 @@ def test_kill_9_while_linking_a_photo_of_two_people_leaves_nothing_unjournaled(
             daemon.wait_idle(0)
             assert daemon.stop() == 0
         (digest,) = dropped
-        assert account(tmp_path, folders) == {digest: 2}  # the photo, and its copy for Biden
+        assert account(folders) == {digest: 2}  # the photo, and its copy for Biden
         for person in ("Barack_Obama", "Joe_Biden"):
             assert sha256(tmp_path / "sorted" / person / "pair.jpg") == digest
         assert not [p for p in files_under(*folders) if ".facewatchd-" in p.name]

@@ -22,9 +22,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from ...helpers import SETTLE, DaemonProcess, files_under, sha256, tree, wait_until
+from ...helpers import DaemonProcess, files_under, sha256, wait_until
 from ...web_helpers import (
     KNOWN_GREEN,
+    LEONARD,
     MAYBE_MAGENTA,
     UNKNOWN_ORANGE,
     WebProcess,
@@ -32,9 +33,10 @@ from ...web_helpers import (
     close_browser,
     colour_count,
     distinct_colours,
+    tree_with_a_lookalike,
 )
 
-SIMM, LEONARD, ROSE = "John_Simm", "bbt_leonard", "Rose_Leslie"
+SIMM, ROSE = "John_Simm", "Rose_Leslie"
 # What each test acts on, by the name it arrives as (all dropped at the start).
 PHOTOS = {
     "simm": {p: f"people/{SIMM}/{p}" for p in ("000288_00470387.jpg", "000297_00470170.jpg",
@@ -93,14 +95,7 @@ class Page:
 @pytest.fixture(scope="module")
 def page(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
     root = tmp_path_factory.mktemp("page")
-    # Leonard has two references and a tolerance of his own: leonard5 is 0.54 from one
-    # and 0.57 from the other, so it is "maybe bbt_leonard" (two within 0.55 needed:
-    # support_tolerance is set to his tolerance here).
-    config = tree(root, data, daemon=SETTLE, support_tolerance=0.55,
-                  extra=f"[persons.{LEONARD}]\ntolerance = 0.55\n")
-    (root / "references" / LEONARD).mkdir()
-    for name in ("leonard1.png", "leonard2.png"):
-        shutil.copy2(data / "people" / LEONARD / name, root / "references" / LEONARD)
+    config = tree_with_a_lookalike(root, data)
     for folder, photos in PHOTOS.items():
         (root / "inbound" / folder).mkdir()
         for name, source in photos.items():
