@@ -21,6 +21,7 @@ import queue
 import stat
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,11 @@ def _not_the_stop_race(record: logging.LogRecord) -> bool:
 
 
 logging.getLogger("watchdog.observers.inotify").addFilter(_not_the_stop_race)
+# And it warns when a folder made with its subfolders at once (`mkdir -p a/b`) gets its
+# watch added twice, from its own event and from the scan of its parent: the same
+# callback replaces itself, nothing is lost (tests/files/test_watch.py sees the files).
+BENIGN_WATCHDOG_WARNING = r"Callback with id '\d+' already exists for watch"
+warnings.filterwarnings("ignore", BENIGN_WATCHDOG_WARNING, RuntimeWarning)
 
 
 class Watcher:
