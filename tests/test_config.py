@@ -46,7 +46,7 @@ def test_the_cluster_section_is_optional_and_parsed_when_present(tmp_path: Path)
 def test_defaults_fill_optional_keys(tmp_path: Path) -> None:
     cfg = config.load(write_config(tmp_path))
     assert cfg.recognition.tolerance == 0.56 and cfg.recognition.support_tolerance == 0.6
-    assert cfg.recognition.fine_pass == "always" and cfg.recognition.weak_threshold == -0.5
+    assert cfg.recognition.fine_pass == "proposals" and cfg.recognition.weak_threshold == -0.5
     assert cfg.recognition.auto_reference is False and cfg.recognition.auto_cap == 20
     assert cfg.recognition.model == "hog"
     assert cfg.recognition.multi_person == "all"

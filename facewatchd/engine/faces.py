@@ -5,22 +5,21 @@ Uses the models of face_recognition_models directly (the HOG or CNN detector, th
 once per process, against ~1.6 s and ~140 MB for `import face_recognition`, which
 also loads models this engine never uses.
 
-Costs on one core (dlib-bin, unloaded): HOG ~0.13 s on a grey 1600 px image, ~0.49 s at
-3200 px (the cost follows the pixels searched); encoding ~0.09 s a face, the same as the
-face_recognition CLI pays. HOG finds faces of 80 px and more in what it is shown.
+Costs on one core (unloaded): HOG ~0.13 s on a grey 1600 px image, ~0.49 s at 3200 px
+(the cost follows the pixels searched); encoding ~17 ms a face (dlib compiled with
+OpenBLAS; ~90 ms without). HOG finds faces of 80 px and more in what it is shown.
 
 Where faces are looked for, and why (tests/bench/phone.py, tests/eval/wild.py):
 - The first pass searches the picture at `max_side` (1600): faces of 80 px there, 5% of
   a photo's longer side. A picture smaller than that is enlarged towards max_side, by at
-  most 2**upsample: a 400 px crop is searched down to 40 px faces, an 828 px group photo
-  (its faces ~45 px) down to ~41 px, for one max_side search at most.
-- The CLI searches every photo at twice 1600 px (faces down to 2.5% of the side), ~4x the
-  detector's work. `fine_pass` = "always" (the default) does the same: one search at the
-  side where a `min_face` (40) px face at max_side is 80 px, from the decoded frame (2000
-  px for a 12 MP JPEG, grey): the CLI's recall on people at a distance, at ~2x the CPU of
-  a max_side search per 12 MP photo. No cheaper way to find those faces was found
-  (README, Performance): "no_face" looks finely only where the first pass found no face
-  at all (it misses the small faces beside a big one), "never" stops at 5% of the side.
+  most 2**upsample (an 828 px group photo's ~45 px faces are found), for one search.
+- The CLI's reach is twice as fine (2.5% of the side), ~4x the work for HOG. "proposals"
+  (`fine_pass`, the default) gets there where BlazeFace (engine/proposals.py) proposes
+  a face the first pass did not find, between `min_face` (40) and 80 px at max_side:
+  HOG searches a crop that puts it at ~100 px. On held-out phone-sized photos it finds
+  the small faces the exhaustive search ("always": at the side where a min_face face is
+  80 px) finds, for 0.75x its CPU. "no_face" searches finely only where the first pass
+  found no face at all, "never" stops at 5% of the side (README, Performance).
 - Turned, half-hidden faces score below HOG's threshold. When no face is found at all,
   the best detection down to `weak_threshold` (-0.5) is taken as a weak face (a negative
   score): on the in-the-wild photos this finds a face in 19 of the 32 photos with none,
@@ -31,19 +30,28 @@ Where faces are looked for, and why (tests/bench/phone.py, tests/eval/wild.py):
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
 import time
 from dataclasses import replace
 from pathlib import Path
 
+# dlib does its matrix products (the encoder) with OpenBLAS, which would start a thread
+# per core in every process; the pool already runs one worker per core. OpenBLAS reads
+# this when it loads, with dlib, on the next line.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import dlib
 import face_recognition_models as models
 import numpy as np
+from PIL import Image
 
 from ..errors import MediaError
-from . import kinds, media
+from . import kinds, media, proposals
 from .report import Box, Face, FaceReport, Signature
+
+log = logging.getLogger("facewatchd.engine")
 
 # An image larger than this is not a photo anyone needs sorted; refuse before reading.
 MAX_IMAGE_BYTES = 512 * 1024 * 1024
@@ -54,7 +62,7 @@ class FaceEngine:
     """Models loaded once; `analyse` turns one file into a FaceReport."""
 
     def __init__(self, model: str = "hog", upsample: int = 1, max_side: int = 1600,
-                 video_frames: int = 8, fine_pass: str = "always", min_face: int = 40,
+                 video_frames: int = 8, fine_pass: str = "proposals", min_face: int = 40,
                  weak_threshold: float = -0.5) -> None:
         self.upsample = upsample
         self.max_side = max_side
@@ -67,6 +75,10 @@ class FaceEngine:
         else:
             self._cnn = None
             self._hog = dlib.get_frontal_face_detector()
+        self._proposals = proposals.load() if fine_pass == "proposals" and model == "hog" else None
+        if fine_pass == "proposals" and model == "hog" and self._proposals is None:
+            log.warning("BlazeFace or LiteRT is not installed: small faces are searched for by HOG "
+                        "at twice max_side (fine_pass = \"always\", ~2x slower on big photos)")
         self._landmarks = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
         self._encoder = dlib.face_recognition_model_v1(models.face_recognition_model_location())
 
@@ -152,12 +164,14 @@ class FaceEngine:
         # photos) in two thirds of the time; landmarks and encodings use the colour frame.
         grey, enlarge = self._cnn is None, float(2 ** self.upsample)
         finer = self._finer_side(frame, enlarge) if fine and self.fine_pass != "never" else None
-        if finer is not None and self.fine_pass == "always":
+        if finer is not None and self.fine_pass in ("proposals", "always") and self._proposals is None:
             # One search at the finer side covers the first pass's scales too.
             found = self._detect(*frame.for_detection(finer, grey=grey, enlarge=finer))
         else:
             found = self._detect(*frame.for_detection(self.max_side, grey=grey, enlarge=enlarge))
-            if finer is not None and not _strong(found):
+            if finer is not None and self._proposals is not None:
+                found = _merge(found, self._confirmed(frame, found, finer, enlarge))
+            elif finer is not None and not _strong(found):
                 found = _merge(found, self._detect(*frame.for_detection(finer, grey=grey, enlarge=finer)))
         faces = _strong(found)
         if not faces and fine and found:
@@ -184,6 +198,37 @@ class FaceEngine:
             rects, scores, _ = self._hog.run(seen, 0, self.weak_threshold)
             found = list(zip(rects, scores, strict=True))
         return [(_scaled(rect, factor), score) for rect, score in found]
+
+    def _confirmed(self, frame: media.Frame, found: list[Detection], finer: int,
+                   enlarge: float) -> list[Detection]:
+        """HOG's faces in enlarged crops around the faces BlazeFace proposes, where the
+        first pass found none: the faces between `min_face` and 80 px at max_side."""
+        assert self._proposals is not None
+        image = frame.pixels
+        long_side = max(image.shape[:2])
+        # A proposal this large (frame px) was within the first pass's reach; one this
+        # small is below min_face. With margins: BlazeFace's box is ~0.8x HOG's.
+        reach = 1.25 * 80 * long_side / frame.detection_side(self.max_side, enlarge)
+        least = 0.6 * 80 * long_side / finer
+        kept: list[Detection] = []
+        seen_faces = _strong(found)  # a weak detection is no reason not to look
+        for left, top, right, bottom, _ in self._proposals(image):
+            side, cx, cy = max(right - left, bottom - top), (left + right) / 2, (top + bottom) / 2
+            if not least <= side < reach or any(_holds(rect, cx, cy) for rect, _ in seen_faces + kept):
+                continue
+            x0, y0 = max(0, round(cx - side)), max(0, round(cy - side))
+            crop = image[y0:round(cy + side), x0:round(cx + side)]
+            # The proposal at ~100 px: just above HOG's 80 px window.
+            factor = side / 100
+            seen = np.asarray(Image.fromarray(crop).convert("L").resize(
+                (max(1, round(crop.shape[1] / factor)), max(1, round(crop.shape[0] / factor))),
+                Image.Resampling.BILINEAR))
+            rects, scores, _ = self._hog.run(seen, 0, 0.0)
+            for rect, score in zip(rects, scores, strict=True):
+                rect = _shifted(_scaled(rect, factor), x0, y0)
+                if all(_overlap(rect, other) < 0.5 for other, _ in seen_faces + kept):
+                    kept.append((rect, score))
+        return kept
 
     def _finer_side(self, frame: media.Frame, enlarge: float) -> int | None:
         """The side at which a face of `min_face` px at the first pass's scale is 80 px
@@ -227,6 +272,14 @@ def _sharpness(image: np.ndarray, shape: dlib.full_object_detection) -> float:
     g = chip @ np.array([0.299, 0.587, 0.114], np.float32)
     lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
     return round(float(lap.var()), 1)
+
+
+def _holds(rect: dlib.rectangle, x: float, y: float) -> bool:
+    return bool(rect.left() <= x <= rect.right() and rect.top() <= y <= rect.bottom())
+
+
+def _shifted(rect: dlib.rectangle, dx: int, dy: int) -> dlib.rectangle:
+    return dlib.rectangle(rect.left() + dx, rect.top() + dy, rect.right() + dx, rect.bottom() + dy)
 
 
 def _scaled(rect: dlib.rectangle, factor: float) -> dlib.rectangle:

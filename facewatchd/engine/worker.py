@@ -26,7 +26,7 @@ class EngineSettings:
     upsample: int = 1
     max_side: int = 1600
     video_frames: int = 8
-    fine_pass: str = "always"
+    fine_pass: str = "proposals"
     min_face: int = 40
     weak_threshold: float = -0.5
 

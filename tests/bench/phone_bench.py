@@ -8,7 +8,7 @@ faces from 2% of the photo's side up (people at a distance, groups, photos scale
 references as given. Then sorts the same JPEGs, one after the other on this machine:
 
 1. `facewatchd --oneshot`, once per `--option` (a [recognition] setting; default: the
-   defaults, then fine_pass = "never" and "always"), references enrolled before (a
+   defaults, then fine_pass = "always" and "never"), references enrolled before (a
    daemon's steady state), N workers;
 2. `face_recognition --cpus N --tolerance 0.6 KNOWN UNKNOWN` (it encodes its references
    each run, as it always does).
@@ -131,7 +131,7 @@ def main() -> int:
     p.add_argument("--option", action="append", default=None, metavar="KEY=VALUE",
                    help="a [recognition] setting for one facewatchd row; '-' for the defaults")
     args = p.parse_args()
-    rows = args.option or ["-", "fine_pass=never", "fine_pass=always"]
+    rows = args.option or ["-", "fine_pass=always", "fine_pass=never"]
     with tempfile.TemporaryDirectory(prefix="facewatchd-phone-dump-") as tmp:
         dump = (args.dump or Path(tmp)).resolve()
         if not (dump / "truth.json").is_file():

@@ -102,9 +102,31 @@ def test_the_fine_pass_finds_a_face_of_3_percent_of_a_12_mp_photo(data: Path, tm
     canvas.paste(small, (1800, 1200))
     canvas.save(tmp_path / "far.jpg", quality=90)
     assert FaceEngine(fine_pass="never").analyse(tmp_path / "far.jpg").faces == ()
-    for mode in ("no_face", "always"):
+    for mode in ("no_face", "proposals", "always"):
         faces = FaceEngine(fine_pass=mode).analyse(tmp_path / "far.jpg").faces
         assert len(faces) == 1 and faces[0].score >= 0, mode
+
+
+def test_small_faces_beside_a_big_one_are_found_where_blazeface_proposes_them(data: Path, tmp_path: Path) -> None:
+    from facewatchd.engine.faces import FaceEngine
+    canvas = Image.new("RGB", (4000, 3000), (120, 100, 90))
+    with Image.open(data / OBAMA) as image:
+        face = image.convert("RGB")
+    canvas.paste(face.resize((1000, round(1000 * face.height / face.width))), (200, 300))
+    for x in (1900, 2600, 3300):  # three at ~3% of the side: below the 80 px search
+        canvas.paste(face.resize((240, round(240 * face.height / face.width))), (x, 1500))
+    canvas.save(tmp_path / "beside.jpg", quality=90)
+    engine = FaceEngine(fine_pass="proposals")
+    assert engine._proposals is not None, "BlazeFace is installed by scripts/bootstrap"
+    found = {mode: [f for f in FaceEngine(fine_pass=mode).analyse(tmp_path / "beside.jpg").faces if f.score >= 0]
+             for mode in ("no_face", "always")}
+    found["proposals"] = [f for f in engine.analyse(tmp_path / "beside.jpg").faces if f.score >= 0]
+    assert len(found["no_face"]) == 1  # the big face stops the finer search
+    assert len(found["proposals"]) == len(found["always"]) == 4
+    boxes = {mode: sorted(f.box for f in faces) for mode, faces in found.items()}
+    # The same faces, boxed alike (HOG boxes both; the crops are searched at another scale).
+    for a, b in zip(boxes["proposals"], boxes["always"], strict=True):
+        assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 0.25 * (a[2] - a[0])
 
 
 def test_a_video_is_read_from_several_frames(engine, data: Path) -> None:

@@ -239,3 +239,28 @@ def test_a_lookalike_goes_to_review_as_uncertain_not_into_the_folder(tmp_path: P
             assert entry.reason == "uncertain", entry
             assert entry.evidence["rule"].startswith("maybe bbt_raj: distance 0.5")
             assert "only 1 of 3 references of bbt_raj within 0.6" in entry.evidence["rule"]
+
+
+@pytest.mark.parametrize("fine_pass, folders", [("proposals", ["Barack_Obama", "Joe_Biden"]),
+                                                ("never", ["Joe_Biden"])])
+def test_a_small_face_beside_a_big_one_in_a_12_mp_photo_is_filed_too(tmp_path: Path, data: Path,
+                                                                      fine_pass: str, folders: list[str]) -> None:
+    """A phone photo: Biden close up, Obama far behind (his face ~3% of the side, below
+    HOG's 80 px at 1600). BlazeFace points at him, HOG finds him in the enlarged crop."""
+    from PIL import Image
+    config = write_config(tmp_path, fine_pass=fine_pass)
+    people = data / "people"
+    for person, names in (("Barack_Obama", ("obama1.jpg", "obama2.jpg", "obama_small.jpg")),
+                          ("Joe_Biden", ("biden2.jpg",))):
+        (tmp_path / "references" / person).mkdir()
+        for name in names:
+            shutil.copy2(people / person / name, tmp_path / "references" / person)
+    canvas = Image.new("RGB", (4000, 3000), (120, 110, 100))
+    near, far = Image.open(people / "Joe_Biden" / "biden.jpg"), Image.open(people / "Barack_Obama" / "obama.jpg")
+    with near, far:
+        canvas.paste(near.convert("RGB").resize((1200, round(1200 * near.height / near.width))), (300, 400))
+        canvas.paste(far.convert("RGB").resize((240, round(240 * far.height / far.width))), (2800, 1300))
+    canvas.save(tmp_path / "inbound" / "phone.jpg", quality=90)
+    result = facewatchd("--oneshot", "--config", config, "--log", "stderr")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.parent.name for p in files_under(tmp_path / "sorted")) == folders

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from ..helpers import ROOT, need
@@ -50,10 +51,18 @@ def test_start_reload_watchdog_and_stop_under_systemd(data: Path, tmp_path: Path
     out.chmod(0o755)  # the user in the container reads the steps there
     pip_cache = Path.home() / ".cache" / "pip"
     pip_cache.mkdir(parents=True, exist_ok=True)
+    # The dlib wheel scripts/bootstrap compiled for this CPU: pip in the container asks
+    # another index, which would miss it in the cache and compile again (~11 minutes).
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    cached = subprocess.run([sys.executable, "-m", "pip", "cache", "list", "dlib", "--format=abspath"],
+                            capture_output=True, text=True).stdout.split()
+    for wheel in cached:
+        shutil.copy2(wheel, wheels)
     boot = subprocess.run(
         ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--volatile=overlay",
          f"--directory={CACHE / 'rootfs'}", f"--bind-ro={ROOT}:/src", f"--bind-ro={data}:/photos",
-         f"--bind={pip_cache}:/root/.cache/pip", f"--bind={out}:/out",
+         f"--bind={pip_cache}:/root/.cache/pip", f"--bind-ro={wheels}:/wheels", f"--bind={out}:/out",
          # The host's CA bundle: the network may sit behind a proxy only the host trusts.
          f"--bind-ro={CA_BUNDLE}:/etc/ssl/certs/ca-certificates.crt",
          f"--bind-ro={ROOT / 'tests' / 'nspawn' / 'fwtest.service'}:/etc/systemd/system/fwtest.service",
