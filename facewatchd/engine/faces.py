@@ -18,7 +18,7 @@ Where faces are looked for, and why (tests/bench/phone.py, tests/eval/wild.py):
   a face the first pass did not find, between `min_face` (40) and 80 px at max_side:
   HOG searches a crop that puts it at ~100 px. On held-out phone-sized photos it finds
   the small faces the exhaustive search ("always": at the side where a min_face face is
-  80 px) finds, for 0.75x its CPU. "no_face" searches finely only where the first pass
+  80 px) finds, for ~0.7x its CPU. "no_face" searches finely only where the first pass
   found no face at all, "never" stops at 5% of the side (README, Performance).
 - Turned, half-hidden faces score below HOG's threshold. When no face is found at all,
   the best detection down to `weak_threshold` (-0.5) is taken as a weak face (a negative
@@ -77,7 +77,7 @@ class FaceEngine:
             self._hog = dlib.get_frontal_face_detector()
         self._proposals = proposals.load() if fine_pass == "proposals" and model == "hog" else None
         if fine_pass == "proposals" and model == "hog" and self._proposals is None:
-            log.warning("BlazeFace or LiteRT is not installed: small faces are searched for by HOG "
+            log.warning("BlazeFace or LiteRT is missing or unusable: small faces are searched for by HOG "
                         "at twice max_side (fine_pass = \"always\", ~2x slower on big photos)")
         self._landmarks = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
         self._encoder = dlib.face_recognition_model_v1(models.face_recognition_model_location())
@@ -218,6 +218,8 @@ class FaceEngine:
                 continue
             x0, y0 = max(0, round(cx - side)), max(0, round(cy - side))
             crop = image[y0:round(cy + side), x0:round(cx + side)]
+            if not crop.size:  # centred in a tile's padding, past the edge
+                continue
             # The proposal at ~100 px: just above HOG's 80 px window.
             factor = side / 100
             seen = np.asarray(Image.fromarray(crop).convert("L").resize(
