@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +60,9 @@ class FaceProposals:
         from ai_edge_litert.interpreter import Interpreter
 
         # One thread: the pool already runs one worker per core.
-        self._net = Interpreter(model_path=str(path), num_threads=1)
-        self._net.allocate_tensors()
+        with _quiet_stderr():
+            self._net = Interpreter(model_path=str(path), num_threads=1)
+            self._net.allocate_tensors()
         self._input = self._net.get_input_details()[0]["index"]
         boxes, scores = self._net.get_output_details()[:2]
         self._boxes, self._scores = boxes["index"], scores["index"]
@@ -107,6 +111,21 @@ def load() -> FaceProposals | None:
         return FaceProposals(path)
     except (ImportError, ValueError, RuntimeError):  # no LiteRT, or a model it cannot read
         return None
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """LiteRT says "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on the
+    process's stderr whenever an interpreter is made, and no setting silences it: each
+    worker's start would put it in the journal. Without XNNPACK, a tile takes 3x longer."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _starts(length: int) -> list[int]:

@@ -441,7 +441,8 @@ def test_a_second_daemon_or_oneshot_on_the_same_state_is_refused(data: Path, tmp
 
 
 def test_a_file_that_outlasts_the_time_limit_is_set_aside_in_failed(data: Path, tmp_path: Path) -> None:
-    config = tree(tmp_path, data, file_timeout=2.0)
+    # 64 frames of a 1080p clip: ~1.8 s for 8 on this machine, so many seconds for 64.
+    config = tree(tmp_path, data, file_timeout=2.0, video_frames=64)
     with DaemonProcess(config) as daemon:
         daemon.ready()
         shutil.copy(data / "video" / "pedestrians_1080p.mp4", tmp_path / "inbound" / "slow.mp4")
