@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -215,22 +217,30 @@ def idle_cpu(dump: Path, seconds: float = 10.0) -> float:
         work = Path(tmp)
         (work / "inbound").mkdir()
         config = write_config(work, dump / "references", work / "inbound", 2)
-        proc = subprocess.Popen([BIN / "facewatchd", "--config", config, "--log", "stderr"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 120
-            while not (work / "state" / "s.sock").exists():
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("the daemon did not start")
-                time.sleep(0.2)
-            time.sleep(3)  # settle after start-up
+        with watching_daemon(config, work / "state" / "s.sock", 120) as proc:
             before = sum(_cpu_ticks(pid) for pid, _ in descendants(proc.pid))
             time.sleep(seconds)
             after = sum(_cpu_ticks(pid) for pid, _ in descendants(proc.pid))
-        finally:
-            proc.terminate()
-            proc.wait()
     return (after - before) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def watching_daemon(config: Path, socket: Path, timeout: float) -> Iterator[subprocess.Popen[bytes]]:
+    """A daemon on `config`, given once its control socket is there and start-up has
+    settled (3 s); stopped on leaving."""
+    proc = subprocess.Popen([BIN / "facewatchd", "--config", config, "--log", "stderr"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while not socket.exists():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("the daemon did not start")
+            time.sleep(0.2)
+        time.sleep(3)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 class CpuClock:

@@ -32,7 +32,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from tests.bench.bench import BIN, CpuClock, _cpu_ticks, build  # noqa: E402
+from tests.bench.bench import BIN, CpuClock, _cpu_ticks, build, watching_daemon  # noqa: E402
 from tests.dask_cluster import DaskCluster  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -114,21 +114,10 @@ def idle_cpu(dump: Path, work: Path, cluster: str = "", seconds: float = 10.0) -
     (work / "sorted").mkdir()
     config = work / "facewatchd.toml"
     config.write_text(config_text(dump / "references", work / "inbound", cluster))
-    proc = subprocess.Popen([str(BIN / "facewatchd"), "--config", str(config), "--log", "stderr"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while not (work / "state" / "s.sock").exists():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("the daemon did not start")
-            time.sleep(0.2)
-        time.sleep(3)
+    with watching_daemon(config, work / "state" / "s.sock", 300) as proc:
         before = cpu_seconds([proc.pid])
         time.sleep(seconds)
         return cpu_seconds([proc.pid]) - before
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 def sorting_seconds(pictures: list[str], work: Path) -> float:

@@ -17,25 +17,16 @@ from facewatchd.engine.report import Signature
 from facewatchd.engine.worker import EngineSettings
 from facewatchd.errors import UnavailableError
 
-from ..dask_cluster import DaskCluster, dask_available, free_port
-from ..helpers import need
+from ..dask_cluster import DaskCluster, free_port
 
 SLOW = Path("video") / "pedestrians_1080p.mp4"  # ~5-10 s of analysis on one core
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _dask() -> None:
-    need(dask_available(), "dask distributed is missing (pip install facewatchd[cluster])")
+pytestmark = pytest.mark.usefixtures("dask_required")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory):
-    with DaskCluster(tmp_path_factory.mktemp("dask")) as c:
-        yield c.start()
-
-
-@pytest.fixture(scope="module")
-def fragile(tmp_path_factory: pytest.TempPathFactory):
+def fragile(dask_required: None, tmp_path_factory: pytest.TempPathFactory):
     """One worker, and a scheduler that gives a task up the first time a worker dies
     running it (allowed-failures 0): dead workers show without waiting for four."""
     with DaskCluster(tmp_path_factory.mktemp("fragile"), workers=1,

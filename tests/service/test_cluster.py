@@ -26,7 +26,7 @@ import pytest
 
 from facewatchd.state import DB_NAME
 
-from ..dask_cluster import DaskCluster, dask_available, free_port
+from ..dask_cluster import DaskCluster, free_port
 from ..helpers import (
     ROOT,
     SETTLE,
@@ -34,7 +34,6 @@ from ..helpers import (
     add_references,
     facewatchd,
     files_under,
-    need,
     sha256,
     write_config,
 )
@@ -101,15 +100,7 @@ def each_hash_once(root: Path, before: dict[str, str]) -> None:
     assert len(on_disk) >= len(rows) and not [p for p in on_disk if ".facewatchd-" in p.name]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _dask() -> None:
-    need(dask_available(), "dask distributed is missing (pip install facewatchd[cluster])")
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory):
-    with DaskCluster(tmp_path_factory.mktemp("dask")) as c:
-        yield c.start()
+pytestmark = pytest.mark.usefixtures("dask_required")
 
 
 @pytest.fixture(scope="module")
