@@ -75,8 +75,9 @@ class FaceEngine:
         else:
             self._cnn = None
             self._hog = dlib.get_frontal_face_detector()
-        self._proposals = proposals.load() if fine_pass == "proposals" and model == "hog" else None
-        if fine_pass == "proposals" and model == "hog" and self._proposals is None:
+        wants_proposals = fine_pass == "proposals" and model == "hog"
+        self._proposals = proposals.load() if wants_proposals else None
+        if wants_proposals and self._proposals is None:
             log.warning("BlazeFace or LiteRT is missing or unusable: small faces are searched for by HOG "
                         "at twice max_side (fine_pass = \"always\", ~2x slower on big photos)")
         self._landmarks = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
