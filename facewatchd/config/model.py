@@ -78,10 +78,11 @@ class RecognitionConfig:
     # find smaller faces in it (it is never enlarged beyond max_side).
     upsample: int = 1
     # Faces down to `min_face` px at max_side (40: 2.5% of a photo's side, the CLI's
-    # reach): "proposals" searches finely where BlazeFace proposes a face (engine/
-    # proposals.py), "always" searches every photo that finely (~2x the CPU of "never"
-    # on 12 MP photos), "no_face" only photos where the 80 px search found no face,
-    # "never" stops at 80 px (5% of the side). README, Performance.
+    # reach): "proposals" searches the whole photo for faces of 10% of its side and
+    # more, and finely where BlazeFace proposes a smaller face (engine/proposals.py);
+    # "always" searches every photo that finely (~3x the CPU of "never" on 12 MP
+    # photos), "no_face" only photos where the 80 px search found no face, "never"
+    # stops at 80 px (5% of the side). README, Performance.
     fine_pass: Literal["never", "no_face", "proposals", "always"] = "proposals"
     min_face: int = 40
     # In a photo where no face is found, the best detection scoring at least this (HOG's

@@ -5,26 +5,29 @@ Uses the models of face_recognition_models directly (the HOG or CNN detector, th
 once per process, against ~1.6 s and ~140 MB for `import face_recognition`, which
 also loads models this engine never uses.
 
-Costs on one core (unloaded): HOG ~0.13 s on a grey 1600 px image, ~0.49 s at 3200 px
-(the cost follows the pixels searched); encoding ~17 ms a face (dlib compiled with
-OpenBLAS; ~90 ms without). HOG finds faces of 80 px and more in what it is shown.
+Costs on one core (unloaded): HOG ~0.13 s on a grey 1600 px image, ~0.49 s at 3200 px,
+~35 ms at 800 px (the cost follows the pixels searched); encoding ~17 ms a face (dlib
+compiled with OpenBLAS; ~90 ms without). HOG finds faces of 80 px and more in what it
+is shown.
 
-Where faces are looked for, and why (tests/bench/phone.py, tests/eval/wild.py):
-- The first pass searches the picture at `max_side` (1600): faces of 80 px there, 5% of
-  a photo's longer side. A picture smaller than that is enlarged towards max_side, by at
-  most 2**upsample (an 828 px group photo's ~45 px faces are found), for one search.
-- The CLI's reach is twice as fine (2.5% of the side), ~4x the work for HOG. "proposals"
-  (`fine_pass`, the default) gets there where BlazeFace (engine/proposals.py) proposes
-  a face the first pass did not find, between `min_face` (40) and 80 px at max_side:
-  HOG searches a crop that puts it at ~100 px. On held-out phone-sized photos it finds
-  the small faces the exhaustive search ("always": at the side where a min_face face is
-  80 px) finds, for ~0.7x its CPU. "no_face" searches finely only where the first pass
-  found no face at all, "never" stops at 5% of the side (README, Performance).
+Where faces are looked for, and why (tests/bench/phone_bench.py, tests/eval/wild.py):
+- A picture of up to 1000 px is searched once, enlarged towards `max_side` (1600) by at
+  most 2**upsample: faces of 80 px there, 5% of its longer side (an 828 px group
+  photo's ~45 px faces are found).
+- In a bigger photo, faces are wanted down to `min_face` (40) px at max_side, 2.5% of the
+  side: the CLI's reach, ~4x the work of a 1600 px search for HOG ("always"). With
+  "proposals" (`fine_pass`, the default) HOG searches the whole photo at a quarter of
+  that finer side (800 px for 12 MP) for the faces of 10% of the side and more, and
+  BlazeFace (engine/proposals.py) proposes the smaller ones: HOG searches a crop around
+  each that puts it at ~110 px. On phone-sized photos this finds the faces the
+  exhaustive search finds (bar 1 of 170 on hard in-the-wild faces) for ~0.45x its CPU.
+  "no_face" searches finely only where the 1600 px pass found no face at all, "never"
+  stops at 5% of the side (README, Performance).
 - Turned, half-hidden faces score below HOG's threshold. When no face is found at all,
   the best detection down to `weak_threshold` (-0.5) is taken as a weak face (a negative
   score): on the in-the-wild photos this finds a face in 19 of the 32 photos with none,
   and adds ~2 points of recall at no cost in precision. It costs nothing to look: the
-  same search, a lower threshold.
+  same searches, a lower threshold.
 """
 
 from __future__ import annotations
@@ -168,11 +171,15 @@ class FaceEngine:
         if finer is not None and self.fine_pass in ("proposals", "always") and self._proposals is None:
             # One search at the finer side covers the first pass's scales too.
             found = self._detect(*frame.for_detection(finer, grey=grey, enlarge=finer))
+        elif finer is not None and self._proposals is not None:
+            # HOG searches the whole picture for the large faces only; BlazeFace proposes
+            # the others, down to min_face, and HOG looks for each in a crop.
+            coarse = round(finer / _COARSE)
+            found = self._detect(*frame.for_detection(coarse, grey=grey))
+            found = _merge(found, self._confirmed(frame, found, finer, coarse))
         else:
             found = self._detect(*frame.for_detection(self.max_side, grey=grey, enlarge=enlarge))
-            if finer is not None and self._proposals is not None:
-                found = _merge(found, self._confirmed(frame, found, finer, enlarge))
-            elif finer is not None and not _strong(found):
+            if finer is not None and not _strong(found):
                 found = _merge(found, self._detect(*frame.for_detection(finer, grey=grey, enlarge=finer)))
         faces = _strong(found)
         if not faces and fine and found:
@@ -201,36 +208,35 @@ class FaceEngine:
         return [(_scaled(rect, factor), score) for rect, score in found]
 
     def _confirmed(self, frame: media.Frame, found: list[Detection], finer: int,
-                   enlarge: float) -> list[Detection]:
-        """HOG's faces in enlarged crops around the faces BlazeFace proposes, where the
-        first pass found none: the faces between `min_face` and 80 px at max_side."""
+                   coarse: int) -> list[Detection]:
+        """HOG's detections (down to weak_threshold) in enlarged crops around the faces
+        BlazeFace proposes where the first pass, at `coarse` px, found none: the faces
+        between `min_face` px at max_side and 80 px at `coarse`."""
         assert self._proposals is not None
         image = frame.pixels
         long_side = max(image.shape[:2])
         # A proposal this large (frame px) was within the first pass's reach; one this
         # small is below min_face. With margins: BlazeFace's box is ~0.8x HOG's.
-        reach = 1.25 * 80 * long_side / frame.detection_side(self.max_side, enlarge)
+        reach = 1.25 * 80 * long_side / coarse
         least = 0.6 * 80 * long_side / finer
+        # A face the first pass found at the bottom of its range is often boxed loosely and
+        # scored low; searched in a crop it is boxed as HOG boxes larger faces, and _merge
+        # keeps the better. A weak detection is no reason not to look either.
+        held = [face for face in _strong(found) if face[0].width() >= reach]
         kept: list[Detection] = []
-        seen_faces = _strong(found)  # a weak detection is no reason not to look
-        for left, top, right, bottom, _ in self._proposals(image):
+        for left, top, right, bottom, _ in self._proposals(frame.picture):
             side, cx, cy = max(right - left, bottom - top), (left + right) / 2, (top + bottom) / 2
-            if not least <= side < reach or any(_holds(rect, cx, cy) for rect, _ in seen_faces + kept):
+            if not least <= side < reach or any(_holds(rect, cx, cy) for rect, _ in held + _strong(kept)):
                 continue
             x0, y0 = max(0, round(cx - side)), max(0, round(cy - side))
             crop = image[y0:round(cy + side), x0:round(cx + side)]
             if not crop.size:  # centred in a tile's padding, past the edge
                 continue
-            # The proposal at ~100 px: just above HOG's 80 px window.
-            factor = side / 100
-            seen = np.asarray(Image.fromarray(crop).convert("L").resize(
-                (max(1, round(crop.shape[1] / factor)), max(1, round(crop.shape[0] / factor))),
-                Image.Resampling.BILINEAR))
-            rects, scores, _ = self._hog.run(seen, 0, 0.0)
-            for rect, score in zip(rects, scores, strict=True):
-                rect = _shifted(_scaled(rect, factor), x0, y0)
-                if all(_overlap(rect, other) < 0.5 for other, _ in seen_faces + kept):
-                    kept.append((rect, score))
+            factor = side / _CROP_FACE
+            seen = np.asarray(media.resized(Image.fromarray(crop).convert("L"), 1 / factor))
+            rects, scores, _ = self._hog.run(seen, 0, self.weak_threshold)
+            kept += [(_shifted(_scaled(rect, factor), x0, y0), score)
+                     for rect, score in zip(rects, scores, strict=True)]
         return kept
 
     def _finer_side(self, frame: media.Frame, enlarge: float) -> int | None:
@@ -242,6 +248,14 @@ class FaceEngine:
         target = round(base * 80 / self.min_face)
         return None if target <= 1.25 * frame.detection_side(self.max_side, enlarge) else target
 
+
+# With proposals, HOG's own search is at this fraction of the finer side: faces of 160 px
+# at max_side (10% of a big photo's side) and more. Below, BlazeFace proposes.
+_COARSE = 4
+
+# A proposal is searched for at this size (px): above HOG's 80 px window, with room for
+# BlazeFace's box being larger than the face.
+_CROP_FACE = 110
 
 # A detection: its rectangle in the frame's pixels and the detector's score.
 Detection = tuple[dlib.rectangle, float]

