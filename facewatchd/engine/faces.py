@@ -19,8 +19,8 @@ Where faces are looked for, and why (tests/bench/phone_bench.py, tests/eval/wild
   "proposals" (`fine_pass`, the default) HOG searches the whole photo at a quarter of
   that finer side (800 px for 12 MP) for the faces of 10% of the side and more, and
   BlazeFace (engine/proposals.py) proposes the smaller ones: HOG searches a crop around
-  each that puts it at ~110 px. On phone-sized photos this finds the faces the
-  exhaustive search finds (bar 1 of 170 on hard in-the-wild faces) for ~0.45x its CPU.
+  each that puts it at ~110 px (~150 px after a near miss). On phone-sized photos this
+  finds the faces the exhaustive search finds for ~0.45x its CPU.
   "no_face" searches finely only where the 1600 px pass found no face at all, "never"
   stops at 5% of the side (README, Performance).
 - Turned, half-hidden faces score below HOG's threshold. When no face is found at all,
@@ -48,7 +48,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import dlib
 import face_recognition_models as models
 import numpy as np
-from PIL import Image
 
 from ..errors import MediaError
 from . import kinds, media, proposals
@@ -209,34 +208,40 @@ class FaceEngine:
 
     def _confirmed(self, frame: media.Frame, found: list[Detection], finer: int,
                    coarse: int) -> list[Detection]:
-        """HOG's detections (down to weak_threshold) in enlarged crops around the faces
-        BlazeFace proposes where the first pass, at `coarse` px, found none: the faces
-        between `min_face` px at max_side and 80 px at `coarse`."""
+        """HOG's detections (down to weak_threshold) in crops around the faces BlazeFace
+        proposes, down to `min_face` px at max_side, where the first pass, at `coarse`
+        px, found no face: mostly the faces below its 80 px; also the larger ones it
+        scored below HOG's threshold there, for the weak-face fallback."""
         assert self._proposals is not None
-        image = frame.pixels
-        long_side = max(image.shape[:2])
-        # A proposal this large (frame px) was within the first pass's reach; one this
-        # small is below min_face. With margins: BlazeFace's box is ~0.8x HOG's.
-        reach = 1.25 * 80 * long_side / coarse
+        height, width = frame.pixels.shape[:2]
+        long_side = max(height, width)
+        # A proposal this small (frame px) is below min_face (BlazeFace's box is ~0.8x
+        # HOG's). A face the first pass found below `reach`, at the bottom of its range,
+        # is often boxed loosely and scored low: searched in its crop it is boxed as HOG
+        # boxes larger faces, and _merge keeps the better.
         least = 0.6 * 80 * long_side / finer
-        # A face the first pass found at the bottom of its range is often boxed loosely and
-        # scored low; searched in a crop it is boxed as HOG boxes larger faces, and _merge
-        # keeps the better. A weak detection is no reason not to look either.
+        reach = 1.25 * 80 * long_side / coarse
         held = [face for face in _strong(found) if face[0].width() >= reach]
         kept: list[Detection] = []
         for left, top, right, bottom, _ in self._proposals(frame.picture):
             side, cx, cy = max(right - left, bottom - top), (left + right) / 2, (top + bottom) / 2
-            if not least <= side < reach or any(_holds(rect, cx, cy) for rect, _ in held + _strong(kept)):
+            if side < least or any(_holds(rect, cx, cy) for rect, _ in held + _strong(kept)):
                 continue
             x0, y0 = max(0, round(cx - side)), max(0, round(cy - side))
-            crop = image[y0:round(cy + side), x0:round(cx + side)]
-            if not crop.size:  # centred in a tile's padding, past the edge
+            x1, y1 = min(width, round(cx + side)), min(height, round(cy + side))
+            if x1 <= x0 or y1 <= y0:  # centred in a tile's padding, past the edge
                 continue
-            factor = side / _CROP_FACE
-            seen = np.asarray(media.resized(Image.fromarray(crop).convert("L"), 1 / factor))
-            rects, scores, _ = self._hog.run(seen, 0, self.weak_threshold)
-            kept += [(_shifted(_scaled(rect, factor), x0, y0), score)
-                     for rect, score in zip(rects, scores, strict=True)]
+            crop = frame.grey.crop((x0, y0, x1, y1))
+            for size in _CROP_FACES:
+                factor = side / size
+                rects, scores, _ = self._hog.run(np.asarray(media.resized(crop, 1 / factor)), 0,
+                                                 self.weak_threshold)
+                kept += [(_shifted(_scaled(rect, factor), x0, y0), score)
+                         for rect, score in zip(rects, scores, strict=True)]
+                # Near its threshold HOG's score moves with the scale: a near miss (a weak
+                # detection, no face) is looked at once more, larger.
+                if not rects or max(scores) >= 0:
+                    break
         return kept
 
     def _finer_side(self, frame: media.Frame, enlarge: float) -> int | None:
@@ -253,9 +258,10 @@ class FaceEngine:
 # at max_side (10% of a big photo's side) and more. Below, BlazeFace proposes.
 _COARSE = 4
 
-# A proposal is searched for at this size (px): above HOG's 80 px window, with room for
-# BlazeFace's box being larger than the face.
-_CROP_FACE = 110
+# A proposal is searched for at the first size (px): above HOG's 80 px window, with room
+# for BlazeFace's box being larger than the face; where HOG's best there is weak, at the
+# second.
+_CROP_FACES = (110, 150)
 
 # A detection: its rectangle in the frame's pixels and the detector's score.
 Detection = tuple[dlib.rectangle, float]
