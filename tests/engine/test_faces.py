@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from .test_media import ffmpeg
 
@@ -130,6 +130,26 @@ def test_small_faces_beside_a_big_one_are_found_where_blazeface_proposes_them(da
         assert abs((a[0] + a[2]) - (b[0] + b[2])) / 2 < 0.25 * side
         assert abs((a[1] + a[3]) - (b[1] + b[3])) / 2 < 0.25 * side
         assert 2 / 3 < (a[2] - a[0]) / side < 3 / 2
+
+
+def test_a_near_miss_in_a_proposals_crop_is_searched_again_larger(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from facewatchd.engine import faces
+    # A blurred face at ~3% of a 12 MP photo: in its crop at 110 px HOG scores it just
+    # below its threshold; at 150 px just above, as the exhaustive search does.
+    canvas = Image.new("RGB", (4000, 3000), (120, 100, 90))
+    with Image.open(data / OBAMA) as image:
+        face = image.convert("RGB").resize((260, round(260 * image.height / image.width)))
+    canvas.paste(face.filter(ImageFilter.GaussianBlur(4)), (1800, 1400))
+    canvas.save(tmp_path / "blurred.jpg", quality=90)
+    exhaustive = faces.FaceEngine(fine_pass="always").analyse(tmp_path / "blurred.jpg").faces
+    assert len(exhaustive) == 1 and exhaustive[0].score >= 0
+    engine = faces.FaceEngine(fine_pass="proposals")
+    found = engine.analyse(tmp_path / "blurred.jpg").faces
+    assert len(found) == 1 and found[0].score >= 0
+    monkeypatch.setattr(faces, "_CROP_FACES", faces._CROP_FACES[:1])
+    once = engine.analyse(tmp_path / "blurred.jpg").faces
+    assert len(once) == 1 and once[0].score < 0  # only the weak fallback without the second look
 
 
 def test_a_video_is_read_from_several_frames(engine, data: Path) -> None:
