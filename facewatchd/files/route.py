@@ -4,11 +4,13 @@
   (renameat2 RENAME_NOREPLACE, or link + unlink where that is unsupported), after
   which the file that arrived is checked to be the one expected (and put back if not).
 - Across filesystems: the source is first *claimed*: renamed to a hidden name beside
-  it, so a file renamed onto its name while the copy runs is never mistaken for it.
-  Then the claim is copied to a hidden temporary file beside the target, fsynced,
-  renamed into place (again without replacing), the folder fsynced, and only then is
-  the claim unlinked. A crash at any instant leaves the source (or its claim), the
-  target, or both (then byte-identical); `recover` finishes or rolls back from there.
+  it (and that folder fsynced), so a file renamed onto its name while the copy runs is
+  never mistaken for it. Then the claim is copied to a hidden temporary file beside the
+  target, fsynced, renamed into place (again without replacing), the target's folder
+  fsynced, and only then is the claim unlinked and its folder fsynced. The two
+  filesystems commit independently, so only this order makes sure a power cut at any
+  instant leaves the source (or its claim), the target, or both (then byte-identical);
+  `recover` finishes or rolls back from there.
 
 The caller journals the intent (source, target, hash) before `move` and marks it
 done after, so `recover` knows what was under way; the hidden names are derived from
@@ -90,7 +92,7 @@ def move(source: Path, target: Path, tag: str, expected: Signature | None = None
     if Signature.of(st) != expected:
         raise RouteError(f"{source} changed while it was being analysed")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_folders(target.parent)
         try:
             rename_noreplace(source, target)
         except OSError as e:
@@ -101,8 +103,8 @@ def move(source: Path, target: Path, tag: str, expected: Signature | None = None
             # Whatever was at `source` when the rename ran is what moved: make sure it
             # is the file that was analysed.
             _check_arrived(target, source, expected)
-        _fsync_dir(target.parent)
-        _fsync_dir(source.parent)
+            _fsync_dir(target.parent)
+            _fsync_dir(source.parent)
     except (FileExistsError, RouteError):
         raise
     except OSError as e:
@@ -115,11 +117,17 @@ def _move_across(source: Path, target: Path, tag: str, expected: Signature,
     rename_noreplace(source, claim)
     _check_arrived(claim, source, expected)
     try:
+        # The claim on disk before the target can be: else a power cut could leave the
+        # file at its source name as well as at the target.
+        _fsync_dir(source.parent)
         _copy(claim, target, temp_path(target, tag), expected, progress)
+        # The target on disk before the claim goes: else a power cut could leave neither.
+        _fsync_dir(target.parent)
     except BaseException:
         _put_back(claim, source)
         raise
     os.unlink(claim)
+    _fsync_dir(source.parent)
 
 
 def _check_arrived(path: Path, source: Path, expected: Signature) -> None:
@@ -129,20 +137,23 @@ def _check_arrived(path: Path, source: Path, expected: Signature) -> None:
 
 
 def _put_back(path: Path, source: Path) -> Path:
-    """Return a file to `source`, or to a free name beside it if that name was taken."""
+    """Return a file to `source`, or to a free name beside it if that name was taken;
+    on disk before this returns, as the caller then says the move did not happen (a
+    put-back lost to a power cut would leave the file at a name nobody looks at)."""
     while True:
         home = free_target(source.parent, source.name)
         try:
             rename_noreplace(path, home)
-            return home
         except FileExistsError:
             continue
+        _fsync_dir(home.parent)
+        return home
 
 
 def link_or_copy(existing: Path, target: Path, tag: str, progress: Progress = _nothing) -> None:
     """Make `target` another name for `existing` (a hard link, or a durable copy);
     never replaces an existing `target` (FileExistsError)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_folders(target.parent)
     try:
         os.link(existing, target)
     except FileExistsError:
@@ -169,22 +180,49 @@ def rename_noreplace(source: Path, target: Path) -> None:
         if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             raise OSError(err, os.strerror(err), str(source), None, str(target))
     # No RENAME_NOREPLACE on this filesystem: link() refuses to replace as well.
+    # Neither way is one step, so another program may rename a file onto `source` or
+    # `target` in between: each name is looked at again, and removed or renamed over
+    # only while it is still the file this call put or found there. What remains is the
+    # instant between that look and the unlink or rename, and on a network filesystem a
+    # rename made by another client that this one's cache does not show yet.
     try:
         os.link(source, target)
     except OSError as e:
         if e.errno in (errno.EEXIST, errno.EXDEV):
             raise
-        # No hard links either (FAT, some network filesystems): reserve the name with an
-        # exclusive create, then rename over that placeholder of ours. A file that
-        # existed before the move began can never be replaced this way.
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        _rename_over_placeholder(source, target)
+        return
+    if _names(source, os.lstat(target)):  # else another file took the name: not ours
+        os.unlink(source)
+
+
+def _rename_over_placeholder(source: Path, target: Path) -> None:
+    """rename_noreplace without hard links (FAT, some network filesystems): reserve the
+    name with an exclusive create, then rename over that placeholder of ours. A file that
+    existed before the move began can never be replaced this way."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        # Open, so its inode number stays its own (FAT makes them up) while compared.
+        placeholder = os.fstat(fd)
+        if not _names(target, placeholder):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
         try:
             os.rename(source, target)
         except BaseException:
-            os.unlink(target)
+            if _names(target, placeholder):
+                os.unlink(target)
             raise
-        return
-    os.unlink(source)
+    finally:
+        os.close(fd)
+
+
+def _names(path: Path, st: os.stat_result) -> bool:
+    """Whether `path` is (still) a name of the file `st` was taken of."""
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
 
 
 def _copy(source: Path, target: Path, temp: Path, expected: Signature, progress: Progress) -> None:
@@ -195,16 +233,33 @@ def _copy(source: Path, target: Path, temp: Path, expected: Signature, progress:
                 dst.write(chunk)
                 progress()
             dst.flush()
+            # Mode and times (photo tools date files by them) before the fsync, so they
+            # reach the disk with the bytes.
+            shutil.copystat(source, temp, follow_symlinks=False)
             os.fsync(dst.fileno())
         if Signature.of(os.fstat(fd)) != expected:
             raise RouteError(f"{source} changed while it was being copied")
-        shutil.copystat(source, temp, follow_symlinks=False)  # keep mode and times
         rename_noreplace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     finally:
         os.close(fd)
+
+
+def _make_folders(folder: Path) -> None:
+    """`mkdir -p`, each new folder synced into its parent: a power cut must not take a
+    person's new folder away, with the file moved into it, once the source is gone."""
+    missing = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        try:
+            os.mkdir(new)
+        except FileExistsError:
+            pass  # made meanwhile
+        _fsync_dir(new.parent)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -219,19 +274,36 @@ def recover(source: Path, target: Path, tag: str, sha256: str) -> bool:
     """Settle a move that was under way when the process died.
 
     Returns True if the file is now at `target` (the move is finished), False if it
-    is back at `source` (rolled back, to be sorted again). Never deletes the only copy:
-    a claim is unlinked only when the target holds the same bytes, and nothing at
-    `source` is ever deleted (after a claim, that name may hold someone else's file).
+    is not (rolled back: back at `source`, to be sorted again). Never deletes the only
+    copy: a claim is unlinked only when the target holds the same bytes, a temporary
+    copy only when it is incomplete or its bytes are whole at the claim, the target or
+    the source, and nothing at `source` is ever deleted (after a claim, that name may
+    hold someone else's file).
     """
-    temp_path(target, tag).unlink(missing_ok=True)
-    claim = claim_path(source, tag)
-    if os.path.lexists(target) and file_sha256(target) == sha256:
+    temp, claim = temp_path(target, tag), claim_path(source, tag)
+    if file_sha256(target) == sha256:
+        temp.unlink(missing_ok=True)
         if os.path.lexists(claim):  # copied across filesystems, claim not yet unlinked
             os.unlink(claim)
+            _fsync_dir(claim.parent)
         return True
-    if os.path.lexists(claim):
-        _put_back(claim, source)
-    return False
+    if os.path.lexists(claim) or file_sha256(temp) != sha256 or file_sha256(source) == sha256:
+        temp.unlink(missing_ok=True)
+        if os.path.lexists(claim):
+            _put_back(claim, source)
+        return False
+    # The complete copy is the only one: the claim's unlink reached the disk and the
+    # rename into place did not (a power cut under an earlier version, which unlinked
+    # the claim first, or a disk that does not keep its fsyncs' promises). Finish it.
+    try:
+        rename_noreplace(temp, target)
+    except FileExistsError:
+        # Another file has the target's name by now: ours goes beside it, in plain sight,
+        # though the move is said not to have happened.
+        _put_back(temp, target)
+        return False
+    _fsync_dir(target.parent)
+    return True
 
 
 def identify(path: Path, progress: Progress = _nothing) -> tuple[Signature, str] | None:

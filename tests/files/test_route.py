@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 from pathlib import Path
 
@@ -130,11 +132,63 @@ class TestRecover:
         assert src.read_bytes() == b"ours" and target.read_bytes() == b"theirs"
 
 
+OURS, THEIRS = b"the photo being moved", b"someone else's photo"
+# Where a move of in/a.jpg to out/a.jpg (tag "3") may leave things, as names in tmp_path.
+PLACES = {"source": "in/a.jpg", "claim": "in/.facewatchd-3.claim", "temp": "out/.facewatchd-3.tmp",
+          "target": "out/a.jpg", "beside the source": "in/a_1.jpg", "beside the target": "out/a_1.jpg"}
+# Each state a crash can leave a move in (the files there, by place), whether recover()
+# then says it is finished, and where the file being moved is after it. Also states only
+# an older order of the steps, another program or a lost rename could leave.
+STATES: dict[str, tuple[dict[str, bytes], bool, str | None]] = {
+    "nothing done yet": ({"source": OURS}, False, "source"),
+    "claimed": ({"claim": OURS}, False, "source"),
+    "claimed, half copied": ({"claim": OURS, "temp": OURS[:5]}, False, "source"),
+    "claimed, copied": ({"claim": OURS, "temp": OURS}, False, "source"),
+    "claimed, renamed into place": ({"claim": OURS, "target": OURS}, True, "target"),
+    "done": ({"target": OURS}, True, "target"),
+    # A power cut after the claim's unlink reached the disk, before the target's rename did:
+    # the copy is the only one left.
+    "claim gone, copy not in place": ({"temp": OURS}, True, "target"),
+    "claim gone, copy not in place, another file at the source":
+        ({"temp": OURS, "source": THEIRS}, True, "target"),
+    "claim gone, copy not in place, another file at the target":
+        ({"temp": OURS, "target": THEIRS}, False, "beside the target"),
+    # The claim's rename lost: the source is whole, a copy is a spare.
+    "claim lost, copied": ({"source": OURS, "temp": OURS}, False, "source"),
+    "claim lost, half copied": ({"source": OURS, "temp": OURS[:5]}, False, "source"),
+    "claimed, another file at the target": ({"claim": OURS, "target": THEIRS}, False, "source"),
+    "claimed, another file at the source": ({"claim": OURS, "source": THEIRS}, False, "beside the source"),
+    "claimed, another file at the source, renamed into place":
+        ({"claim": OURS, "source": THEIRS, "target": OURS}, True, "target"),
+    "nothing at all": ({}, False, None),
+}
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_recover_from_each_state_leaves_exactly_one_copy(tmp_path: Path, state: str) -> None:
+    present, finished, where = STATES[state]
+    for place, content in present.items():
+        make(tmp_path / PLACES[place], content)
+    (tmp_path / "in").mkdir(exist_ok=True)
+    (tmp_path / "out").mkdir(exist_ok=True)
+    after = {PLACES[place]: THEIRS for place, content in present.items() if content == THEIRS}
+    if where is not None:
+        after[PLACES[where]] = OURS
+    digest = hashlib.sha256(OURS).hexdigest()
+    for again in (False, True):  # a crash during recovery: it is run once more
+        assert route.recover(tmp_path / "in" / "a.jpg", tmp_path / "out" / "a.jpg", "3", digest) is finished, again
+        assert files_in(tmp_path) == after, again
+
+
 def test_a_file_renamed_onto_the_source_during_a_copy_is_left_alone(tmp_path: Path, other_fs: Path) -> None:
     content = os.urandom(3 << 20)
     src = make(tmp_path / "in" / "a.jpg", content)
     newcomer = make(tmp_path / "staged.jpg", b"someone else's photo")
-    swapped = []
+    swapped: list[bool] = []
 
     def swap() -> None:  # called between the chunks of the copy
         if not swapped:
@@ -157,11 +211,12 @@ def test_a_file_swapped_in_before_the_rename_is_put_back(tmp_path: Path) -> None
     assert src.read_bytes() == b"another file, same name" and not (tmp_path / "out" / "a.jpg").exists()
 
 
+def no_links(*_: object) -> None:
+    raise PermissionError(errno.EPERM, "Operation not permitted")  # as on FAT
+
+
 def test_without_noreplace_or_links_an_existing_name_is_still_never_replaced(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_links(*_: object) -> None:
-        raise PermissionError(1, "Operation not permitted")  # as on FAT
-
     monkeypatch.setattr(route, "_renameat2", None)
     monkeypatch.setattr(os, "link", no_links)
     src = make(tmp_path / "in" / "a.jpg", b"new")
@@ -171,3 +226,62 @@ def test_without_noreplace_or_links_an_existing_name_is_still_never_replaced(
     assert existing.read_bytes() == b"old" and src.read_bytes() == b"new"
     route.rename_noreplace(src, tmp_path / "out" / "b.jpg")
     assert (tmp_path / "out" / "b.jpg").read_bytes() == b"new" and not src.exists()
+
+
+def test_without_noreplace_a_file_renamed_onto_the_source_after_the_link_is_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make(tmp_path / "in" / "a.jpg", OURS)
+    newcomer = make(tmp_path / "staged.jpg", THEIRS)
+    link = os.link
+
+    def link_then_swap(existing: Path, new: Path) -> None:
+        link(existing, new)
+        os.rename(newcomer, src)  # another program, between the link and the unlink
+
+    monkeypatch.setattr(route, "_renameat2", None)  # as on NFS
+    monkeypatch.setattr(os, "link", link_then_swap)
+    route.move(src, tmp_path / "out" / "a.jpg", "1")
+    assert (tmp_path / "out" / "a.jpg").read_bytes() == OURS
+    assert src.read_bytes() == THEIRS
+
+
+def test_without_noreplace_or_links_a_file_renamed_onto_the_placeholder_is_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make(tmp_path / "in" / "a.jpg", OURS)
+    newcomer = make(tmp_path / "staged.jpg", THEIRS)
+    target = tmp_path / "out" / "a.jpg"
+    target.parent.mkdir()
+    real_open = os.open
+
+    def open_then_swap(path: Path, flags: int, mode: int = 0o777) -> int:
+        fd = real_open(path, flags, mode)
+        if Path(path) == target and newcomer.exists():
+            os.rename(newcomer, target)  # another program takes the name we reserved
+        return fd
+
+    monkeypatch.setattr(route, "_renameat2", None)
+    monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr(os, "open", open_then_swap)
+    with pytest.raises(FileExistsError):
+        route.rename_noreplace(src, target)
+    assert target.read_bytes() == THEIRS and src.read_bytes() == OURS
+
+
+def test_without_noreplace_or_links_a_failed_rename_removes_only_its_own_placeholder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make(tmp_path / "in" / "a.jpg", OURS)
+    newcomer = make(tmp_path / "staged.jpg", THEIRS)
+    target = tmp_path / "out" / "a.jpg"
+    target.parent.mkdir()
+    real_rename = os.rename
+
+    def swap_then_fail(old: Path, new: Path) -> None:
+        real_rename(newcomer, target)  # another program takes the name we reserved...
+        raise OSError(errno.EIO, "Input/output error")  # ...and our rename fails
+
+    monkeypatch.setattr(route, "_renameat2", None)
+    monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr(os, "rename", swap_then_fail)
+    with pytest.raises(OSError, match="Input/output"):
+        route.rename_noreplace(src, target)
+    assert target.read_bytes() == THEIRS and src.read_bytes() == OURS
