@@ -2,10 +2,12 @@
 every way in (the start-up scan, live events, rescans, the references folder).
 
 - media: photos and videos, which are analysed and sorted;
-- sidecars: metadata that belongs to a photo beside it (XMP from digiKam, Lightroom,
-  darktable; Google Takeout's JSON; Apple's AAE), which goes wherever its photo goes
-  and never alone;
-- everything else (notes, PDFs, raw files...): left where it is, counted as ignored;
+- sidecars: what belongs to a photo beside it, which goes wherever its photo goes and
+  never alone: metadata (XMP from digiKam, Lightroom, darktable; Google Takeout's JSON;
+  Apple's AAE), and the RAW file a camera shot with the JPEG (IMG_1.CR2 beside
+  IMG_1.JPG), with the RAW's own metadata (IMG_1.CR2.xmp): the pair is one photo;
+- everything else (notes, PDFs, a RAW file without its JPEG...): left where it is,
+  counted as ignored;
 - and what is not there to be taken at all: dot-files and partial downloads.
 
 Cheap and pure: no decoder is imported, so the main process never loads Pillow.
@@ -19,6 +21,7 @@ from typing import Literal
 
 IMAGE_SUFFIXES = frozenset(".jpg .jpeg .jpe .png .gif .bmp .webp .heic .heif .tif .tiff".split())
 VIDEO_SUFFIXES = frozenset(".mp4 .mov .avi .mkv .webm .flv .m4v .3gp .mts .m2ts".split())
+RAW_SUFFIXES = frozenset(".cr2 .cr3 .nef .arw .dng .raf .orf .rw2 .pef .srw".split())
 PARTIAL_SUFFIXES = frozenset(".part .partial .crdownload .download .tmp .temp .!qb .opdownload".split())
 
 Kind = Literal["image", "video", "sidecar"]
@@ -38,7 +41,8 @@ def kind_of(path: Path) -> Kind | None:
         return "image"
     if suffix in VIDEO_SUFFIXES:
         return "video"
-    if suffix in (".xmp", ".aae") or (suffix == ".json" and _media_before(path.name)):
+    if suffix in (".xmp", ".aae") or suffix in RAW_SUFFIXES or (
+            suffix == ".json" and _media_before(path.name)):
         return "sidecar"
     return None
 
@@ -65,14 +69,18 @@ def _prefixes(name: str) -> list[str]:
 
 
 def belongs_to(sidecar: str, photo: str) -> bool:
-    """Whether the sidecar named `sidecar` is metadata of the photo named `photo` (in the
+    """Whether the sidecar named `sidecar` belongs to the photo named `photo` (in the
     same folder): `IMG_1.xmp`, `IMG_1.JPG.xmp`, `IMG_1.jpg.json`,
-    `IMG_1.jpg.supplemental-metadata.json` (also as Takeout cuts it short), `IMG_1.AAE`."""
+    `IMG_1.jpg.supplemental-metadata.json` (also as Takeout cuts it short), `IMG_1.AAE`;
+    and, for a picture, its RAW `IMG_1.CR2` and that one's `IMG_1.CR2.xmp`."""
     side, name = sidecar.lower(), photo.lower()
     stem = Path(name).stem
     suffix = Path(side).suffix
+    raws = {stem + raw for raw in RAW_SUFFIXES} if Path(name).suffix in IMAGE_SUFFIXES else set()
+    if suffix in RAW_SUFFIXES:
+        return side in raws
     if suffix == ".xmp":
-        return side in (f"{stem}.xmp", f"{name}.xmp")
+        return side in {f"{stem}.xmp", f"{name}.xmp"} | {f"{raw}.xmp" for raw in raws}
     if suffix == ".aae":
         return side == f"{stem}.aae"
     if suffix == ".json":

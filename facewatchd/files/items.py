@@ -13,9 +13,9 @@ from ..engine.report import Face, FaceReport
 from ..errors import UsageError
 from ..policy.decide import Decision
 from ..state import LedgerEntry, StoredFace
-from .sorter import DUPLICATES, FAILED
+from .folders import subfolder_in_review
 
-TRASH = "trash"  # the review folder's subfolder for deleted items
+TRASH = "trash"  # the outcome of a deleted item (in the review folder's trash/)
 
 
 def valid_person_name(name: str) -> str:
@@ -49,10 +49,7 @@ class Item:
     @property
     def subfolder(self) -> Path:
         """Where it sat below inbound, read off its place below the review folder."""
-        parts = self.path.parent.relative_to(self.watch.review).parts
-        if parts and parts[0] in (DUPLICATES, FAILED, TRASH):
-            parts = parts[1:]
-        return Path(*parts)
+        return subfolder_in_review(self.watch.review, self.path.parent)
 
     def nearest(self) -> tuple[str | None, float | None]:
         found = [(v.distance, v.person) for v in self.decision.faces if v.distance is not None]

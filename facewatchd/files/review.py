@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import WatchConfig
-from ..errors import RefusedError, RouteError, UsageError
+from ..errors import RefusedError, UsageError
 from ..policy.decide import Decision, References, decide
 from ..state import REVIEW_OUTCOMES, LedgerEntry, StoredFace
+from .folders import in_review, own_folders
 from .items import TRASH, Item, reason_of, report_of, valid_person_name
-from .sorter import DUPLICATES, FAILED, Sorter
+from .sorter import Sorter
 
 log = logging.getLogger("facewatchd.review")
 
@@ -217,9 +218,11 @@ class ReviewQueue:
         """`to` if it lies in a destination or review folder of the configuration."""
         folder = Path(os.path.realpath(to))
         for watch in self.sorter.config.watches:
+            if any(folder.is_relative_to(os.path.realpath(own)) for own in own_folders(watch.review)):
+                raise RefusedError(f"{to} is one of the review folder's own folders (duplicates,"
+                                   " failed, trash): a file kept there would be taken for an item")
             for root in (watch.destination_root, watch.review):
-                if folder.is_relative_to(os.path.realpath(root)) and not folder.is_relative_to(
-                        os.path.realpath(watch.review / TRASH)):
+                if folder.is_relative_to(os.path.realpath(root)):
                     return folder
         raise RefusedError(f"{to} is not inside a destination or review folder of the configuration")
 
@@ -244,14 +247,15 @@ class ReviewQueue:
             target = self.sorter.relocate(item.entry, folder, outcome="sorted", reason="taught",
                                           actor="user", persons=(person,), evidence=record,
                                           taught=[ref])
-        except RouteError:
-            self.store.set_reference_active(ref, False)  # nothing happened, so nothing learnt
+        except BaseException:
+            # Refused or not moved: no ledger row teaches it, so nothing may be learnt.
+            self.store.forget_reference(ref)
             raise
         return {"id": item.id, "ok": True, "path": str(target), "reference": ref}
 
     def delete(self, item: Item) -> dict[str, Any]:
         """Move the item into the review folder's trash/, kept for trash_days."""
-        folder = item.watch.review / TRASH / item.subfolder
+        folder = in_review(item.watch.review, TRASH, item.subfolder)
         target = self.sorter.relocate(item.entry, folder, outcome=TRASH, reason=item.entry.reason,
                                       actor="user", item_id=item.id,
                                       evidence={**item.entry.evidence, "was": item.entry.outcome})
@@ -261,8 +265,8 @@ class ReviewQueue:
         """Bring a deleted item back to review, as it was."""
         record = dict(item.entry.evidence)
         outcome = record.pop("was", "review")
-        folder = item.watch.review / {"duplicate": DUPLICATES, "failed": FAILED}.get(outcome, "")
-        target = self.sorter.relocate(item.entry, folder / item.subfolder, outcome=outcome,
+        folder = in_review(item.watch.review, outcome, item.subfolder)
+        target = self.sorter.relocate(item.entry, folder, outcome=outcome,
                                       reason=item.entry.reason, actor="user", item_id=item.id,
                                       evidence=record)
         return {"id": item.id, "ok": True, "path": str(target)}

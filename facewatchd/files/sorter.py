@@ -22,12 +22,12 @@ from ..policy.decide import Decision, Policy, References, decide, evidence
 from ..policy.learn import auto_reference
 from ..state import ORIGIN_AUTO, LedgerEntry, Store
 from . import route
+from .folders import in_review
 from .journal import Journal
+from .mounts import Mounts
 
 log = logging.getLogger("facewatchd.sorter")
 
-DUPLICATES = "duplicates"
-FAILED = "failed"
 UNDONE = "undone"  # the outcome of a file put back in inbound by an undo: left there
 
 
@@ -75,6 +75,7 @@ class Sorter:
         self.config = config
         self.store = store
         self.journal = Journal(store, progress)
+        self.mounts = Mounts(config)
         rec = config.recognition
         self.policy = Policy(config.tolerance_for, rec.multi_person, rec.sure_tolerance,
                              rec.min_support, rec.min_margin, rec.support_tolerance,
@@ -135,22 +136,22 @@ class Sorter:
             watch.inbound) else Path()
         original = None
         if decision.outcome == "failed":
-            outcome, folder = "failed", watch.review / FAILED
+            outcome = "failed"
         elif (original := self.store.sorted_before(report.sha256)) is not None:
-            outcome, folder = "duplicate", watch.review / DUPLICATES
+            outcome = "duplicate"
             record = {**record,
                       "rule": f"same content as a file sorted before, now at {original.target}"}
-        elif decision.outcome == "sorted":
-            outcome, folder = "sorted", watch.destination_for(decision.persons[0])
         else:
-            outcome, folder = "review", watch.review
-        root = watch.destination_root if outcome == "sorted" else watch.review.parent
-        if not root.is_dir():
-            # Never recreate it: on an unmounted disk that would fill the mount point.
-            return Plan("left", decision, record, why=f"{root} is missing (a disk not mounted?)")
+            outcome = decision.outcome
+        if outcome == "sorted":
+            folder = watch.destination_for(decision.persons[0]) / subfolder
+        else:
+            folder = in_review(watch.review, outcome, subfolder)
+        if (why := self.mounts.problem(folder)) is not None:
+            return Plan("left", decision, record, why=why)
         also = tuple(watch.destination_for(p) / subfolder for p in decision.persons[1:]) \
             if outcome == "sorted" else ()
-        return Plan(outcome, decision, record, folder / subfolder, also, original)
+        return Plan(outcome, decision, record, folder, also, original)
 
     def handle(self, report: FaceReport) -> Outcome:
         """Decide where the file of `report` goes and move it there."""
@@ -218,6 +219,8 @@ class Sorter:
         if current is None or not current.current:
             raise RefusedError(f"{entry.target} was moved meanwhile (by another command, or the"
                                " daemon); look again")
+        if (why := self.mounts.problem(folder)) is not None:
+            raise RouteError(f"{entry.target} stays where it is: {why}")
         source = entry.path
         identity = route.identify(source, self.journal.progress)
         if identity is None or identity[1] != entry.sha256:

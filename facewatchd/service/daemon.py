@@ -135,8 +135,9 @@ class Daemon:
             pass  # a wake-up is already pending
 
     def _begin_drain(self) -> None:
-        self.notify.stopping()
+        # First, so that whatever fails below, the daemon still stops.
         self._draining_until = time.monotonic() + self.config.daemon.stop_timeout
+        self.notify.stopping()
         if self.watcher:
             self.watcher.stop()
         waiting = self.intake.drain()
@@ -306,6 +307,7 @@ class Daemon:
             self._start_watching()
         self.pools.apply(old, new)
         self.intake.apply(new)
+        self.intake.retry_now()  # what could not be moved may go now (a disk back, say)
 
     def refreshed(self, why: str, summary: EnrollSummary | None, error: BaseException | None) -> None:
         """The references are in (or could not be brought in)."""

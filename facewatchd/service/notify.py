@@ -7,14 +7,21 @@ chunks) calls `keepalive` often, which pings at half the interval once the daemo
 is ready, so a loop that hangs is restarted. Before READY the watchdog is not armed
 but the start timeout is: enrolling a large references folder would outlast it, so
 until then `keepalive` extends the start-up with EXTEND_TIMEOUT_USEC instead.
+
+A message that cannot be sent (the socket gone: systemd re-executed, a stale
+NOTIFY_SOCKET in a container) never changes what the daemon does: it is said once
+in the log, and the daemon carries on, and stops when told.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 import systemd.daemon
+
+log = logging.getLogger("facewatchd")
 
 EXTEND_EVERY = 10.0  # seconds between start-up extensions (each for three times that)
 
@@ -27,9 +34,18 @@ class Notifier:
         self.extend_every = min(EXTEND_EVERY, self.interval or EXTEND_EVERY)
         self.is_ready = False
         self._next_ping = time.monotonic()
+        self._failing = False
 
     def send(self, message: str) -> None:
-        systemd.daemon.notify(message)
+        try:
+            systemd.daemon.notify(message)
+        except OSError as e:
+            if not self._failing:
+                log.warning("cannot tell systemd how the daemon is (NOTIFY_SOCKET=%s): %s;"
+                            " carrying on", os.environ.get("NOTIFY_SOCKET"), e.strerror or e)
+            self._failing = True
+        else:
+            self._failing = False
 
     def ready(self, status: str) -> None:
         self.is_ready = True

@@ -47,6 +47,7 @@ def report(d: Observed) -> dict[str, Any]:
         "ignored": intake.ignored_count(), "held": len(d.sorter.held_files()),
         "tasks": d.tasks.names(), "references": d.store.reference_counts(),
         "last_error": d.last_error.text, "last_error_time": d.last_error.time,
+        "unavailable": d.sorter.mounts.problems(),
         "in_review": d.store.count_current(REVIEW_OUTCOMES),
         "watching": [str(w.inbound) for w in d.config.watches],
         "polling": [str(p) for p in d.watcher.polled] if d.watcher else [],
@@ -57,6 +58,8 @@ def line(d: Observed) -> str:
     s = d.stats
     text = (f"{s.processed} sorted ({s.matched} to people, {s.review} to review, "
             f"{s.failed} failed); {d.intake.waiting} waiting, {len(d.intake.in_flight)} in flight")
+    if problems := d.sorter.mounts.problems():
+        text += f"; {problems[0]}"
     analysis = d.pools.current.describe() if d.pools else {"mode": "local"}
     if analysis["mode"] == "cluster":
         text += (f"; {analysis['workers']} Dask workers" if analysis["state"] == "connected"

@@ -30,13 +30,23 @@ class FaceTable(Database):
     def save_faces(self, sha256: str, faces: list[tuple[tuple[int, int, int, int], float,
                                                         float | None, np.ndarray]],
                    thumbnail: bytes, thumbnail_time: float | None) -> None:
-        """Keep the faces (box, score, time, encoding) and thumbnail of a file's content."""
+        """Keep the faces (box, score, time, encoding) and thumbnail of a file's content:
+        those of its latest analysis, whole. The same faces found again keep their ids
+        (clusters and ignored faces name them); other faces (the content analysed again
+        under other settings) replace them all, so face numbers are never mixed."""
+        rows = [(json.dumps(list(box)), score, t, np.asarray(enc, "<f8").tobytes())
+                for box, score, t, enc in faces]
         with self.transaction():
-            self.db.executemany(
-                "INSERT OR IGNORE INTO faces (sha256, idx, box, score, time, encoding)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(sha256, i, json.dumps(list(box)), score, t, np.asarray(enc, "<f8").tobytes())
-                 for i, (box, score, t, enc) in enumerate(faces)])
+            kept = self.db.execute("SELECT box, score, time, encoding FROM faces WHERE sha256 = ?"
+                                   " ORDER BY idx", (sha256,)).fetchall()
+            if [tuple(r) for r in kept] != rows:
+                self.db.execute("DELETE FROM ignored_faces WHERE face_id IN"
+                                " (SELECT id FROM faces WHERE sha256 = ?)", (sha256,))
+                self.db.execute("DELETE FROM faces WHERE sha256 = ?", (sha256,))
+                self.db.executemany(
+                    "INSERT INTO faces (sha256, idx, box, score, time, encoding)"
+                    " VALUES (?, ?, ?, ?, ?, ?)", [(sha256, i, *row) for i, row in enumerate(rows)])
+                self.db.execute("DELETE FROM thumbnails WHERE sha256 = ?", (sha256,))
             if thumbnail:
                 self.db.execute("INSERT OR IGNORE INTO thumbnails (sha256, jpeg, time) VALUES (?, ?, ?)",
                                 (sha256, thumbnail, thumbnail_time))

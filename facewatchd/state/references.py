@@ -75,6 +75,16 @@ class ReferenceTable(Database):
         """Active references per person, for those who have any."""
         return {p["name"]: p["references"] for p in self.persons() if p["references"]}
 
+    def forget_reference(self, ref_id: int) -> None:
+        """Remove a reference that never took effect (its teaching was refused), and its
+        person if that leaves them none."""
+        with self.transaction():
+            row = self.db.execute("DELETE FROM refs WHERE id = ? RETURNING person_id",
+                                  (ref_id,)).fetchone()
+            if row is not None:
+                self.db.execute("DELETE FROM persons WHERE id = ? AND NOT EXISTS"
+                                " (SELECT 1 FROM refs WHERE person_id = ?)", (row[0], row[0]))
+
     def set_reference_active(self, ref_id: int, active: bool) -> bool:
         """Returns False if there is no reference `ref_id`."""
         return self.db.execute("UPDATE refs SET active = ? WHERE id = ?",

@@ -10,7 +10,7 @@ from facewatchd.engine import kinds
 def test_kinds_go_by_the_name_in_any_case() -> None:
     assert kinds.kind_of(Path("a/IMG_0001.HEIC")) == "image"
     assert kinds.kind_of(Path("clip.MOV")) == "video"
-    for other in ("notes.txt", "scan.pdf", "IMG_0001.CR2", "settings.json"):
+    for other in ("notes.txt", "scan.pdf", "settings.json"):
         assert kinds.kind_of(Path(other)) is None  # left alone (a lone JSON is nobody's sidecar)
     assert not kinds.wanted(".hidden.jpg") and not kinds.wanted("IMG_0001.jpg.part")
 
@@ -38,3 +38,17 @@ def test_the_sidecars_and_the_photo_beside_each_other(tmp_path: Path) -> None:
                                                             tmp_path / "IMG_0001.xmp"]
     assert kinds.photo_of(tmp_path / "IMG_0001.xmp") == tmp_path / "IMG_0001.jpg"
     assert kinds.photo_of(tmp_path / "IMG_0002.xmp") is None
+
+
+def test_a_raw_file_belongs_to_the_picture_of_its_stem_with_its_own_xmp(tmp_path: Path) -> None:
+    for name in ("IMG_1.JPG", "IMG_1.CR2", "IMG_1.xmp", "IMG_1.CR2.xmp", "IMG_1.nef", "IMG_2.DNG",
+                 "IMG_3.mp4", "IMG_3.arw"):
+        (tmp_path / name).write_text(name)
+    assert kinds.kind_of(tmp_path / "IMG_1.CR2") == "sidecar"
+    assert kinds.sidecars_of(tmp_path / "IMG_1.JPG") == [
+        tmp_path / n for n in ("IMG_1.CR2", "IMG_1.CR2.xmp", "IMG_1.nef", "IMG_1.xmp")]
+    assert kinds.photo_of(tmp_path / "IMG_1.CR2") == tmp_path / "IMG_1.JPG"
+    assert kinds.photo_of(tmp_path / "IMG_1.CR2.xmp") == tmp_path / "IMG_1.JPG"
+    assert kinds.photo_of(tmp_path / "IMG_2.DNG") is None  # alone: left where it is
+    assert kinds.photo_of(tmp_path / "IMG_3.arw") is None  # a video has no RAW
+    assert kinds.renamed("IMG_1.CR2.xmp", "IMG_1.JPG", "IMG_1_1.JPG") == "IMG_1_1.CR2.xmp"

@@ -61,6 +61,27 @@ def test_sidecars_go_with_their_photo_and_are_renamed_with_it(daemon) -> None:
     assert not list((daemon.root / "inbound" / "phone").iterdir())
 
 
+def test_a_raw_file_and_the_pairs_xmp_travel_with_the_jpeg_and_are_undone_with_it(daemon) -> None:
+    pair = {"IMG_0100.CR2": b"II*\x00 raw sensor data", "IMG_0100.xmp": b"<x:xmpmeta>pair</x:xmpmeta>",
+            "IMG_0100.CR2.xmp": b"<x:xmpmeta>darktable</x:xmpmeta>"}
+    inbound = drop(daemon, "raw", {"IMG_0100.JPG": "people/Joe_Biden/biden2.jpg", **pair})
+    person = daemon.root / "sorted" / "Joe_Biden" / "raw"
+    assert sorted(p.name for p in person.iterdir()) == sorted(["IMG_0100.JPG", *pair])
+    assert all((person / name).read_bytes() == content for name, content in pair.items())
+    assert not list(inbound.iterdir())
+    why = json.loads(daemon.ctl("--json", "why", person / "IMG_0100.JPG").stdout)
+    assert sorted(Path(s["to"]).name for s in why["sidecars"]) == sorted(pair)
+    daemon.ctl("undo", person / "IMG_0100.JPG")  # back together
+    assert sorted(p.name for p in inbound.iterdir()) == sorted(["IMG_0100.JPG", *pair])
+    assert not list(person.iterdir())
+    daemon.ctl("release", inbound / "IMG_0100.JPG")
+    wait_until(lambda: not list(inbound.iterdir()), why=daemon.status)
+    # A RAW that comes after its JPEG follows it.
+    (inbound / "IMG_0100.ORF").write_bytes(b"late raw")
+    wait_until(lambda: (person / "IMG_0100.ORF").is_file(), why=daemon.status)
+    assert (person / "IMG_0100.CR2").read_bytes() == pair["IMG_0100.CR2"]
+
+
 def test_a_photo_of_two_people_has_its_sidecar_under_both(daemon) -> None:
     drop(daemon, "pair", {"pair.jpg": "groups/two_people.jpg", "pair.xmp": b"two of them"})
     for person in ("Barack_Obama", "Joe_Biden"):

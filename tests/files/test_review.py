@@ -7,16 +7,28 @@ When the module ends, every byte that went in is still somewhere, exactly once.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from ..helpers import SETTLE, DaemonProcess, Dropper, need, sha256, tree, wait_until
+from facewatchd import config as config_module
+from facewatchd.engine.report import Face, FaceReport
+from facewatchd.errors import RefusedError
+from facewatchd.files import route
+from facewatchd.files.review import ReviewQueue
+from facewatchd.files.sorter import Sorter
+from facewatchd.state import Store
+
+from ..helpers import SETTLE, DaemonProcess, Dropper, need, sha256, tree, wait_until, write_config
 
 SIMM = "John_Simm"
 
@@ -175,15 +187,8 @@ def test_a_photo_added_to_the_references_folder_is_learnt_and_the_queue_rechecke
 
 
 def test_the_trash_is_purged_after_trash_days_and_only_of_our_own_files(tmp_path: Path) -> None:
-    from facewatchd import config as config_module
-    from facewatchd.engine.report import FaceReport
-    from facewatchd.files import route, upkeep
-    from facewatchd.files.review import ReviewQueue
-    from facewatchd.files.sorter import Sorter
-    from facewatchd.state import Store
+    from facewatchd.files import upkeep
     from facewatchd.steps import run_to_end
-
-    from ..helpers import write_config
 
     config = config_module.load(write_config(tmp_path, extra="[review]\ntrash_days = 2\n"))
     with Store(config.daemon.state_dir) as store:
@@ -235,3 +240,63 @@ def test_keep_to_a_folder_keeps_the_subfolder_it_came_from(queue: Queue) -> None
     (item,) = queue.items("trip/day1").values()
     kept = ctl_json(queue.daemon, "review", "keep", str(item["id"]), "--to", queue.root / "sorted" / "Places")
     assert kept["results"][0]["path"] == str(queue.root / "sorted" / "Places" / "trip" / "day1" / "mountain.jpg")
+
+
+def plain_picture(colour: tuple[int, int, int]) -> bytes:
+    """A picture with no face in it, of content no other test drops."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_inbound_folders_named_like_the_review_folders_own_stay_apart(queue: Queue) -> None:
+    review = queue.root / "review"
+    queue.drop("trash", {"wall.png": plain_picture((200, 30, 30))})
+    queue.drop("duplicates", {"sky.png": plain_picture((30, 30, 200))})
+    wall, sky = queue.items("trash")["wall.png"], queue.items("duplicates")["sky.png"]
+    assert Path(wall["path"]) == review / "_trash" / "wall.png"
+    assert Path(sky["path"]) == review / "_duplicates" / "sky.png"
+    assert (wall["reason"], wall["deleted"], sky["reason"]) == ("no_face", False, "no_face")
+    assert "wall.png" not in queue.items("trash", "--deleted")
+    # Deleted and restored, it comes back to where it was; kept, its folder is "trash" again.
+    deleted = ctl_json(queue.daemon, "review", "delete", str(wall["id"]))["results"]
+    assert deleted[0]["path"] == str(review / "trash" / "trash" / "wall.png")
+    restored = ctl_json(queue.daemon, "review", "restore", str(wall["id"]))["results"]
+    assert restored[0]["path"] == wall["path"]
+    kept = ctl_json(queue.daemon, "review", "keep", str(wall["id"]), "--to", queue.root / "sorted" / "Walls")
+    assert kept["results"][0]["path"] == str(queue.root / "sorted" / "Walls" / "trash" / "wall.png")
+    # Nothing may be kept into the review folder's own folders: it would pass for an item.
+    into = queue.daemon.ctl("review", "keep", str(sky["id"]), "--to", review / "duplicates", check=False)
+    assert into.returncode == 65 and "review folder's own folders" in into.stdout
+    assert queue.items("duplicates")["sky.png"]["path"] == sky["path"]
+
+
+# Below the daemon: a real store, real files and the real sorter, with reports made
+# up (the faces' encodings are what a worker would have found).
+
+@contextmanager
+def below_the_daemon(root: Path, extra: str = "") -> Iterator[tuple[Sorter, ReviewQueue]]:
+    config = config_module.load(write_config(root, extra=extra))
+    with Store(config.daemon.state_dir) as store:
+        sorter = Sorter(config, store)
+        yield sorter, ReviewQueue(sorter)
+
+
+def to_review(sorter: Sorter, path: Path, faces: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(path.name.encode() * 100)
+    signature, digest = route.identify(path)
+    found = tuple(Face((10, 60, 60, 10), np.full(128, 0.5 + i), 1.0) for i in range(faces))
+    assert sorter.handle(FaceReport(str(path), "image", digest, signature, (100, 100), found)
+                         ).outcome == "review"
+
+
+def test_a_teach_refused_because_the_item_moved_meanwhile_teaches_nothing(tmp_path: Path) -> None:
+    with below_the_daemon(tmp_path) as (sorter, review):
+        to_review(sorter, tmp_path / "inbound" / "face.jpg", faces=1)
+        (seen,) = review.items()  # what the page showed
+        review.keep(seen, to=str(tmp_path / "sorted" / "Elsewhere"))  # another client, meanwhile
+        with pytest.raises(RefusedError, match="moved meanwhile"):
+            review.teach(seen, "Anna")
+        assert sorter.store.references() == [] and sorter.store.persons() == []
+        assert (tmp_path / "sorted" / "Elsewhere" / "face.jpg").is_file()

@@ -221,7 +221,14 @@ def test_references_can_be_enrolled_disabled_and_enabled(running, data: Path) ->
     assert [r["origin"] for r in refs] == ["ctl"]
     shutil.copy(data / "groups" / "two_people.jpg", running.root / "sorted" / "group.jpg")
     group = running.ctl("enroll", "Anyone", running.root / "sorted" / "group.jpg", check=False)
-    assert "not used" in group.stdout and "faces of similar size" in group.stdout
+    assert group.returncode == 65 and "faces of similar size" in group.stderr
+    shutil.copy(data / "no_faces" / "cat.jpg", running.root / "sorted" / "cat.jpg")
+    cat = running.ctl("enroll", "Anyone", running.root / "sorted" / "cat.jpg", check=False)
+    assert cat.returncode == 65, cat
+    assert "no reference of Anyone was added" in cat.stderr and "no face found" in cat.stderr
+    assert "Anyone" not in running.ctl("persons").stdout
+    mixed = running.ctl("enroll", "Rose_Leslie", running.root / "sorted" / "cat.jpg", probe)
+    assert "not used" in mixed.stdout and "added reference" in mixed.stdout
     bad = running.ctl("enroll", "../etc", rose, check=False)
     assert bad.returncode == 64 and "cannot be a person's folder name" in bad.stderr
 
@@ -429,6 +436,26 @@ def test_a_second_sigterm_stops_at_once_leaving_files_in_inbound(data: Path, tmp
     db = sqlite3.connect(tmp_path / "state" / DB_NAME)
     assert db.execute("SELECT count(*) FROM files WHERE state = 'moving'").fetchone()[0] == 0
     db.close()
+
+
+@pytest.mark.parametrize("watchdog", [{}, {"WATCHDOG_USEC": "1000000"}], ids=["", "with the watchdog"])
+def test_sigterm_stops_the_daemon_when_the_notify_socket_is_gone(data: Path, tmp_path: Path,
+                                                                 watchdog: dict[str, str]) -> None:
+    # systemd re-executed, or a stale NOTIFY_SOCKET in a container: every sd_notify fails.
+    config = tree(tmp_path, data)
+    with DaemonProcess(config, env=watchdog) as daemon:
+        daemon.ready()
+        daemon.notify.close()
+        daemon.notify.path.unlink()
+        shutil.copy(data / "people" / "Barack_Obama" / "obama2.jpg", tmp_path / "inbound")
+        daemon.wait_idle(1)  # STATUS= and watchdog pings into nowhere meanwhile
+        started = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(30) == 0
+        assert time.monotonic() - started < 5
+    log = daemon.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("cannot tell systemd") == 1  # said once, not at every ping
 
 
 def test_a_second_daemon_or_oneshot_on_the_same_state_is_refused(data: Path, tmp_path: Path) -> None:

@@ -182,6 +182,67 @@ def test_a_missing_destination_or_read_only_review_is_an_error_not_a_loss(data: 
             assert daemon.stop() == 0
 
 
+def test_a_destination_disk_not_mounted_is_never_filled_nor_its_root_recreated(data: Path,
+                                                                            tmp_path: Path) -> None:
+    sorted_ = tmp_path / "sorted"  # the destination's root is a disk of its own
+    sorted_.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(sorted_)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs (not root)")
+    try:
+        config = tree(tmp_path, data, daemon=SETTLE + "rescan_interval = 1\nretry_after = 0.5\n")
+        savage = data / "people" / "John_Savage"
+        with DaemonProcess(config) as daemon:
+            daemon.ready()
+            shutil.copy2(savage / "000264_01099001.jpg", tmp_path / "inbound" / "savage.jpg")
+            daemon.wait_idle(1)
+            (item,) = json.loads(daemon.ctl("--json", "review", "list").stdout)
+            subprocess.run(["umount", str(sorted_)], check=True)  # its mount point stays, empty
+            for gone in ("unmounted", "missing"):
+                if gone == "missing":
+                    sorted_.rmdir()
+                obama = tmp_path / "inbound" / f"obama-{gone}.jpg"
+                photo = "obama2.jpg" if gone == "unmounted" else "obama_small.jpg"
+                shutil.copy2(data / "people" / "Barack_Obama" / photo, obama)
+                waiting = 1 + (gone == "missing")
+                wait_until(lambda: daemon.status()["waiting_to_move"] == waiting,  # noqa: B023
+                           why=daemon.status)
+                why = "another filesystem" if gone == "unmounted" else "is missing"
+                assert any(why in u for u in daemon.status()["unavailable"])
+                for action in (["keep", str(item["id"]), "--person", "Barack_Obama"],
+                               ["add-reference", str(item["id"]), "--person", "John_Savage"]):
+                    refused = daemon.ctl("review", *action, check=False)
+                    assert refused.returncode == 65 and why in refused.stdout, refused
+                # A reference of him arrives: the re-check would file the item there.
+                (tmp_path / "references" / "John_Savage").mkdir(exist_ok=True)
+                shutil.copy2(savage / "000274_01099061.jpg", tmp_path / "references" / "John_Savage"
+                             / f"{gone}.jpg")
+                wait_until(lambda: "John_Savage" in daemon.status()["references"], why=daemon.status)
+                time.sleep(1)
+                assert [i["id"] for i in json.loads(daemon.ctl("--json", "review", "list").stdout)] \
+                    == [item["id"]]
+                assert obama.is_file()
+                assert (list(sorted_.iterdir()) == []) if gone == "unmounted" else not sorted_.exists()
+            sorted_.mkdir()
+            subprocess.run(mount, check=True)  # back
+            # The kernel may give the new tmpfs the device number the first had (as a disk
+            # that comes back has its own): then it is taken at once; if not, it waits for
+            # a person to say it is right.
+            if daemon.status()["unavailable"]:
+                assert not files_under(sorted_)
+                daemon.ctl("reload")
+            else:
+                daemon.ctl("scan")  # tried again now, not after the backoff
+            wait_until(lambda: not files_under(tmp_path / "inbound"), why=daemon.status)
+            assert not daemon.status()["unavailable"]
+            daemon.ctl("reload")  # the queue checked again: he is filed now
+            assert {p.name for p in files_under(sorted_)} == {"obama-unmounted.jpg", "obama-missing.jpg",
+                                                             "savage.jpg"}
+            assert daemon.stop() == 0
+    finally:
+        subprocess.run(["umount", "-l", str(sorted_)], capture_output=True)
+
+
 def hostile_inbound(data: Path, inbound: Path, outside: Path) -> tuple[Counter[str], list[Path]]:
     """Every kind of bad file and bad name; returns the hashes of the regular files and
     the special entries that must be left exactly as they are."""

@@ -106,3 +106,22 @@ def test_each_move_is_in_the_ledger_on_disk_before_the_file_moves(tmp_path: Path
             moves += 1
             assert synced, f"a file moved before its journal row was on disk: {line}"
     assert moves == 3
+
+
+def test_a_content_analysed_again_differently_keeps_only_its_latest_faces(tmp_path: Path) -> None:
+    def faces(n: int, shift: int) -> list:
+        return [((10 + shift, 60, 60, 10 + i * 60), 1.0, None, np.full(128, i + shift / 10))
+                for i in range(n)]
+
+    with Store(tmp_path / "state") as s:
+        s.save_faces("abc", faces(3, 0), b"jpeg1", None)
+        first = [f.id for f in s.faces_of(["abc"])["abc"]]
+        s.ignore_faces(first[:1])
+        s.save_faces("abc", faces(3, 0), b"jpeg1", None)  # the same found again: nothing changes
+        assert [f.id for f in s.faces_of(["abc"])["abc"]] == first and s.ignored_faces() == {first[0]}
+        # Other settings, other faces: all of them replace the earlier ones, none mixed in.
+        s.save_faces("abc", faces(2, 5), b"jpeg2", None)
+        again = s.faces_of(["abc"])["abc"]
+        assert [(f.index, f.box[0]) for f in again] == [(0, 15), (1, 15)]
+        assert [float(f.encoding[0]) for f in again] == [0.5, 1.5] and s.ignored_faces() == set()
+        assert s.thumbnail("abc") == (b"jpeg2", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ...errors import NotFoundError
+from ...errors import MediaError, NotFoundError
 from ...files.enroll import the_face
 from ...files.items import valid_person_name
 from ...steps import Analyse, Step
@@ -74,5 +74,9 @@ def _enroll(ctx: Context, person: str, paths: list[str]) -> Step:
             added = store.add_reference(person, ORIGIN_CTL, report.path, report.sha256,
                                         face.box, face.encoding)
             results.append({"file": report.path, "added": True, "id": added})
+    unusable = [r for r in results if not r["added"] and not r["why"].startswith("already")]
+    if len(unusable) == len(results):  # not one photo taught anything: say so, as an error
+        raise MediaError(f"no reference of {person} was added; not used: "
+                         + "; ".join(f"{r['file']}: {r['why']}" for r in unusable))
     filed = yield from ctx.service.references_changed()
     return {"person": person, "files": results, "filed": filed}
