@@ -22,6 +22,7 @@ class Code(StrEnum):
     NOT_ALLOWED = "not_allowed"
     REFUSED = "refused"  # about one file: cannot be done as asked
     ROUTE_FAILED = "route_failed"  # a file could not be moved
+    CHANGED = "changed"  # what the asker was shown is not so any more: look again
     BAD_MEDIA = "bad_media"
     BAD_CONFIG = "bad_config"
     STORE = "store"  # the state database
@@ -36,13 +37,13 @@ EXIT_STATUS: dict[Code, int] = {
     Code.BAD_REQUEST: 64, Code.UNKNOWN_COMMAND: 64, Code.UNSUPPORTED_VERSION: 64,
     Code.BAD_ARGS: 64, Code.BAD_MEDIA: 65, Code.REFUSED: 65, Code.NOT_FOUND: 66,
     Code.UNAVAILABLE: 69, Code.INTERNAL: 70, Code.ROUTE_FAILED: 73, Code.STORE: 74,
-    Code.BUSY: 75, Code.STOPPING: 75, Code.NOT_ALLOWED: 77, Code.BAD_CONFIG: 78,
+    Code.BUSY: 75, Code.STOPPING: 75, Code.CHANGED: 75, Code.NOT_ALLOWED: 77, Code.BAD_CONFIG: 78,
 }
 HTTP_STATUS: dict[Code, int] = {
     Code.BAD_REQUEST: 400, Code.UNKNOWN_COMMAND: 404, Code.UNSUPPORTED_VERSION: 400,
     Code.BAD_ARGS: 400, Code.BAD_MEDIA: 422, Code.REFUSED: 409, Code.NOT_FOUND: 404,
     Code.UNAVAILABLE: 503, Code.INTERNAL: 500, Code.ROUTE_FAILED: 409, Code.STORE: 503,
-    Code.BUSY: 503, Code.STOPPING: 503, Code.NOT_ALLOWED: 403, Code.BAD_CONFIG: 409,
+    Code.BUSY: 503, Code.STOPPING: 503, Code.CHANGED: 409, Code.NOT_ALLOWED: 403, Code.BAD_CONFIG: 409,
 }
 BATCH_FAILED = EXIT_STATUS[Code.REFUSED]  # some items of a batch could not be done
 

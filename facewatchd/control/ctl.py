@@ -170,8 +170,21 @@ def scan_and_wait(client: Client, request: dict[str, Any], args: argparse.Namesp
     return {**result, **{k: status[k] - before[k] for k in keys}}
 
 
+def name_shown(client: Client, request: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Name a cluster's faces as they are now (unless --faces says which were seen): the
+    daemon names those or nothing, and the answer lists them, so what was named is shown."""
+    if "faces" not in request:
+        wanted = request["id"].lower()
+        found = next((c for c in client.call("clusters", {}) if c["id"].lower() == wanted), None)
+        if found is None:
+            raise FacewatchError(f"no cluster {request['id']} (facewatchctl clusters lists them)",
+                                 Code.NOT_FOUND)
+        request = {**request, "faces": [face["id"] for face in found["faces"]]}
+    return dict(client.call("clusters.name", request))
+
+
 LOCAL: dict[str, Callable[[Client, dict[str, Any], argparse.Namespace], Any]] = {
-    "wait": scan_and_wait, "sheet": write_sheet}
+    "wait": scan_and_wait, "sheet": write_sheet, "shown": name_shown}
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from .table import COMMANDS
 
 VERSION = 1
 MAX_LINE = 1 << 20  # bytes; a longer request is refused and the connection closed
+INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1  # an integer argument's range: SQLite's
 
 
 class ProtocolError(FacewatchError):
@@ -126,6 +127,12 @@ def _checked(req_id: int | str | None, message: dict[str, Any]) -> Request:
             kind = (f"a non-empty list of {_KINDS[arg.item].partition(' ')[2]}s"
                     if arg.kind is list else _KINDS[arg.kind])
             raise ProtocolError(Code.BAD_ARGS, f"{command.name}: {arg.name} must be {kind}")
+        if (arg.item if arg.kind is list else arg.kind) is int and not all(
+                INT_MIN <= v <= INT_MAX for v in (value if arg.kind is list else [value])):
+            # Ids are SQLite's 64-bit integers: a larger number names nothing, and SQLite
+            # would refuse to even look it up (OverflowError).
+            raise ProtocolError(Code.BAD_ARGS, f"{command.name}: {arg.name} must be between "
+                                               f"{INT_MIN} and {INT_MAX}")
         if arg.choices:
             value = args[arg.name] = value.strip().lower().replace(" ", "_").replace("-", "_")
             if value not in arg.choices:

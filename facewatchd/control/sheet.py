@@ -12,6 +12,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from .show import readable
+
 CLUSTER_COLOUR = "#ff00ff"
 KNOWN_COLOUR = "#00c000"
 UNKNOWN_COLOUR = "#ff8000"
@@ -35,6 +37,7 @@ figcaption {{ padding-top: 4px; word-break: break-all; }}
 
 def render(items: list[dict[str, Any]], thumbnails: dict[str, Any], title: str) -> str:
     """The page for `items` (as review.sheet returns them) and their thumbnails."""
+    items, title = readable(items), readable(title)  # the page is UTF-8: names that are not, escaped
     figures = "\n".join(_figure(item, thumbnails.get(str(item["id"]))) for item in items)
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"

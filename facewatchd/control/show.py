@@ -11,7 +11,25 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ..vocabulary import REVIEW_OUTCOMES, Outcome
 from .table import Command
+
+
+def readable(value: Any) -> Any:
+    """`value` (a string, or lists and dicts of them) fit for UTF-8 output: a file name
+    that is not UTF-8, whose bytes os.fsdecode kept as surrogates, shows those bytes as
+    \\x escapes (b"Caf\\xe9.jpg" as "Caf\\xe9.jpg") instead of losing them to U+FFFD."""
+    if isinstance(value, str):
+        try:
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate no file name has: its code, escaped
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {readable(k): readable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [readable(v) for v in value]
+    return value
 
 
 def _duration(seconds: float) -> str:
@@ -95,13 +113,13 @@ def format_test(r: dict[str, Any]) -> str:
     lines = [f"{r['file']}: {len(r['faces'])} face{'s' if len(r['faces']) != 1 else ''}"]
     lines += describe_faces(r["faces"])
     known = r.get("known")
-    if known and known["item"] is not None and known["outcome"] in ("review", "duplicate", "failed"):
+    if known and known["item"] is not None and known["outcome"] in REVIEW_OUTCOMES:
         lines.append(f"it is in review as item {known['item']} ({known['reason'].replace('_', ' ')}); "
                      f"with the references now it would be {_would(r)}")
     elif known:
         lines.append(f"facewatchd put it here ({known['outcome']}); arriving again it would be a "
                      f"duplicate of itself")
-    elif r["outcome"] == "duplicate":
+    elif r["outcome"] == Outcome.DUPLICATE:
         lines.append(f"would go to duplicates: the same file was sorted before, now at {r['duplicate_of']}")
     else:
         lines.append(f"would go to {', '.join(r.get('folders') or ['nowhere'])}: {r['rule']}")
@@ -211,7 +229,10 @@ def format_clusters(rows: list[dict[str, Any]]) -> str:
 
 
 def format_named(r: dict[str, Any]) -> str:
-    lines = [f"cluster {r['id']} is {r['person']}: {r['references']} references added"]
+    lines = [f"cluster {r['id']} is {r['person']}: {r['references']} references added (faces"
+             f" {' '.join(map(str, r['faces']))}, in items {' '.join(map(str, r['items']))})"]
+    if r["excluded"]:
+        lines.append(f"  taken out first: faces {' '.join(map(str, r['excluded']))}")
     lines += [f"  item {m['id']} filed under {', '.join(m['persons'])}: {m['path']}" for m in r["moved"]]
     left = set(r["items"]) - {m["id"] for m in r["moved"]}
     if left:

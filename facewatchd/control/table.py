@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-REASONS = ("no_face", "unknown_face", "uncertain", "several_people", "duplicate", "failed")
+from ..vocabulary import REVIEW_REASONS
+
+REASONS = tuple(REVIEW_REASONS)
 ORDERS = ("oldest", "suggested")  # how a listing of the queue is ordered
 
 
@@ -189,22 +191,33 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
             (Arg("id", str, "the cluster's id (c17)"), Arg("person", str, "who it is"),
              Arg("exclude", list, "faces taken out of the cluster first, not that person: their"
                                   " ids, as `clusters --json` lists them", required=False,
-                 option=True, item=int)),
+                 option=True, item=int),
+             # The daemon requires them (handlers/clusters.py); facewatchctl sends the
+             # cluster's faces as it is when the command runs, and shows which it named.
+             Arg("faces", list, "the cluster's faces as they were shown (ids, as `clusters --json`"
+                                " lists them): refused if the cluster has changed since (default:"
+                                " as it is now)", required=False, option=True, item=int)),
             http=Http("POST", "/api/clusters/{id}/name"),
+            local="shown",
             view="named"),
     Command("clusters.ignore", "stop showing a cluster", (Arg("id", str, "the cluster's id (c17)"),),
             http=Http("POST", "/api/clusters/{id}/ignore"),
             view="ignored"),
     Command("undo", "put a file back where it was before its last move, or every file moved"
-                    " since a time; references taught by those moves are disabled",
+                    " since a time, or exactly the moves of an action; references taught by"
+                    " those moves are disabled",
             (Arg("path", str, "where the file is now", required=False, path=True),
              Arg("since", str, "undo every move since: 30m, 2h, 3d, 10:00, 2026-11-22 10:00,"
                                " @UNIXTIME", required=False, option=True),
              Arg("user", bool, "with --since: only what people did (review, clusters) and the"
                                " re-checks it caused, not the daemon's sorting meanwhile",
                  required=False, option=True),
+             Arg("entries", list, "undo exactly these moves: the ledger entries an action made"
+                                  " (`entry` in its answer, with those of the re-checks it"
+                                  " caused); one moved again since stays", required=False,
+                 option=True, item=int),
              Arg("dry_run", bool, "only say what would move", required=False, option=True)),
-            view="batch", http=Http("POST", "/api/undo", args=("since", "user", "dry_run"))),
+            view="batch", http=Http("POST", "/api/undo", args=("since", "user", "entries", "dry_run"))),
     Command("held", "files an undo put back in inbound: they wait there until released",
             view="table", columns=("path", "since")),
     Command("release", "let files an undo put back in inbound be sorted again",

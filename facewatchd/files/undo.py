@@ -2,7 +2,8 @@
 
 Each move of a file is a ledger row pointing back to the one before, so undoing is
 walking that chain back to the first move made after the given time and moving the
-file to where that move found it:
+file to where that move found it. An action's own undo (the review page's) names the
+rows it made instead, and walks back exactly those, whatever else moved meanwhile:
 
 - a file the daemon took from inbound goes back to inbound (to inbound's top folder
   if its subfolder is gone) and is held there: it is not sorted again until it is
@@ -25,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RefusedError, RouteError, UsageError
-from ..state import LedgerEntry
+from ..state import LedgerEntry, Record
+from ..vocabulary import Actor, Outcome, Reason
 from . import route
-from .sorter import UNDONE, Sorter
+from .sorter import Sorter
 
 log = logging.getLogger("facewatchd.undo")
 
-UNDOABLE = ("sorted", "review", "duplicate", "failed", "trash")
-USER_ACTORS = ("user", "recheck")  # moves people made, and the re-checks those caused
+UNDOABLE = (Outcome.SORTED, Outcome.REVIEW, Outcome.DUPLICATE, Outcome.FAILED, Outcome.TRASH)
+USER_ACTORS = (Actor.USER, Actor.RECHECK)  # moves people made, and the re-checks those caused
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -66,7 +68,7 @@ class Undo:
         entry = self.store.current_at(os.path.normpath(path))
         if entry is None or entry.outcome not in UNDOABLE:
             raise RefusedError(f"the ledger has no file at {path} that can be put back")
-        return self._rewind(entry, self._last_move(entry).created, dry_run)
+        return self._rewind(self._since(entry, self._last_move(entry).created), dry_run)
 
     def since(self, since: float, dry_run: bool = False,
               user: bool = False) -> Generator[None, None, list[dict[str, Any]]]:
@@ -76,50 +78,90 @@ class Undo:
         stay where it put them."""
         actors = USER_ACTORS if user else None
         entries = [e for e in self.store.current(UNDOABLE, since=since)
-                   if (last := self._last_move(e)).created >= since and last.actor != "undo"
+                   if (last := self._last_move(e)).created >= since and last.actor != Actor.UNDO
                    and (actors is None or last.actor in actors)]
         results = []
         for entry in reversed(entries):
             try:
-                results.append(self._rewind(entry, since, dry_run, actors))
+                results.append(self._rewind(self._since(entry, since, actors), dry_run))
             except (RouteError, RefusedError) as e:
                 results.append({"path": entry.target, "ok": False, "error": str(e)})
+            yield
+        return results
+
+    def entries(self, entry_ids: list[int],
+                dry_run: bool = False) -> Generator[None, None, list[dict[str, Any]]]:
+        """Undo exactly the moves these ledger entries made (an action's, as its answer
+        named them, with the re-checks it caused), newest first, one file a step. What
+        anyone else moved meanwhile stays as it is: a file moved again since is not put
+        back (the later move is not this action's to undo)."""
+        results = []
+        for entry_id in sorted(set(entry_ids), reverse=True):
+            entry = self.store.entry(entry_id)
+            try:
+                result = self._rewind(self._made_by(entry_id, entry), dry_run)
+            except (RouteError, RefusedError) as e:
+                result = {"path": entry.target if entry else None, "ok": False, "error": str(e)}
+            results.append({"entry": entry_id, **result})
             yield
         return results
 
     def _last_move(self, entry: LedgerEntry) -> LedgerEntry:
         """The last row of a file's history in which the file itself moved (a sidecar
         joining it is not one)."""
-        while entry.actor == "sidecar" and entry.prior_id is not None:
+        while entry.actor == Actor.SIDECAR and entry.prior_id is not None:
             entry = self.store.linked(entry.prior_id)
         return entry
 
-    def _rewind(self, entry: LedgerEntry, since: float, dry_run: bool,
-                actors: tuple[str, ...] | None = None) -> dict[str, Any]:
+    def _since(self, entry: LedgerEntry, since: float,
+               actors: tuple[str, ...] | None = None) -> list[LedgerEntry]:
+        """The moves to walk back of the file `entry` says where it is: those made at or
+        after `since` (by `actors`), newest first."""
         chain = [entry]
         while chain[-1].prior_id is not None:
             before = self.store.linked(chain[-1].prior_id)
-            if (before.created < since or before.actor == "undo" or before.outcome == UNDONE
-                    or (actors is not None and before.actor not in (*actors, "sidecar"))):
+            if (before.created < since or before.actor == Actor.UNDO or before.outcome == Outcome.UNDONE
+                    or (actors is not None and before.actor not in (*actors, Actor.SIDECAR))):
                 break
             chain.append(before)
-        while len(chain) > 1 and chain[-1].actor == "sidecar":
+        while len(chain) > 1 and chain[-1].actor == Actor.SIDECAR:
             chain.pop()  # the moves to undo begin with one of the file itself
-        first = chain[-1]
+        return chain
+
+    def _made_by(self, entry_id: int, entry: LedgerEntry | None) -> list[LedgerEntry]:
+        """The moves to walk back to undo the one of ledger entry `entry_id`: it, and the
+        sidecars that joined its file since, newest first; refused if the file itself
+        moved again since."""
+        if (entry is None or entry.state != "done" or entry.outcome not in UNDOABLE
+                or entry.actor in (Actor.UNDO, Actor.SIDECAR)):
+            raise RefusedError(f"ledger entry {entry_id} is not a move that can be undone")
+        chain = [self.store.current_of(entry)]
+        while chain[-1].id != entry.id:
+            if chain[-1].actor != Actor.SIDECAR or chain[-1].prior_id is None:
+                raise RefusedError(f"{entry.target} was moved again since (by {chain[-1].actor},"
+                                   f" to {chain[-1].target}): it stays there")
+            chain.append(self.store.linked(chain[-1].prior_id))
+        return chain
+
+    def _rewind(self, chain: list[LedgerEntry], dry_run: bool) -> dict[str, Any]:
+        """Put the file back where it was before the moves of `chain` (newest first:
+        the first says where it is now)."""
+        entry, first = chain[0], chain[-1]
         previous = self.store.linked(first.prior_id) if first.prior_id is not None else None
         disabled = [ref for e in chain for ref in e.taught]
         if dry_run:
-            to = (previous.path if previous is not None and previous.outcome != UNDONE
+            to = (previous.path if previous is not None and previous.outcome != Outcome.UNDONE
                   else self._inbound_place(Path(first.source)))
             return {"path": entry.target, "ok": True, "to": str(to), "disabled": disabled}
-        if previous is None or previous.outcome == UNDONE:
+        if previous is None or previous.outcome == Outcome.UNDONE:
             target = self._to_inbound(entry, Path(first.source))
         else:
             # Back into review as the item it was, with the decision it had.
             target = self.sorter.relocate(
-                entry, previous.path.parent, outcome=previous.outcome, reason=previous.reason,
-                actor="undo", persons=tuple(previous.persons), evidence=previous.evidence,
-                item_id=previous.item_id, name=previous.path.name)
+                entry, previous.path.parent, Record(previous.outcome, previous.reason, previous.persons,
+                                                    previous.evidence, Actor.UNDO,
+                                                    item_id=previous.item_id),
+                name=previous.path.name)
         for link in entry.links:
             if route.file_sha256(Path(link)) == entry.sha256:
                 os.unlink(link)
@@ -148,8 +190,8 @@ class Undo:
             raise RouteError(f"{entry.target}: {e.strerror}") from None
         record = {**entry.evidence, "rule": f"undone by the user: it was {entry.outcome} at "
                                             f"{entry.target}", "held_mtime_ns": st.st_mtime_ns}
-        target = self.sorter.relocate(entry, place.parent, outcome=UNDONE, reason="undone",
-                                      actor="undo", evidence=record, name=place.name)
+        target = self.sorter.relocate(entry, place.parent, Record(
+            Outcome.UNDONE, Reason.UNDONE, (), record, Actor.UNDO), name=place.name)
         undone = self.store.current_at(str(target))
         assert undone is not None  # the move just made
         self.sorter.held[str(target)] = (entry.size, st.st_mtime_ns, undone.id)

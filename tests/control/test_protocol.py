@@ -36,6 +36,9 @@ def test_a_request_round_trips() -> None:
     (line(cmd="reference.disable", args={"id": True}), "bad_args"),
     (line(cmd="reference.disable", args={"id": "12"}), "bad_args"),
     (line(cmd="status", args=[]), "bad_args"),
+    (line(cmd="reference.disable", args={"id": 1 << 63}), "bad_args"),  # beyond SQLite's integers
+    (line(cmd="reference.disable", args={"id": -(1 << 63) - 1}), "bad_args"),
+    (line(cmd="review.delete", args={"ids": [1, 1 << 64]}), "bad_args"),
     (json.dumps({"v": 1, "id": [1], "cmd": "status"}).encode(), "bad_request"),
     (b"\xff\xfe", "bad_request"),
 ])

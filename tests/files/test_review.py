@@ -134,7 +134,8 @@ def test_keep_delete_and_restore_round_trip_without_losing_a_byte(queue: Queue) 
     assert outside.returncode == 65 and "not inside" in outside.stdout
     kept = ctl_json(queue.daemon, "review", "keep", str(dogs["id"]), "--to", queue.root / "sorted" / "Pets")
     pets = queue.root / "sorted" / "Pets" / "keep"  # the subfolder it arrived in, kept
-    assert kept["results"] == [{"id": dogs["id"], "ok": True, "path": str(pets / "dogs.jpg")}]
+    (result,) = kept["results"]
+    assert result == {"id": dogs["id"], "ok": True, "path": str(pets / "dogs.jpg"), "entry": result["entry"]}
     assert sha256(pets / "dogs.jpg") == sha256(queue.data / "no_faces" / "dogs.jpg")
 
     result = queue.daemon.ctl("--json", "review", "delete", str(broken["id"]), "999999", check=False)

@@ -28,12 +28,27 @@ from ..protocol import Request
 from ..table import COMMANDS
 
 
+class Inbound(Protocol):
+    """What the handlers ask of the daemon's intake (service/intake.py)."""
+
+    def scan_all(self, why: str) -> None: ...
+
+    def add_scan(self, label: str, folder: Path, recursive: bool) -> None: ...
+
+    def retry_now(self) -> None: ...
+
+    def release(self, path: Path) -> bool: ...
+
+
 class Service(Protocol):
     """What the handlers need of the running daemon."""
 
     config: Config
     store: Store
     sorter: Sorter
+
+    @property
+    def intake(self) -> Inbound: ...
 
     @property
     def review(self) -> ReviewQueue: ...
@@ -43,14 +58,6 @@ class Service(Protocol):
     def references_changed(self, taught: dict[str, list[int]] | None = None) -> Step: ...
 
     def request_reload(self) -> Future: ...
-
-    def scan_all(self, why: str) -> None: ...
-
-    def add_scan(self, label: str, folder: Path, recursive: bool) -> None: ...
-
-    def retry_now(self) -> None: ...
-
-    def release(self, path: Path) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,16 @@ class Context:
         os.close(fd)
         return None
 
+
+
+def with_entries(ctx: Context, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each result of files moved, with the ledger entry its move made (`entry`; None
+    when the file was moved again since): an undo of exactly these moves names them."""
+    for result in results:
+        if result.get("ok", True) and "path" in result:
+            entry = ctx.service.store.current_at(result["path"])
+            result["entry"] = entry.id if entry is not None else None
+    return results
 
 
 Handler = Callable[..., Any]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import NotFoundError, UsageError
+from ...errors import Code, FacewatchError, NotFoundError, UsageError
 from ...files.clusters import Cluster, cluster_number, clusters
 from ...files.items import Item, valid_person_name
 from ...steps import Step
-from .base import Context, handles
-
-ORIGIN_CLUSTER = "cluster"  # references made by naming a cluster
+from ...vocabulary import Origin
+from .base import Context, handles, with_entries
 
 
 def _clusters(ctx: Context, items: list[Item] | None = None) -> list[Cluster]:
@@ -33,12 +32,27 @@ def listing(ctx: Context) -> list[dict[str, Any]]:
 
 
 @handles("clusters.name")
-def name(ctx: Context, id: str, person: str, exclude: list[int] | None = None) -> Step:
+def name(ctx: Context, id: str, person: str, exclude: list[int] | None = None,
+         faces: list[int] | None = None) -> Step:
     """Name a cluster, but for the faces taken out of it (`exclude`): taking a face out
-    keeps no state, so it may join a cluster again later, where it may belong."""
+    keeps no state, so it may join a cluster again later, where it may belong.
+
+    `faces` are the cluster's faces as the asker was shown them. A cluster is found
+    again by its id when the request comes, and its faces are grouped again then: new
+    photos may have grown it, or joined it to another, so if they are not the faces
+    shown, nothing is taught and the asker is told to look again."""
     valid_person_name(person)
+    if faces is None:
+        raise UsageError("say which faces are named: the cluster's faces as they were shown"
+                         " (`faces`, as `clusters --json` lists them)")
     cluster = find_cluster(ctx, id)
     members = {face.id for _, face in cluster.faces}
+    if set(faces) != members:
+        new, gone = len(members - set(faces)), len(set(faces) - members)
+        raise FacewatchError(
+            f"cluster {cluster.name} has changed since it was shown: it has {len(members)} faces now"
+            f" ({new} not shown{f', {gone} shown are no longer in it' if gone else ''}); nothing was"
+            f" taught: look at it again", Code.CHANGED)
     strangers = set(exclude or ())
     if strangers - members:
         raise NotFoundError(f"faces {', '.join(map(str, sorted(strangers - members)))} are not in "
@@ -55,12 +69,13 @@ def _name(ctx: Context, cluster: Cluster, person: str, strangers: set[int]) -> S
         for item, face in cluster.faces:
             if face.id in strangers:
                 continue
-            ref = store.add_reference(person, ORIGIN_CLUSTER, str(item.path), face.sha256,
+            ref = store.add_reference(person, Origin.CLUSTER, str(item.path), face.sha256,
                                       face.box, face.encoding)
             taught.setdefault(face.sha256, []).append(ref)
-    moved = yield from ctx.service.references_changed(taught)
+    moved = with_entries(ctx, (yield from ctx.service.references_changed(taught)))
     return {"id": cluster.name, "person": person, "references": sum(map(len, taught.values())),
-            "moved": moved, "items": cluster.items, "excluded": sorted(strangers)}
+            "moved": moved, "items": cluster.items, "excluded": sorted(strangers),
+            "faces": sorted(face.id for _, face in cluster.faces if face.id not in strangers)}
 
 
 @handles("clusters.ignore")

@@ -21,14 +21,14 @@ def status(ctx: Context) -> dict[str, Any]:
 def scan(ctx: Context, path: str | None = None) -> dict[str, Any]:
     service = ctx.service
     if path is None:
-        service.scan_all("asked by facewatchctl")
-        service.retry_now()
+        service.intake.scan_all("asked by facewatchctl")
+        service.intake.retry_now()
         return {"scanning": [str(w.inbound) for w in service.config.watches]}
     folder = Path(os.path.normpath(path))
     watch = service.sorter.watch_for(folder)
     if watch is None or not folder.is_dir():
         raise NotAllowedError(f"{path} is not a folder in an inbound folder")
-    service.add_scan(str(folder), folder, watch.recursive)
+    service.intake.add_scan(str(folder), folder, watch.recursive)
     return {"scanning": [str(folder)]}
 
 
@@ -50,5 +50,5 @@ def release(ctx: Context, paths: list[str] | None = None, all: bool = False) -> 
     if all == bool(paths):
         raise UsageError("name the held files, or give --all, not both")
     chosen = ctx.service.sorter.held_files() if all else [Path(os.path.normpath(p)) for p in paths or ()]
-    return {"results": [{"path": str(path), "ok": True} if ctx.service.release(path)
+    return {"results": [{"path": str(path), "ok": True} if ctx.service.intake.release(path)
                         else {"path": str(path), "ok": False, "error": "not held"} for path in chosen]}

@@ -10,6 +10,7 @@ from typing import Any
 from ...errors import NotFoundError, UsageError
 from ...files.undo import Undo, parse_since
 from ...steps import Analyse, Step
+from ...vocabulary import Outcome
 from .base import Context, handles
 from .queue import face_boxes
 
@@ -22,7 +23,7 @@ def test(ctx: Context, file: str) -> Step:
 def _test(ctx: Context, path: str) -> Step:
     (report,) = yield Analyse((path,))
     if report.signature is None:
-        return {"file": report.path, "outcome": "left", "rule": report.error, "faces": []}
+        return {"file": report.path, "outcome": Outcome.LEFT, "rule": report.error, "faces": []}
     sorter = ctx.service.sorter
     # As if it had arrived in (the first) inbound folder: the sorter's own routing.
     plan = sorter.plan(report, sorter.watch_for(Path(path)) or ctx.service.config.watches[0])
@@ -30,9 +31,9 @@ def _test(ctx: Context, path: str) -> Step:
     here = sorter.store.current_at(path)  # the daemon put it where it is now
     known = None if here is None or here.sha256 != report.sha256 else {
         "outcome": here.outcome, "reason": here.reason, "item": here.item_id, "persons": here.persons}
-    return {**plan.record, "file": report.path, "outcome": plan.outcome, "known": known,
+    return {**plan.evidence, "file": report.path, "outcome": plan.outcome, "known": known,
             "reason": plan.reason, "persons": list(plan.decision.persons),
-            "rule": plan.why if plan.outcome == "left" else plan.record["rule"],
+            "rule": plan.why if plan.outcome == Outcome.LEFT else plan.evidence["rule"],
             "folders": [str(f) for f in folders],
             "duplicate_of": plan.original.target if plan.original else None}
 
@@ -59,16 +60,20 @@ def why(ctx: Context, path: str | None = None, item: int | None = None) -> dict[
 
 @handles("undo")
 def undo(ctx: Context, path: str | None = None, since: str | None = None, user: bool = False,
-         dry_run: bool = False) -> Step:
-    if (path is None) == (since is None):
-        raise UsageError("undo one file (PATH) or everything since a time (--since), not both")
+         entries: list[int] | None = None, dry_run: bool = False) -> Step:
+    if [path, since, entries].count(None) != 2:
+        raise UsageError("undo one file (PATH), everything since a time (--since), or the moves"
+                         " of an action (--entries): one of them")
     if user and since is None:
         raise UsageError("--user goes with --since")
-    return _undo(Undo(ctx.service.sorter), path, since, user, dry_run)
+    return _undo(Undo(ctx.service.sorter), path, since, user, entries, dry_run)
 
 
-def _undo(undo: Undo, path: str | None, since: str | None, user: bool, dry_run: bool) -> Step:
+def _undo(undo: Undo, path: str | None, since: str | None, user: bool, entries: list[int] | None,
+          dry_run: bool) -> Step:
     if path is not None:
         return {"results": [undo.path(path, dry_run)], "dry_run": dry_run}
+    if entries is not None:
+        return {"results": (yield from undo.entries(entries, dry_run)), "dry_run": dry_run}
     assert since is not None
     return {"results": (yield from undo.since(parse_since(since), dry_run, user)), "dry_run": dry_run}

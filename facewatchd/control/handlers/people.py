@@ -9,9 +9,8 @@ from ...errors import MediaError, NotFoundError
 from ...files.enroll import the_face
 from ...files.items import valid_person_name
 from ...steps import Analyse, Step
+from ...vocabulary import Origin
 from .base import Context, handles
-
-ORIGIN_CTL = "ctl"  # references added by `facewatchctl enroll`
 
 
 @handles("persons")
@@ -71,7 +70,7 @@ def _enroll(ctx: Context, person: str, paths: list[str]) -> Step:
         elif face is None:
             results.append({"file": report.path, "added": False, "why": why})
         else:
-            added = store.add_reference(person, ORIGIN_CTL, report.path, report.sha256,
+            added = store.add_reference(person, Origin.CTL, report.path, report.sha256,
                                         face.box, face.encoding)
             results.append({"file": report.path, "added": True, "id": added})
     unusable = [r for r in results if not r["added"] and not r["why"].startswith("already")]

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 from ...errors import NotFoundError
-from ...files.enroll import ORIGIN_FOLDER
 from ...files.items import Item
+from ...vocabulary import Origin
 from ..protocol import Descriptor
 from .base import Context, handles
 
@@ -63,7 +63,7 @@ def reference_face(ctx: Context, id: int) -> Descriptor:
     ref = store.reference(id)
     if ref is None:
         raise NotFoundError(f"no reference {id}")
-    places = [ref.path] if ref.origin == ORIGIN_FOLDER else []
+    places = [ref.path] if ref.origin == Origin.FOLDER else []
     filed = store.sorted_before(ref.sha256)
     if filed is not None and filed.target is not None:
         places.append(filed.target)

@@ -9,7 +9,8 @@ from typing import Any
 from ...errors import RefusedError, RouteError, UsageError
 from ...files.items import Item, valid_person_name
 from ...steps import Step
-from .base import Context, Selection, handles
+from ...vocabulary import Band
+from .base import Context, Selection, handles, with_entries
 from .clusters import find_cluster
 
 MAX_PAGE = 1000  # items of a listing in one answer; facewatchctl fetches the pages in turn
@@ -41,7 +42,7 @@ def each(ctx: Context, selection: Selection, action: Callable[..., dict[str, Any
             results.append({"id": item[0], "ok": False, "error": item[1]})
             continue
         try:
-            results.append(action(item, **kwargs))
+            results.extend(with_entries(ctx, [action(item, **kwargs)]))
         except (RefusedError, RouteError) as e:
             results.append({"id": item.id, "ok": False, "error": str(e)})
         yield
@@ -80,6 +81,7 @@ def teach(ctx: Context, selection: Selection, person: str, face: int | None = No
 def _teach(ctx: Context, selection: Selection, person: str, face: int | None) -> Step:
     results = yield from each(ctx, selection, ctx.review.teach, person=person, face=face)
     filed = (yield from ctx.service.references_changed()) if any(r["ok"] for r in results) else []
+    with_entries(ctx, filed)  # the re-checks this caused: undone with it
     return {"results": results, "filed": filed}
 
 
@@ -117,7 +119,7 @@ def face_boxes(item: Item, in_cluster: set[int] | frozenset[int] = frozenset()) 
         faces.append({"n": face.index + 1, "box": list(face.box), "time": face.time,
                       "person": v and v.person, "distance": v and v.distance,
                       "matched": bool(v and v.matched), "cluster": face.index in in_cluster,
-                      "band": v.band if v else "unknown", "why": v.why if v else ""})
+                      "band": v.band if v else Band.UNKNOWN, "why": v.why if v else ""})
     return faces
 
 

@@ -30,6 +30,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...errors import HTTP_STATUS, Code, FacewatchError, UsageError
 from ..client import AnswerError
+from ..protocol import INT_MAX, INT_MIN
+from ..show import readable
 from ..table import COMMANDS, Arg, Command, Http
 from . import images
 from .link import DaemonLink
@@ -41,13 +43,21 @@ KEPT = {"cache-control": "private, max-age=86400"}  # an item or reference id na
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+class JSON(JSONResponse):
+    """A JSON answer whose file names that are not UTF-8 show their bytes as \\x escapes
+    (show.readable): as surrogates they cannot be encoded, and the whole answer would fail."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(readable(content))
+
+
 def error_response(code: str, message: str) -> JSONResponse:
     status = HTTP_STATUS.get(Code(code), 500) if code in Code.__members__.values() else 500
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSON({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def create_app(link: DaemonLink, *, token: str, listen_host: str, port: int,
-               allowed_hosts: list[str]) -> ASGIApp:
+               allowed_hosts: list[str], trusted_proxies: list[str] | None = None) -> ASGIApp:
     api = Api(link)
     routes: list[BaseRoute] = [Route("/", index, methods=["GET", "HEAD"]),
                                Mount("/static", StaticFiles(directory=STATIC), name="static")]
@@ -56,7 +66,8 @@ def create_app(link: DaemonLink, *, token: str, listen_host: str, port: int,
             routes.append(Route(route_path(command), api.endpoint(command, command.http),
                                 methods=[command.http.method], name=command.name))
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
-    return Guard(app, token=token, listen_host=listen_host, port=port, allowed_hosts=allowed_hosts)
+    return Guard(app, token=token, listen_host=listen_host, port=port, allowed_hosts=allowed_hosts,
+                 trusted_proxies=trusted_proxies or [])
 
 
 def route_path(command: Command) -> str:
@@ -80,7 +91,7 @@ async def index(request: Request) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = Code.NOT_FOUND if exc.status_code == 404 else Code.BAD_REQUEST
-    return JSONResponse({"error": {"code": code.value, "message": exc.detail}}, status_code=exc.status_code)
+    return JSON({"error": {"code": code.value, "message": exc.detail}}, status_code=exc.status_code)
 
 
 class Api:
@@ -117,7 +128,7 @@ class Api:
                                      else None)
         if command.http is not None and command.http.method == "POST":
             result = {**result, "at": at}
-        return JSONResponse(result)
+        return JSON(result)
 
     async def thumbnail(self, command: Command, args: dict[str, Any]) -> Response:
         found = (await self.call(command, args)).get(str(args["ids"][0]))
@@ -127,18 +138,23 @@ class Api:
 
     async def file(self, command: Command, args: dict[str, Any]) -> Response:
         info, fd = await self._passed(command, args)
-        suffix = PurePath(info["name"]).suffix.lower()
-        if suffix in images.CONVERTED:
-            try:
-                body = await run_in_threadpool(images.display_jpeg, fd)
-            except Exception as e:  # Pillow raises many types for a bad file
-                raise FacewatchError(f"cannot show {info['name']}: {e}", Code.NOT_FOUND) from None
-            finally:
-                os.close(fd)
-            return Response(body, media_type="image/jpeg", headers={"cache-control": "private, max-age=3600"})
-        media_type = images.BROWSER_TYPES.get(suffix)
-        return DescriptorResponse(fd, info["name"], media_type or "application/octet-stream",
-                                  inline=media_type is not None)
+        try:
+            suffix = PurePath(info["name"]).suffix.lower()
+            if suffix not in images.CONVERTED:
+                media_type = images.BROWSER_TYPES.get(suffix)
+                # Once made, the response owns the descriptor: it closes it when sent.
+                return DescriptorResponse(fd, info["name"], media_type or "application/octet-stream",
+                                          inline=media_type is not None)
+        except BaseException:
+            os.close(fd)  # no response took it
+            raise
+        try:
+            body = await run_in_threadpool(images.display_jpeg, fd)
+        except Exception as e:  # Pillow raises many types for a bad file
+            raise FacewatchError(f"cannot show {info['name']}: {e}", Code.NOT_FOUND) from None
+        finally:
+            os.close(fd)
+        return Response(body, media_type="image/jpeg", headers={"cache-control": "private, max-age=3600"})
 
     async def crop(self, command: Command, args: dict[str, Any]) -> Response:
         key = (command.name, *sorted(args.items()))
@@ -194,6 +210,9 @@ async def arguments(command: Command, http: Http, request: Request) -> dict[str,
                 raise UsageError(f"unknown argument {name!r}")
         args.update({k: v for k, v in body.items() if v is not None})
     for name, value in request.path_params.items():
+        if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+            # Beyond SQLite's integers: not an id, so not found (as anything but digits is).
+            raise FacewatchError(f"no {name} {value}", Code.NOT_FOUND)
         args[name] = [value] if spec[name].kind is list else value
     return args
 
@@ -219,7 +238,8 @@ class DescriptorResponse(FileResponse):
 
     def __init__(self, fd: int, name: str, media_type: str, inline: bool) -> None:
         self.fd = fd
-        super().__init__(f"/proc/self/fd/{fd}", media_type=media_type, filename=name,
+        # The name only suggests what to save it as: shown readably if it is not UTF-8.
+        super().__init__(f"/proc/self/fd/{fd}", media_type=media_type, filename=readable(name),
                          stat_result=os.fstat(fd),
                          content_disposition_type="inline" if inline else "attachment",
                          headers={"cache-control": "private, max-age=3600"})

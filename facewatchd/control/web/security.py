@@ -13,6 +13,12 @@
 - The Host header must name the listen address, a localhost name, or an
   --allow-host name: a DNS-rebinding page (evil.example resolving to 127.0.0.1)
   sends its own name and is refused with 403.
+- A change that says where it comes from (Origin) must come from the page itself:
+  the Host's name and port (another service on another port of the same host is
+  another site), and its scheme once known.
+- Behind a TLS proxy given as --trusted-proxy, its X-Forwarded-Proto says how the
+  browser came: over https the cookie is Secure. From anyone else the header is not
+  believed (a client could send it).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import json
 import os
 import secrets
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -34,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ...errors import ConfigError
 
 SAFE_METHODS = ("GET", "HEAD")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 HEADERS = {
     # The page is plain files from /static: nothing inline, nothing from elsewhere.
     "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self';"
@@ -95,8 +103,9 @@ class Guard:
     """Pure ASGI middleware in front of the whole application."""
 
     def __init__(self, app: ASGIApp, *, token: str, listen_host: str, port: int,
-                 allowed_hosts: list[str]) -> None:
+                 allowed_hosts: list[str], trusted_proxies: Sequence[str] = ()) -> None:
         self.app = app
+        self.proxies = {_address(a) for a in trusted_proxies}
         self.token = token
         # The cookie's name has the port: browsers send a host's cookies to all its ports.
         self.cookie_name = f"facewatchd_{port}"
@@ -112,8 +121,9 @@ class Guard:
                                 " address, localhost, or an --allow-host name")
         method = scope["method"]
         origin = headers.get("origin")
-        if origin is not None and method not in SAFE_METHODS and not self.host_allowed(
-                urlsplit(origin).netloc):
+        scheme = self.scheme(scope, headers)
+        if origin is not None and method not in SAFE_METHODS and not same_origin(
+                origin, headers["host"], scheme):
             return await _error(send, 403, "bad_origin", "a request from another site")
         query_token = None
         if method in SAFE_METHODS:
@@ -121,7 +131,7 @@ class Guard:
         if not self.authorised(method, headers, query_token):
             return await _error(send, 401, "unauthorized", "the token is missing or wrong: open the"
                                 " address `facewatchctl web` printed (it ends in ?token=...)")
-        set_cookie = query_token is not None
+        set_cookie, secure = query_token is not None, scheme == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -131,10 +141,26 @@ class Guard:
                 out.setdefault("cache-control", "no-store")
                 if set_cookie:
                     out.append("set-cookie", f"{self.cookie_name}={self.cookie_value}; Path=/;"
-                                             " HttpOnly; SameSite=Strict")
+                                             f" HttpOnly; SameSite=Strict{'; Secure' if secure else ''}")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def scheme(self, scope: Scope, headers: Headers) -> str | None:
+        """How the browser reached the page, as a --trusted-proxy says (X-Forwarded-Proto:
+        the first proxy's, the one the browser spoke to); None when nobody trusted says:
+        the page itself speaks plain HTTP, but a proxy in front may not."""
+        client = scope.get("client")
+        if client is None:
+            return None
+        try:
+            trusted = _address(client[0]) in self.proxies
+        except ValueError:  # not an IP address: no proxy of ours
+            trusted = False
+        if not trusted:
+            return None
+        proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        return proto if proto in DEFAULT_PORTS else None
 
     def host_allowed(self, host: str | None) -> bool:
         if not host:
@@ -156,6 +182,31 @@ class Guard:
             return _same(query_token, self.token)
         cookies = cookie_parser(headers.get("cookie", ""))  # Starlette's, lenient as browsers are
         return _same(cookies.get(self.cookie_name, ""), self.cookie_value)
+
+
+def same_origin(origin: str, host: str, scheme: str | None) -> bool:
+    """Whether an Origin is the page's own: the Host's name and port (a port left out
+    being its scheme's default) and, when `scheme` is known, that scheme. An unknown one
+    may be either: behind a TLS proxy nobody named, the browser's origin is https."""
+    try:
+        theirs, ours = urlsplit(origin), urlsplit("//" + host)
+        their_port, our_port = theirs.port, ours.port  # a bad port is a ValueError
+    except ValueError:
+        return False
+    if theirs.scheme not in DEFAULT_PORTS or (scheme is not None and theirs.scheme != scheme):
+        return False
+    if theirs.path or theirs.query or theirs.username is not None:
+        return False  # an Origin is scheme://host[:port], nothing more
+    return (theirs.hostname is not None and theirs.hostname == ours.hostname
+            and (their_port or DEFAULT_PORTS[theirs.scheme]) == (our_port or DEFAULT_PORTS[theirs.scheme]))
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address as compared: an IPv4 client seen on an IPv6 socket (::ffff:a.b.c.d) as IPv4."""
+    address = ipaddress.ip_address(text.strip("[]"))
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _same(given: str, expected: str) -> bool:

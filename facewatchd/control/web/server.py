@@ -4,7 +4,9 @@ The listening socket is bound here before uvicorn starts, so the first line prin
 (the address to open, with the token) names the real port, also for --listen HOST:0.
 Listening beyond loopback needs --token-file (a token that outlives the process and
 is not only in a terminal's scrollback) and says that the traffic is plain HTTP
-unless a TLS proxy is in front. Only the standard library is imported until it
+unless a TLS proxy is in front. --open starts the browser with a file that sends it
+on to the address, not with the token, which every local user could read on its
+command line. Only the standard library is imported until it
 serves: facewatchctl's other commands start as quickly as before.
 """
 
@@ -31,7 +33,12 @@ def arguments(parser: argparse.ArgumentParser) -> None:
                              " required to listen beyond this machine")
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                         help="also answer requests for this host name (behind a proxy); repeatable")
-    parser.add_argument("--open", action="store_true", help="open the page in a browser")
+    parser.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                        help="the address of a TLS proxy in front: its X-Forwarded-Proto is believed"
+                             " (the cookie is then Secure); repeatable")
+    parser.add_argument("--open", action="store_true",
+                        help="open the page in a browser (through a file only you may read, so the"
+                             " token is on no command line)")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -65,10 +72,21 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def parse_proxies(addresses: list[str]) -> list[str]:
+    """--trusted-proxy addresses, as ipaddress writes them (what the server compares)."""
+    import ipaddress
+
+    try:
+        return [str(ipaddress.ip_address(a.strip("[]"))) for a in addresses]
+    except ValueError as e:
+        raise UsageError(f"--trusted-proxy: {e}: give the proxy's IP address, e.g. 127.0.0.1") from None
+
+
 def serve(args: argparse.Namespace, socket_path: Path) -> int:
     from .security import is_loopback, load_token, new_token
 
     host, port = parse_listen(args.listen)
+    proxies = parse_proxies(args.trusted_proxy)
     loopback = is_loopback(host)
     if not loopback and args.token_file is None:
         raise UsageError(f"--listen {args.listen} reaches beyond this machine: give --token-file FILE"
@@ -76,13 +94,36 @@ def serve(args: argparse.Namespace, socket_path: Path) -> int:
     token = load_token(args.token_file) if args.token_file else new_token()
     sock = bind(host, port)
     try:
-        return _run(args, socket_path, sock, host, token, loopback)
+        return _run(args, socket_path, sock, host, token, loopback, proxies)
     finally:
         sock.close()
 
 
+def opener(url: str) -> Path:
+    """A page that sends the browser on to `url` (with the token): the browser is started
+    with this file's name, not the token, which any local user could read on its command
+    line (/proc/PID/cmdline); the file is the user's alone (0600, in a 0700 folder of its
+    own, in $XDG_RUNTIME_DIR when there is one), as Jupyter does it."""
+    import html
+    import os
+    import tempfile
+
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    folder = Path(tempfile.mkdtemp(prefix="facewatchctl-web-",
+                                   dir=runtime if runtime and os.path.isdir(runtime) else None))
+    path = folder / "open.html"
+    link = html.escape(url, quote=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f'<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+                f'<meta http-equiv="refresh" content="0;url={link}"><title>facewatchd review</title>'
+                f'</head><body><p><a href="{link}">Open the review page</a></p></body></html>\n')
+    return path
+
+
 def _run(args: argparse.Namespace, socket_path: Path, sock: socket.socket, host: str, token: str,
-         loopback: bool) -> int:
+         loopback: bool, proxies: list[str]) -> int:
+    import shutil
     import threading
     import webbrowser
 
@@ -105,11 +146,19 @@ def _run(args: argparse.Namespace, socket_path: Path, sock: socket.socket, host:
         link.call("status", {})
     except FacewatchError as e:
         print(f"facewatchctl web: {e}; the page says so until it can reach it", file=sys.stderr, flush=True)
-    app = create_app(link, token=token, listen_host=host, port=port, allowed_hosts=args.allow_host)
+    app = create_app(link, token=token, listen_host=host, port=port, allowed_hosts=args.allow_host,
+                     trusted_proxies=proxies)
+    # Forwarded headers are Guard's to judge (only from --trusted-proxy), not uvicorn's.
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False,
                             proxy_headers=False, lifespan="off", timeout_graceful_shutdown=5, ws="none")
+    page = None
     if args.open:
-        threading.Timer(0.5, webbrowser.open, [url]).start()
+        try:
+            page = opener(url)
+        except OSError as e:
+            print(f"facewatchctl web: cannot open a browser: {e}", file=sys.stderr, flush=True)
+        else:
+            threading.Timer(0.5, webbrowser.open, [page.as_uri()]).start()
     # uvicorn stops gracefully on SIGTERM or SIGINT, then raises the signal again to the
     # handler it found: let that be a no-op, so a requested stop exits 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -118,4 +167,6 @@ def _run(args: argparse.Namespace, socket_path: Path, sock: socket.socket, host:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         link.close()
+        if page is not None:
+            shutil.rmtree(page.parent, ignore_errors=True)
     return 0

@@ -9,11 +9,13 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
-from facewatchd.control.table import COMMANDS
+from facewatchd.control.client import AnswerError, Client, socket_path
+from facewatchd.control.table import COMMANDS, Arg
 from facewatchd.control.web.app import route_path
 
 from ...helpers import sha256
@@ -166,12 +168,15 @@ def test_a_cluster_is_named_without_the_face_taken_out(site: Site) -> None:
     cluster = next(c for c in site.get("/api/clusters") if set(c["items"]) <= ids)
     assert len(cluster["faces"]) == cluster["size"] and {f["item"] for f in cluster["faces"]} == set(cluster["items"])
     wrong = cluster["faces"][-1]
-    assert site.post(f"/api/clusters/{cluster['id']}/name",
-                     {"person": SIMM, "exclude": [123456789]}).status_code == 404
     everyone = [f["id"] for f in cluster["faces"]]
-    assert site.post(f"/api/clusters/{cluster['id']}/name", {"person": SIMM, "exclude": everyone}).status_code == 400
-    named = site.post(f"/api/clusters/{cluster['id']}/name", {"person": SIMM, "exclude": [wrong["id"]]}).json()
+    assert site.post(f"/api/clusters/{cluster['id']}/name",
+                     {"person": SIMM, "exclude": [123456789], "faces": everyone}).status_code == 404
+    assert site.post(f"/api/clusters/{cluster['id']}/name",
+                     {"person": SIMM, "exclude": everyone, "faces": everyone}).status_code == 400
+    named = site.post(f"/api/clusters/{cluster['id']}/name",
+                      {"person": SIMM, "exclude": [wrong["id"]], "faces": everyone}).json()
     assert named["references"] == cluster["size"] - 1 and named["excluded"] == [wrong["id"]]
+    assert named["faces"] == sorted(set(everyone) - {wrong["id"]})
     assert len(site.get("/api/references", person=SIMM)) == cluster["size"] - 1
     # The photo taken out is filed too: it matches the references made of the others.
     assert not site.items("simm") and len(list((site.root / "sorted" / SIMM).rglob("*.jpg"))) == 4
@@ -200,3 +205,106 @@ def test_the_routes_are_the_command_tables(site: Site, name: str) -> None:
             "{item:int}", "0").replace("{face:int}", "1").replace("{id:str}", "c0")
         other = "POST" if command.http.method == "GET" else "GET"
         assert site.http.request(other, path, headers=site.auth).status_code == 405, path
+
+
+SHELDON = "bbt_sheldon"
+
+
+def test_a_cluster_that_changed_since_it_was_shown_is_not_named(site: Site) -> None:
+    """A cluster is found again by its id, and grouped again, when the request comes: a
+    photo that arrived since may have grown it. Naming it as shown then teaches nothing;
+    facewatchctl names it as it is, and says which faces it named."""
+    first = site.drop("sheldon", {f"sheldon{n}.png": f"people/{SHELDON}/sheldon{n}.png" for n in (1, 2, 3)})
+    cluster = next(c for c in site.get("/api/clusters") if set(c["items"]) <= {i["id"] for i in first.values()})
+    shown = [f["id"] for f in cluster["faces"]]
+    later = site.drop("sheldon-later", {"sheldon4.png": f"people/{SHELDON}/sheldon4.png"})
+    (grown,) = [c for c in site.get("/api/clusters") if c["id"] == cluster["id"]]
+    assert len(grown["faces"]) == len(shown) + 1 and later["sheldon4.png"]["id"] in grown["items"]
+    url = f"/api/clusters/{cluster['id']}/name"
+    assert site.post(url, {"person": "Sheldon"}).status_code == 400  # which faces, it must say
+    refused = site.post(url, {"person": "Sheldon", "faces": shown})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "changed"
+    assert "has changed since it was shown" in refused.json()["error"]["message"]
+    cli = site.daemon.ctl("clusters", "name", cluster["id"], "Sheldon", "--faces", *map(str, shown), check=False)
+    assert cli.returncode == 75 and "has changed since it was shown" in cli.stderr
+    assert "Sheldon" not in site.get("/api/status")["references"]  # nothing taught
+    assert len(site.items("sheldon")) == 3 and len(site.items("sheldon-later")) == 1
+    named = site.daemon.ctl("clusters", "name", cluster["id"], "Sheldon").stdout
+    faces = " ".join(map(str, sorted(f["id"] for f in grown["faces"])))
+    assert f"cluster {cluster['id']} is Sheldon: 4 references added (faces {faces}, in items" in named
+    assert len(site.get("/api/references", person="Sheldon")) == 4
+
+
+def test_undo_of_an_actions_entries_puts_back_exactly_those(site: Site) -> None:
+    mine = site.drop("entries", {f"{n}.jpg": b"\xff\xd8\xff\xe0 undo " + n.encode() for n in "abc"})
+    a, b, c = (mine[f"{n}.jpg"]["id"] for n in "abc")
+    to = str(site.root / "sorted")
+    (kept_a,) = site.post("/api/review/keep", {"ids": [a], "to": to}).json()["results"]
+    (kept_b,) = site.post("/api/review/keep", {"ids": [b], "to": to}).json()["results"]
+    assert kept_a["ok"] and isinstance(kept_a["entry"], int) and kept_b["entry"] > kept_a["entry"]
+    (undone,) = site.post("/api/undo", {"entries": [kept_a["entry"]]}).json()["results"]
+    assert undone["ok"] and undone["entry"] == kept_a["entry"] and Path(undone["to"]) == Path(mine["a.jpg"]["path"])
+    assert sorted(site.items("entries")) == ["a.jpg", "c.jpg"]  # b, kept after, stays kept
+    assert (site.root / "sorted" / "entries" / "b.jpg").is_file()
+    assert "now at" in site.daemon.ctl("undo", "--entries", str(kept_b["entry"])).stdout
+    assert sorted(site.items("entries")) == ["a.jpg", "b.jpg", "c.jpg"]
+    again = site.post("/api/undo", {"entries": [kept_a["entry"]]}).json()["results"]
+    assert not again[0]["ok"] and "moved again since" in again[0]["error"]
+    # Moved again by someone else since: not this action's to undo; it stays.
+    (deleted,) = site.post("/api/review/delete", {"ids": [c]}).json()["results"]
+    assert site.post("/api/review/restore", {"ids": [c]}).json()["results"][0]["ok"]
+    (stays,) = site.post("/api/undo", {"entries": [deleted["entry"]]}).json()["results"]
+    assert not stays["ok"] and "moved again since (by user" in stays["error"]
+    assert site.items("entries")["c.jpg"]["id"] == c
+    assert site.post("/api/undo", {"entries": [1 << 62]}).json()["results"][0]["ok"] is False
+
+
+BEYOND = [1 << 63, 1 << 64, -(1 << 63) - 1, 10 ** 30]  # no SQLite integer, so no id
+
+
+def test_an_id_beyond_the_stores_integers_is_not_found_or_a_usage_error(site: Site) -> None:
+    log = site.daemon.log.read_text()
+    for n in BEYOND[:2]:
+        for path in ("/api/review/{n}/image", "/api/review/{n}/thumbnail", "/api/review/{n}/why",
+                     "/api/review/{n}/faces/1/crop", "/api/review/1/faces/{n}/crop", "/api/references/{n}/crop"):
+            response = site.http.get(path.format(n=n), headers=site.auth)
+            assert response.status_code == 404 and response.json()["error"]["code"] == "not_found", path
+        assert site.post(f"/api/references/{n}/disable", {}).status_code == 404
+    for n in BEYOND:
+        for path, body in (("/api/review/delete", {"ids": [n]}), ("/api/review/keep", {"ids": [1, n], "person": "A"}),
+                           ("/api/clusters/c1/name", {"person": "A", "faces": [n]}),
+                           ("/api/clusters/c1/name", {"person": "A", "faces": [1], "exclude": [n]}),
+                           ("/api/review/add-reference", {"ids": [1], "person": "A", "face": n}),
+                           ("/api/undo", {"entries": [n]})):
+            response = site.post(path, body)
+            assert (response.status_code, response.json()["error"]["code"]) == (400, "bad_args"), (path, body)
+    # Every integer argument of every command, through the socket, the others as they may be.
+    client = Client(socket_path(site.config))
+    try:
+        for command in COMMANDS.values():
+            for arg in command.args:
+                if (arg.item if arg.kind is list else arg.kind) is not int or arg.local:
+                    continue
+                for n in BEYOND:
+                    args = {a.name: _fine(a) for a in command.args if a.required and not a.local}
+                    args[arg.name] = [1, n] if arg.kind is list else n
+                    with pytest.raises(AnswerError) as refused:
+                        client.call(command.name, args)
+                    assert refused.value.wire_code == "bad_args", (command.name, arg.name, n)
+                    assert f"{arg.name} must be between" in str(refused.value), str(refused.value)
+    finally:
+        client.close()
+    for args in (("review", "file", str(1 << 64)), ("reference", "disable", str(1 << 63)),
+                 ("why", str(1 << 64)), ("review", "face", "1", str(1 << 64)),
+                 ("review", "delete", "1", str(1 << 64)), ("review", "list", "--limit", str(1 << 64))):
+        result = site.daemon.ctl(*args, check=False)
+        assert result.returncode == 64 and "Traceback" not in result.stderr, (args, result.stderr)
+    new = site.daemon.log.read_text()[len(log):]
+    assert "Traceback" not in new and "control command" not in new, new
+
+
+def _fine(arg: Arg) -> Any:
+    """A value the table allows for `arg`."""
+    kind = arg.item if arg.kind is list else arg.kind
+    value = {int: 1, bool: False, str: arg.choices[0] if arg.choices else "/x"}[kind]
+    return [value] if arg.kind is list else value

@@ -11,8 +11,12 @@ byte that went in is still somewhere, exactly once.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +26,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from ...helpers import DaemonProcess, files_under, sha256, wait_until
+from facewatchd.control.client import Client, socket_path
+
+from ...helpers import DATA, ROOT, DaemonProcess, files_under, sha256, wait_until
 from ...web_helpers import (
     KNOWN_GREEN,
     LEONARD,
@@ -36,7 +42,7 @@ from ...web_helpers import (
     tree_with_a_lookalike,
 )
 
-SIMM, ROSE = "John_Simm", "Rose_Leslie"
+SIMM, ROSE, PENNY, RAJ = "John_Simm", "Rose_Leslie", "bbt_penny", "bbt_raj"
 # What each test acts on, by the name it arrives as (all dropped at the start).
 PHOTOS = {
     "simm": {p: f"people/{SIMM}/{p}" for p in ("000288_00470387.jpg", "000297_00470170.jpg",
@@ -51,12 +57,32 @@ PHOTOS = {
 
 
 class Page:
-    def __init__(self, daemon: DaemonProcess, web: WebProcess, driver: Any, root: Path, shots: Path) -> None:
+    def __init__(self, daemon: DaemonProcess, web: WebProcess, driver: Any, root: Path, shots: Path,
+                 dropped: Counter[str]) -> None:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.daemon, self.web, self.driver, self.root, self.shots = daemon, web, driver, root, shots
+        self.dropped = dropped  # every file that went in, by content: none may be lost
         self.By, self.wait = By, WebDriverWait(driver, 60)
+
+    def drop(self, folder: str, photos: dict[str, str]) -> dict[str, int]:
+        """Copy photos of the data set into inbound/folder of the running daemon, wait
+        until they are sorted, and return their review items by name."""
+        (self.root / "inbound" / folder).mkdir(exist_ok=True)
+        processed = self.daemon.status()["processed"]
+        for name, source in photos.items():
+            target = self.root / "inbound" / folder / name
+            shutil.copy2(DATA / source, target)
+            self.dropped[sha256(target)] += 1
+        self.daemon.wait_idle(processed + len(photos))
+        return {name: item for name, item in self.ids(folder).items() if name in photos}
+
+    def reload(self, view: str) -> None:
+        """Show a view as the daemon has it now: opening a view loads it again."""
+        self.view("people" if view != "people" else "queue")
+        self.wait.until(lambda d: d.execute_script("return document.body.dataset.loading") == "no")
+        self.view(view)
 
     def api(self, path: str, **params: Any) -> Any:
         return httpx.get(self.web.base + path, params=params, headers=self.web.auth, timeout=60).json()
@@ -103,6 +129,16 @@ class Page:
     def toast(self) -> str:
         return str(self.driver.find_element(self.By.ID, "toast").text)
 
+    def toast_says(self, text: str) -> None:
+        """Wait for the toast to say `text`; else fail with what it said last."""
+        from selenium.common.exceptions import TimeoutException
+
+        try:
+            self.wait.until(lambda d: text in self.toast())
+        except TimeoutException:
+            last = self.driver.execute_script("return document.getElementById('toast').textContent")
+            raise AssertionError(f"the toast said {last!r}, not {text!r}") from None
+
 
 @pytest.fixture(scope="module")
 def page(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
@@ -126,7 +162,7 @@ def page(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]
             driver = browser()
             try:
                 driver.get(web.url)
-                yield Page(daemon, web, driver, root, shots)
+                yield Page(daemon, web, driver, root, shots, dropped)
             finally:
                 close_browser(driver)
             assert web.stop() == 0
@@ -329,3 +365,139 @@ def test_people_shows_references_and_a_bad_one_can_be_disabled(page: Page) -> No
     assert "disabled" in biden.find_element(By.CSS_SELECTOR, ".crop").get_attribute("class")
     page.click(biden.find_element(By.CSS_SELECTOR, ".crop button"))  # and enabled again
     wait_until(active, 60, "the reference enabled again")
+
+
+CAFE = os.fsdecode(b"Caf\xe9.jpg")  # from an old camera card or a Windows share: Latin-1, not UTF-8
+SHOWN = "Caf\\xe9.jpg"  # as the page shows it: the byte that is not UTF-8, escaped
+
+
+def test_a_name_that_is_not_utf8_is_listed_shown_and_served(page: Page, tmp_path: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    driver, By = page.driver, page.By
+    folder = page.root / "inbound" / "names"
+    folder.mkdir()
+    dropped = folder / CAFE
+    processed = page.daemon.status()["processed"]
+    shutil.copy2(DATA / "no_faces" / "pilatus_mountain.jpg", dropped)
+    page.dropped[sha256(dropped)] += 1
+    page.daemon.wait_idle(processed + 1)
+    in_review = page.root / "review" / "names" / CAFE
+    assert os.fsencode(in_review).endswith(b"/names/Caf\xe9.jpg") and in_review.is_file()
+    # The control socket answers with the name as it is.
+    client = Client(socket_path(page.daemon.config))
+    try:
+        (item,) = [i for i in client.call("review.list", {})["items"] if Path(i["source"]).parent == folder]
+    finally:
+        client.close()
+    assert os.fsencode(item["path"]) == os.fsencode(in_review) and item["reason"] == "no_face"
+    # facewatchctl prints it as the bytes it is, and as JSON escapes that come back as it.
+    ctl = [sys.executable, "-m", "facewatchd.control.ctl", "--config", str(page.daemon.config)]
+    listed = subprocess.run([*ctl, "review", "list"], capture_output=True, cwd=ROOT, timeout=60)
+    assert listed.returncode == 0 and os.fsencode(in_review) in listed.stdout, listed.stderr
+    as_json = subprocess.run([*ctl, "--json", "review", "list"], capture_output=True, cwd=ROOT, timeout=60)
+    assert as_json.returncode == 0 and as_json.stdout.isascii()
+    assert os.fsencode(in_review) in {os.fsencode(i["path"]) for i in json.loads(as_json.stdout)}
+    sheet = tmp_path / "sheet.html"
+    made = subprocess.run([*ctl, "review", "sheet", str(sheet)], capture_output=True, cwd=ROOT, timeout=60)
+    assert made.returncode == 0 and SHOWN in sheet.read_text(encoding="utf-8"), made.stderr
+    # The page lists the whole queue with it, and shows it readably.
+    before = len(os.listdir(f"/proc/{page.web.proc.pid}/fd"))
+    page.reload("queue")
+    page.settled()
+    tile = page.tile(item["id"])
+    assert tile.get_attribute("title") == SHOWN
+    page.click(tile.find_element(By.CSS_SELECTOR, ".open"))
+    page.wait.until(lambda d: d.find_element(By.ID, "lightbox").get_attribute("open") is not None)
+    page.wait.until(lambda d: d.find_element(By.ID, "lb-title").text.startswith(f"#{item['id']}"))
+    page.settled("#lb-stage")
+    assert driver.find_element(By.ID, "lb-path").text == f"{page.root}/review/names/{SHOWN}"
+    natural = driver.execute_script("return document.querySelector('#lb-stage img').naturalWidth")
+    with Image.open(in_review) as original:
+        assert natural == original.width  # the file itself
+    page.wait.until(lambda d: "found as" in d.find_element(By.ID, "lb-rule").text)
+    assert f"found as {folder}/{SHOWN}" in driver.find_element(By.ID, "lb-rule").text
+    page.key(Keys.ESCAPE)
+    # Served as it is, again and again, and the server keeps no descriptor open.
+    for _ in range(10):
+        image = httpx.get(f"{page.web.base}/api/review/{item['id']}/image", headers=page.web.auth, timeout=60)
+        assert image.status_code == 200 and image.content == in_review.read_bytes()
+    time.sleep(0.5)  # the connections closed
+    assert len(os.listdir(f"/proc/{page.web.proc.pid}/fd")) < before + 5
+
+
+def cluster_card(page: Page, items: set[int]) -> Any:
+    """The card of the cluster whose faces are all of these items."""
+    (card,) = [c for c in page.driver.find_elements(page.By.CSS_SELECTOR, "#clusters .cluster")
+               if {int(f.text.split()[0][1:]) for f in c.find_elements(page.By.CSS_SELECTOR, "figcaption")} <= items]
+    return card
+
+
+def test_naming_a_cluster_that_grew_since_it_was_shown_teaches_nothing(page: Page) -> None:
+    """The cluster is grouped again when the name arrives: a photo that came in since
+    joined it, so the faces are not those shown, and nothing is taught."""
+    first = page.drop("penny", {f"penny{n}.png": f"people/{PENNY}/penny{n}.png" for n in (1, 2, 3, 4)})
+    page.reload("clusters")
+    page.settled("#clusters .crop")
+    card = cluster_card(page, set(first.values()))
+    shown = len(card.find_elements(page.By.CSS_SELECTOR, ".crop"))
+    later = page.drop("penny-later", {"penny5.png": f"people/{PENNY}/penny5.png"})
+    assert any(later["penny5.png"] in c["items"] and len(c["faces"]) == shown + 1 for c in page.api("/api/clusters"))
+    card.find_element(page.By.CSS_SELECTOR, "input").send_keys("Penny")
+    page.click(card.find_element(page.By.CSS_SELECTOR, "button[type=submit]"))
+    page.toast_says("has changed since it was shown")
+    assert "Penny" not in page.api("/api/status")["references"]  # nothing taught
+    assert len(page.ids("penny")) == 4 and len(page.ids("penny-later")) == 1  # nothing moved
+    page.settled("#clusters .crop")  # shown again, as it is now: with the new face
+    card = cluster_card(page, set(first.values()) | set(later.values()))
+    assert len(card.find_elements(page.By.CSS_SELECTOR, ".crop")) == shown + 1
+    card.find_element(page.By.CSS_SELECTOR, "input").send_keys("Penny")
+    page.click(card.find_element(page.By.CSS_SELECTOR, "button[type=submit]"))
+    page.toast_says("Cluster named Penny")
+    assert len(page.api("/api/references", person="Penny")) == shown + 1
+
+
+def test_undo_walks_back_this_pages_last_action_not_what_others_did_since(page: Page) -> None:
+    driver, By = page.driver, page.By
+    mine = page.drop("undo", {"a.jpg": "no_faces/cats.jpg", "b.jpg": "no_faces/cats_2.jpg",
+                              "c.jpg": "no_faces/dogs.jpg"})
+    page.reload("queue")
+    page.settled()
+    page.click(page.tile(mine["a.jpg"]))
+    name = driver.find_element(By.ID, "person-name")
+    name.clear()
+    name.send_keys("Pets")
+    driver.find_element(By.ID, "keep").click()
+    page.wait.until(lambda d: d.switch_to.alert)  # someone new: asked once
+    driver.switch_to.alert.accept()
+    wait_until((page.root / "sorted" / "Pets" / "undo" / "a.jpg").is_file, 60, "a.jpg kept")
+    page.toast_says("Kept as Pets: 1 item")
+    name.clear()
+    # Meanwhile another tab and a facewatchctl user act on the queue too.
+    other = httpx.post(page.web.base + "/api/review/keep", headers=page.web.auth, timeout=60,
+                       json={"ids": [mine["b.jpg"]], "to": str(page.root / "sorted")}).json()
+    assert other["results"][0]["ok"]
+    page.daemon.ctl("review", "keep", str(mine["c.jpg"]), "--to", str(page.root / "sorted"))
+    page.click(driver.find_element(By.ID, "undo"))
+    page.toast_says("Undone (Kept as Pets): 1 item")
+    assert (page.root / "review" / "undo" / "a.jpg").is_file()
+    assert (page.root / "sorted" / "undo" / "b.jpg").is_file() and (page.root / "sorted" / "undo" / "c.jpg").is_file()
+    assert page.ids("undo") == {"a.jpg": mine["a.jpg"]}  # back as the same item; theirs stay
+
+
+def test_ignoring_a_cluster_offers_no_undo(page: Page) -> None:
+    """Ignoring hides a cluster and moves nothing: there is nothing for Undo to walk back,
+    so none is offered."""
+    driver, By = page.driver, page.By
+    raj = page.drop("raj", {f"raj{n}.png": f"people/{RAJ}/raj{n}.png" for n in (1, 2, 3)})
+    page.reload("clusters")
+    page.settled("#clusters .crop")
+    card = cluster_card(page, set(raj.values()))
+    undo = driver.find_element(By.ID, "undo")
+    before = (undo.is_enabled(), undo.get_attribute("title"))
+    page.click(card.find_element(By.XPATH, ".//button[text()='Ignore']"))
+    page.toast_says("Cluster ignored")
+    assert not driver.find_elements(By.CSS_SELECTOR, "#toast button")
+    assert (undo.is_enabled(), undo.get_attribute("title")) == before
+    page.settled("#clusters .crop")
+    assert not [c for c in page.api("/api/clusters") if set(c["items"]) & set(raj.values())]

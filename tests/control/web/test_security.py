@@ -4,9 +4,15 @@ that need the header, paths that are not ids, and the protective headers."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
@@ -186,3 +192,99 @@ def test_without_a_daemon_the_api_says_503_and_the_page_still_loads(tmp_path: Pa
         response = httpx.get(web.base + "/api/status", headers=web.auth)
         assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
         assert httpx.get(web.url).status_code == 200
+
+
+def test_a_post_from_another_port_of_the_same_host_is_refused(site: Site) -> None:
+    """Another service on another port of this host is another site: its Origin names
+    that port."""
+    port = int(site.web.base.rsplit(":", 1)[1])
+    for origin in (f"http://127.0.0.1:{port + 1}", "http://127.0.0.1:9999", "http://127.0.0.1",
+                   f"http://localhost:{port}", f"ftp://127.0.0.1:{port}", "null"):
+        response = site.http.post("/api/review/delete", json={"ids": [999999]},
+                                  headers={**site.auth, "Origin": origin})
+        assert (response.status_code, response.json()["error"]["code"]) == (403, "bad_origin"), origin
+    # The page's own origin, and the same seen through an SSH tunnel (ssh -L 9999:...).
+    for origin, host in ((f"http://127.0.0.1:{port}", None), ("http://localhost:9999", "localhost:9999")):
+        headers = {**site.auth, "Origin": origin, **({"Host": host} if host else {})}
+        response = site.http.post("/api/review/delete", json={"ids": [999999]}, headers=headers)
+        assert response.status_code == 200 and not response.json()["results"][0]["ok"], origin
+
+
+def test_the_cookie_is_secure_when_a_trusted_proxy_says_https(site: Site) -> None:
+    forwarded = {"X-Forwarded-Proto": "https"}
+    # Believed only from a --trusted-proxy: from anyone else, a client could claim it.
+    assert "Secure" not in httpx.get(site.web.url, headers=forwarded).headers["set-cookie"]
+    with WebProcess(site.config, "--trusted-proxy", "192.0.2.7") as web:
+        assert "Secure" not in httpx.get(web.url, headers=forwarded).headers["set-cookie"]
+    with WebProcess(site.config, "--trusted-proxy", "127.0.0.1", "--allow-host", "photos.example.org") as web:
+        secure = httpx.get(web.url, headers=forwarded).headers["set-cookie"]
+        assert secure.endswith("; Secure") and "HttpOnly" in secure and "SameSite=Strict" in secure
+        assert "Secure" not in httpx.get(web.url).headers["set-cookie"]  # plain HTTP: as before
+        assert "Secure" not in httpx.get(web.url, headers={"X-Forwarded-Proto": "http"}).headers["set-cookie"]
+        # Over https the page's origin is https: an http one is another site.
+        proxied = {**web.auth, **forwarded, "Host": "photos.example.org"}
+        ok = httpx.post(web.base + "/api/review/delete", json={"ids": [999999]},
+                        headers={**proxied, "Origin": "https://photos.example.org"})
+        assert ok.status_code == 200
+        for origin in ("http://photos.example.org", "https://photos.example.org:8443"):
+            refused = httpx.post(web.base + "/api/review/delete", json={"ids": [999999]},
+                                 headers={**proxied, "Origin": origin})
+            assert refused.status_code == 403, origin
+
+
+def test_a_trusted_proxy_must_be_an_ip_address(site: Site) -> None:
+    refused = subprocess.run(web_command(site.config, "--listen", "127.0.0.1:0", "--trusted-proxy", "caddy"),
+                             capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert (refused.returncode, refused.stdout) == (64, "") and "--trusted-proxy" in refused.stderr
+
+
+FAKE_BROWSER = """#!{python}
+# A browser for the test: says what it was started with, as every local user could read it.
+import json, os, sys
+with open({record!r} + ".tmp", "w") as f:
+    json.dump({{"argv": sys.argv, "cmdline": open("/proc/self/cmdline", "rb").read().decode()}}, f)
+os.rename({record!r} + ".tmp", {record!r})
+"""
+
+
+def test_open_keeps_the_token_off_the_browsers_command_line(site: Site, tmp_path: Path) -> None:
+    """`web --open` starts the browser ($BROWSER, as Python's webbrowser does) with a
+    file only the user may read, which sends it on to the page with the token."""
+    record = tmp_path / "browser.json"
+    fake = tmp_path / "fake-browser"
+    fake.write_text(FAKE_BROWSER.format(python=sys.executable, record=str(record)))
+    fake.chmod(0o755)
+    env = {**os.environ, "BROWSER": str(fake)}
+    page: Path | None = None
+    proc = subprocess.Popen(web_command(site.config, "--listen", "127.0.0.1:0", "--open"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        base, _, token = url.partition("/?token=")
+        assert token
+        deadline = time.monotonic() + 30
+        while not record.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "no browser started"
+            time.sleep(0.05)
+        started = json.loads(record.read_text())
+        assert token not in started["cmdline"] and not any(token in arg for arg in started["argv"])
+        (opened,) = started["argv"][1:]
+        assert opened.startswith("file://")
+        page = Path(unquote(urlsplit(opened).path))
+        assert stat.S_IMODE(page.stat().st_mode) == 0o600 and page.stat().st_uid == os.getuid()
+        assert stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+        # Following it, as a browser does, reaches the page logged in.
+        target = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', page.read_text())
+        assert target is not None and target[1].startswith(base)
+        landed = httpx.get(target[1].replace("&amp;", "&"))
+        assert landed.status_code == 200 and '<script type="module" src="/static/app.js">' in landed.text
+        name, _, value = landed.headers["set-cookie"].split(";")[0].partition("=")
+        assert httpx.get(base + "/api/status", cookies={name: value}).status_code == 200
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    assert page is not None and not page.exists()  # gone with the server

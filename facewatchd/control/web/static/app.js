@@ -10,6 +10,8 @@ const $ = (id) => document.getElementById(id);
 const CHUNK = 200; // ids per request: a long batch shows progress and never times out
 const VIEWS = ["queue", "clusters", "people", "trash"];
 
+// undo: the page's own actions, each with the ledger entries it made (its moves and
+// the re-checks they caused): Undo walks back exactly those, not what others did since.
 const state = { view: "queue", offset: 0, page: null, trashPage: null, undo: [], busy: false, status: null };
 
 takeToken();
@@ -173,18 +175,21 @@ $("token-dialog").addEventListener("close", () => {
   }
 });
 
-// POST the ids in chunks; what was done, what was not, and when it started (for undo).
+// The ledger entries an answer's moves made: its items', and the re-checks' they caused.
+const entriesOf = (...moves) => moves.flat().map((r) => r.entry).filter((entry) => entry !== null && entry !== undefined);
+
+// POST the ids in chunks; what was done, what was not, and the moves made (for undo).
 async function batch(path, ids, extra, label) {
-  let at = null;
   const done = [];
   const notDone = [];
+  const entries = [];
   for (let i = 0; i < ids.length; i += CHUNK) {
     if (ids.length > CHUNK) toast(`${label}: ${Math.min(i + CHUNK, ids.length)} of ${ids.length}…`, { seconds: 60 });
     const answer = await post(path, { ids: ids.slice(i, i + CHUNK), ...extra });
-    at ??= answer.at;
     for (const r of answer.results) (r.ok ? done : notDone).push(r);
+    entries.push(...entriesOf(answer.results.filter((r) => r.ok), answer.filed ?? []));
   }
-  return { done, notDone, at };
+  return { done, notDone, entries };
 }
 
 async function perform(label, work) {
@@ -192,13 +197,15 @@ async function perform(label, work) {
   state.busy = true;
   busy(true);
   try {
-    const { done, notDone, at } = await work();
-    if (at !== null && done.length) pushUndo(at, label);
+    const { done, notDone, entries } = await work();
+    // Undo is offered only for what it can walk back: moves this action made.
+    const undoable = entries.length > 0;
+    if (undoable) pushUndo(entries, label);
     grid().forget(done.map((r) => r.id));
     let message = `${label}: ${plural(done.length, "item")}`;
     if (notDone.length) message += `; ${notDone.length} not done: ${notDone[0].error}`;
     toast(message, { error: notDone.length > 0 && !done.length, seconds: notDone.length ? 12 : 6,
-      action: done.length ? { label: "Undo", run: undo } : null });
+      action: undoable ? { label: "Undo", run: undo } : null });
   } catch (error) {
     failed(error);
   } finally {
@@ -208,8 +215,8 @@ async function perform(label, work) {
   await Promise.all([load(), loadPersons().catch(() => {}), pollStatus()]);
 }
 
-function pushUndo(at, label) {
-  state.undo.push({ at, label });
+function pushUndo(entries, label) {
+  state.undo.push({ entries, label });
   $("undo").disabled = false;
   $("undo").title = `Undo: ${label} (u)`;
 }
@@ -219,8 +226,8 @@ async function undo() {
   $("undo").disabled = !state.undo.length;
   if (!last) return;
   await perform(`Undone (${last.label})`, async () => {
-    const answer = await post("/api/undo", { since: `@${last.at}`, user: true });
-    return { done: answer.results.filter((r) => r.ok), notDone: answer.results.filter((r) => !r.ok), at: null };
+    const answer = await post("/api/undo", { entries: last.entries });
+    return { done: answer.results.filter((r) => r.ok), notDone: answer.results.filter((r) => !r.ok), entries: [] };
   });
 }
 
@@ -268,12 +275,12 @@ async function teach(ids, person, faces = new Map()) {
     byFace.get(face).push(id);
   }
   await perform(`Added as references of ${person}`, async () => {
-    const all = { done: [], notDone: [], at: null };
+    const all = { done: [], notDone: [], entries: [] };
     for (const [face, group] of byFace) {
       const part = await batch("/api/review/add-reference", group, face ? { person, face } : { person }, "Teaching");
       all.done.push(...part.done);
       all.notDone.push(...part.notDone);
-      all.at ??= part.at;
+      all.entries.push(...part.entries);
     }
     return all;
   });
@@ -340,11 +347,13 @@ $("help-button").addEventListener("click", () => $("help").showModal());
 
 // Clusters and references
 
+// Naming is undone with the re-checks it caused (their moves disable its references);
+// ignoring moves nothing, so it offers no Undo.
 async function clusterAction(action, cluster, body) {
   await perform(action === "name" ? `Cluster named ${body.person}` : "Cluster ignored", async () => {
     const answer = await post(`/api/clusters/${cluster.id}/${action}`, body);
     const done = action === "name" ? answer.moved : [{ id: cluster.id }];
-    return { done, notDone: [], at: answer.at };
+    return { done, notDone: [], entries: action === "name" ? entriesOf(answer.moved) : [] };
   });
 }
 
@@ -352,7 +361,7 @@ async function toggleReference(ref) {
   const action = ref.active ? "disable" : "enable";
   await perform(`Reference ${ref.id} ${action}d`, async () => {
     const answer = await post(`/api/references/${ref.id}/${action}`);
-    return { done: [answer], notDone: [], at: null };
+    return { done: [answer], notDone: [], entries: [] };
   });
 }
 

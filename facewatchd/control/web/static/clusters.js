@@ -48,7 +48,9 @@ function card(cluster, run) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const person = name.value.trim();
-    if (person) run("name", cluster, { person, exclude: [...out] });
+    // The faces shown: the daemon names them or, if the cluster has changed since, nothing.
+    const faces = cluster.faces.map((face) => face.id);
+    if (person) run("name", cluster, out.size ? { person, faces, exclude: [...out] } : { person, faces });
   });
   return el("section", { class: "card cluster", dataset: { id: cluster.id }, "aria-label": `Cluster ${cluster.id}` },
     el("h3", {}, `Cluster ${cluster.id} `, count), el("div", { class: "strip" }, crops), form);
