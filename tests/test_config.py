@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+import typing
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,38 @@ def test_the_shipped_config_shows_each_default_as_it_is() -> None:
             assert tomllib.loads(f"v = {value}")["v"] == defaults[key], f"[{name}] {key}"
             shown += 1
     assert shown >= 30
+
+
+def test_the_shipped_config_and_the_docs_list_exactly_the_models_keys_defaults_and_ranges() -> None:
+    sections = {"daemon": config.DaemonConfig, "recognition": config.RecognitionConfig,
+                "review": config.ReviewConfig, "cluster": config.ClusterConfig,
+                "[watch]": config.WatchConfig, "persons.NAME": config.PersonConfig}
+    model = {(name, f.name): f for name, cls in sections.items() for f in dataclasses.fields(cls)}
+    text = (Path(__file__).parent.parent / "etc" / "facewatchd.toml").read_text()
+    shown = set()
+    for part in re.split(r"^(?:# )?\[", text, flags=re.M)[1:]:
+        name = re.sub(r"^persons\.\w+", "persons.NAME", part.split("]")[0]).replace("[watch", "[watch]")
+        shown |= {(name, key) for key in re.findall(r"^(?:# )?(\w+) = ", part, flags=re.M)}
+    assert shown == set(model)
+
+    docs = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    rows = re.findall(r"^\| `\[(.+?)\]` \| `(\w+)` \|\s*(.*?)\s*\|\s*(.*?)\s*\|", docs, flags=re.M)
+    assert {(section, key) for section, key, _, _ in rows} == set(model)
+    for section, key, default, allowed in rows:
+        f = model[(section, key)]
+        try:
+            value = tomllib.loads(f"v = {default}")["v"]
+        except tomllib.TOMLDecodeError:  # said in words: required, or derived at run time
+            assert f.default in (dataclasses.MISSING, None), (section, key)
+            continue
+        assert value == (str(f.default) if isinstance(f.default, Path) else f.default) or (
+            value == {} and key == "path_map"), (section, key)
+        r = config.range_of(f)
+        hint = typing.get_type_hints(sections[section])[key]
+        if typing.get_origin(hint) is typing.Literal:
+            expected = ", ".join(f'"{c}"' for c in typing.get_args(hint))
+        else:
+            expected = "" if r is None else ", ".join(
+                [*([] if r.low is None else [f"{'>' if r.above else '≥'} {r.low:g}"]),
+                 *([] if r.high is None else [f"≤ {r.high:g}"])])
+        assert allowed.strip() == expected, (section, key)

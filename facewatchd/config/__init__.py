@@ -1,7 +1,7 @@
 """The configuration: one TOML file parsed once into frozen dataclasses.
 
 Every section is a dataclass whose fields are the allowed keys; the field's type is
-the key's type and its default makes the key optional. Validation is driven by
+the key's type, its default makes the key optional, and `ranged` gives its range. Validation is driven by
 those declarations, so a new key is one line here and the error messages follow.
 A problem is reported as one line naming the file and the key.
 """
@@ -19,7 +19,9 @@ from .model import (
                     RecognitionConfig,
                     ReviewConfig,
                     WatchConfig,
+                    range_of,
 )
 
 __all__ = ["DEFAULT_PATH", "PERSON_PLACEHOLDER", "ClusterConfig", "Config", "DaemonConfig", "PersonConfig",
-           "RecognitionConfig", "ReviewConfig", "WatchConfig", "load"]
+           "RecognitionConfig", "ReviewConfig", "WatchConfig", "load",
+           "range_of"]

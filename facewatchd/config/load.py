@@ -28,6 +28,7 @@ from .model import (
     RecognitionConfig,
     ReviewConfig,
     WatchConfig,
+    range_of,
 )
 
 
@@ -128,54 +129,16 @@ class _Parser:
 
     def check_meaning(self, config: Config) -> None:
         rec = config.recognition
-        for where, tolerance in [("[recognition] tolerance", rec.tolerance),
-                                 ("[recognition] sure_tolerance", rec.sure_tolerance),
-                                 ("[recognition] min_margin", rec.min_margin),
-                                 ("[recognition] support_tolerance", rec.support_tolerance),
-                                 ("[recognition] auto_distance", rec.auto_distance),
-                                 ("[recognition] auto_margin", rec.auto_margin),
-                                 ("[recognition] auto_variety", rec.auto_variety)] + [
-            (f"[persons.{name}] tolerance", p.tolerance)
-            for name, p in config.persons.items()
-            if p.tolerance is not None
-        ]:
-            if not 0.0 <= tolerance <= 1.0:
-                self.fail(where, f"must be between 0 and 1, got {tolerance}")
-        for where, number, low in [
-            ("[daemon] workers", config.daemon.workers, 1),
-            ("[recognition] max_side", rec.max_side, 160),
-            ("[recognition] upsample", rec.upsample, 0),
-            ("[recognition] min_face", rec.min_face, 20),
-            ("[recognition] auto_cap", rec.auto_cap, 0),
-            ("[recognition] video_frames", rec.video_frames, 1),
-            ("[recognition] min_support", rec.min_support, 1),
-            ("[daemon] queue_limit", config.daemon.queue_limit, 10),
-            ("[review] cluster_min_size", config.review.cluster_min_size, 2),
-        ]:
-            if number < low:
-                self.fail(where, f"must be at least {low}, got {number}")
-        for where, seconds in [("[recognition] file_timeout", rec.file_timeout),
-                               ("[daemon] stop_timeout", config.daemon.stop_timeout),
-                               ("[daemon] retry_after", config.daemon.retry_after)]:
-            if seconds <= 0:
-                self.fail(where, "must be a positive number of seconds")
+        sections: list[tuple[str, Any]] = [
+            ("[daemon]", config.daemon), ("[recognition]", rec), ("[review]", config.review),
+            *((f"[persons.{name}]", p) for name, p in config.persons.items())]
+        if config.cluster is not None:
+            sections.append(("[cluster]", config.cluster))
+        for where, section in sections:
+            self.check_ranges(section, where)
         if rec.auto_reference and rec.auto_distance > rec.sure_tolerance:
             self.fail("[recognition] auto_distance", "must be within sure_tolerance: only sure "
                       "matches may teach")
-        if rec.min_face > 80:
-            self.fail("[recognition] min_face", "must be at most 80 (the first pass finds 80 px faces)")
-        if not -2.0 <= rec.weak_threshold <= 0.0:
-            self.fail("[recognition] weak_threshold", f"must be between -2 and 0, got {rec.weak_threshold}")
-        if not 0.0 < config.review.cluster_distance <= 1.0:
-            self.fail("[review] cluster_distance", "must be above 0 and at most 1")
-        for where, seconds in [("[review] trash_days", config.review.trash_days),
-                               ("[daemon] settle", config.daemon.settle),
-                               ("[daemon] rescan_interval", config.daemon.rescan_interval),
-                               ("[recognition] min_band_face", rec.min_band_face),
-                               ("[recognition] auto_min_face", rec.auto_min_face),
-                               ("[recognition] auto_min_sharpness", rec.auto_min_sharpness)]:
-            if seconds < 0:
-                self.fail(where, "must not be negative")
         if config.cluster is not None:
             self.check_cluster(config.cluster)
         if rec.sure_tolerance > rec.tolerance:
@@ -217,20 +180,17 @@ class _Parser:
                     self.fail(key, f"is inside [[watch]] #{j} inbound ({other.inbound}); "
                                    "two watches would take the same files")
 
+    def check_ranges(self, section: Any, where: str) -> None:
+        """Every number of a section within the range its field declares (model.py)."""
+        for f in dataclasses.fields(section):
+            value, allowed = getattr(section, f.name), range_of(f)
+            if allowed is not None and value is not None and (why := allowed.refusal(value)):
+                self.fail(f"{where} {f.name}", why)
+
     def check_cluster(self, cluster: ClusterConfig) -> None:
         if not _SCHEDULER.fullmatch(cluster.scheduler):
             self.fail("[cluster] scheduler",
                       f'must be "tcp://HOST:PORT" (a Dask scheduler), got {cluster.scheduler!r}')
-        for where, number, low in [("[cluster] batch", cluster.batch, 1),
-                                   ("[cluster] max_tasks", cluster.max_tasks, 0),
-                                   ("[cluster] retries", cluster.retries, 0),
-                                   ("[cluster] max_bytes", cluster.max_bytes, 1)]:
-            if number < low:
-                self.fail(where, f"must be at least {low}, got {number}")
-        for where, seconds in [("[cluster] connect_timeout", cluster.connect_timeout),
-                               ("[cluster] reconnect_max", cluster.reconnect_max)]:
-            if seconds <= 0:
-                self.fail(where, "must be a positive number of seconds")
         for ours, theirs in cluster.path_map.items():
             for path in (ours, theirs):
                 if not os.path.isabs(path):

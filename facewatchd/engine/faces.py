@@ -1,33 +1,23 @@
 """Face detection and encoding: the only module that imports dlib.
 
 Uses the models of face_recognition_models directly (the HOG or CNN detector, the
-5-point landmark model and the ResNet encoder): loading them costs ~0.7 s and ~55 MB
-once per process, against ~1.6 s and ~140 MB for `import face_recognition`, which
-also loads models this engine never uses.
+5-point landmark model and the ResNet encoder): `import face_recognition` would load
+models this engine never uses, at twice the time and memory per worker. HOG finds
+faces of 80 px and more in what it is shown, and its cost follows the pixels searched.
 
-Costs on one core (unloaded): HOG ~0.13 s on a grey 1600 px image, ~0.49 s at 3200 px,
-~35 ms at 800 px (the cost follows the pixels searched); encoding ~17 ms a face (dlib
-compiled with OpenBLAS; ~90 ms without). HOG finds faces of 80 px and more in what it
-is shown.
-
-Where faces are looked for, and why (tests/bench/phone_bench.py, tests/eval/wild.py):
-- A picture of up to 1000 px is searched once, enlarged towards `max_side` (1600) by at
-  most 2**upsample: faces of 80 px there, 5% of its longer side (an 828 px group
-  photo's ~45 px faces are found).
-- In a bigger photo, faces are wanted down to `min_face` (40) px at max_side, 2.5% of the
-  side: the CLI's reach, ~4x the work of a 1600 px search for HOG ("always"). With
-  "proposals" (`fine_pass`, the default) HOG searches the whole photo at a quarter of
-  that finer side (800 px for 12 MP) for the faces of 10% of the side and more, and
-  BlazeFace (engine/proposals.py) proposes the smaller ones: HOG searches a crop around
-  each that puts it at ~110 px (~150 px after a near miss). On phone-sized photos this
-  finds the faces the exhaustive search finds for ~0.45x its CPU.
-  "no_face" searches finely only where the 1600 px pass found no face at all, "never"
-  stops at 5% of the side (README, Performance).
+Where faces are looked for, and why (what each costs: docs/performance.md):
+- A picture of up to 1000 px is searched once, enlarged towards `max_side` by at most
+  2**upsample: faces of 80 px there, 5% of its longer side.
+- In a bigger photo, faces are wanted down to `min_face` px at max_side (2.5% of the
+  side at the defaults: the CLI's reach). `fine_pass` says how, chosen once per engine
+  (FINE_SEARCHES): "always" searches the whole photo at that finer side; "proposals"
+  (the default) searches it at a quarter of that side for the large faces and lets
+  BlazeFace (engine/proposals.py) propose the smaller ones, each searched by HOG in a
+  crop that puts it at ~110 px, so every face kept is still one HOG found; "no_face"
+  searches finely only where the first pass found no face; "never" stops at 5%.
 - Turned, half-hidden faces score below HOG's threshold. When no face is found at all,
-  the best detection down to `weak_threshold` (-0.5) is taken as a weak face (a negative
-  score): on the in-the-wild photos this finds a face in 19 of the 32 photos with none,
-  and adds ~2 points of recall at no cost in precision. It costs nothing to look: the
-  same searches, a lower threshold.
+  the best detection down to `weak_threshold` is taken as a weak face (a negative
+  score). It costs nothing to look: the same searches, a lower threshold.
 """
 
 from __future__ import annotations
@@ -37,6 +27,7 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,7 +60,6 @@ class FaceEngine:
         self.upsample = upsample
         self.max_side = max_side
         self.video_frames = video_frames
-        self.fine_pass = fine_pass
         self.min_face = min_face
         self.weak_threshold = min(0.0, weak_threshold)
         if model == "cnn":
@@ -77,11 +67,14 @@ class FaceEngine:
         else:
             self._cnn = None
             self._hog = dlib.get_frontal_face_detector()
-        wants_proposals = fine_pass == "proposals" and model == "hog"
-        self._proposals = proposals.load() if wants_proposals else None
-        if wants_proposals and self._proposals is None:
+        self._proposals = proposals.load() if fine_pass == "proposals" and model == "hog" else None
+        if fine_pass == "proposals" and model == "hog" and self._proposals is None:
             log.warning("BlazeFace or LiteRT is missing or unusable: small faces are searched for by HOG "
                         "at twice max_side (fine_pass = \"always\", ~2x slower on big photos)")
+            fine_pass = "always"
+        elif fine_pass == "proposals" and model != "hog":
+            fine_pass = "always"  # crops are searched by HOG: the CNN searches finely instead
+        self._fine_search = FINE_SEARCHES[fine_pass]
         self._landmarks = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
         self._encoder = dlib.face_recognition_model_v1(models.face_recognition_model_location())
 
@@ -163,23 +156,8 @@ class FaceEngine:
         """Detect and encode the faces in one frame; boxes in original pixels. `fine`:
         allow the finer pass and the weak fallback (images; a video has 8 frames, and
         its faceless frames would each pay for them)."""
-        # HOG on grey finds the same faces (126 of the 127 on colour in the development
-        # photos) in two thirds of the time; landmarks and encodings use the colour frame.
-        grey, enlarge = self._cnn is None, float(2 ** self.upsample)
-        finer = self._finer_side(frame, enlarge) if fine and self.fine_pass != "never" else None
-        if finer is not None and self.fine_pass in ("proposals", "always") and self._proposals is None:
-            # One search at the finer side covers the first pass's scales too.
-            found = self._detect(*frame.for_detection(finer, grey=grey, enlarge=finer))
-        elif finer is not None and self._proposals is not None:
-            # HOG searches the whole picture for the large faces only; BlazeFace proposes
-            # the others, down to min_face, and HOG looks for each in a crop.
-            coarse = round(finer / _COARSE)
-            found = self._detect(*frame.for_detection(coarse, grey=grey))
-            found = _merge(found, self._confirmed(frame, found, finer, coarse))
-        else:
-            found = self._detect(*frame.for_detection(self.max_side, grey=grey, enlarge=enlarge))
-            if finer is not None and not _strong(found):
-                found = _merge(found, self._detect(*frame.for_detection(finer, grey=grey, enlarge=finer)))
+        finer = self._finer_side(frame) if fine else None
+        found = self._whole(frame) if finer is None else self._fine_search(self, frame, finer)
         faces = _strong(found)
         if not faces and fine and found:
             faces = [max(found, key=lambda f: f[1])]
@@ -196,6 +174,33 @@ class FaceEngine:
                  side=float(min(rect.width(), rect.height())), sharpness=_sharpness(image, shape))
             for (rect, score), encoding, shape in zip(faces, encodings, shapes, strict=True)
         ]
+
+    # The searches of one frame: the first pass alone, or one of FINE_SEARCHES when a
+    # face of min_face px is below what it finds (at `finer`, it is 80 px).
+
+    def _at(self, frame: media.Frame, side: int, enlarge: float = 1.0) -> list[Detection]:
+        # HOG on grey finds the same faces as on colour in two thirds of the time;
+        # landmarks and encodings use the colour frame.
+        return self._detect(*frame.for_detection(side, grey=self._cnn is None, enlarge=enlarge))
+
+    def _whole(self, frame: media.Frame, finer: int = 0) -> list[Detection]:
+        """The first pass: the frame at max_side (a small one enlarged towards it)."""
+        return self._at(frame, self.max_side, float(2 ** self.upsample))
+
+    def _finely(self, frame: media.Frame, finer: int) -> list[Detection]:
+        """One search at the finer side, which covers the first pass's scales too."""
+        return self._at(frame, finer, finer)
+
+    def _finely_if_none(self, frame: media.Frame, finer: int) -> list[Detection]:
+        found = self._whole(frame)
+        return found if _strong(found) else _merge(found, self._finely(frame, finer))
+
+    def _proposed(self, frame: media.Frame, finer: int) -> list[Detection]:
+        """HOG searches the whole picture for the large faces only; BlazeFace proposes the
+        others, down to min_face, and HOG looks for each in a crop."""
+        coarse = round(finer / _COARSE)
+        found = self._at(frame, coarse)
+        return _merge(found, self._confirmed(frame, found, finer, coarse))
 
     def _detect(self, seen: np.ndarray, factor: float) -> list[Detection]:
         """Detections in `seen` (scores down to weak_threshold), as frame rectangles."""
@@ -244,14 +249,21 @@ class FaceEngine:
                     break
         return kept
 
-    def _finer_side(self, frame: media.Frame, enlarge: float) -> int | None:
+    def _finer_side(self, frame: media.Frame) -> int | None:
         """The side at which a face of `min_face` px at the first pass's scale is 80 px
         (twice that side for 40), searched from the frame's own pixels (a 12 MP JPEG
         decodes at 2000 px: sharper than the 1600 px copy). None when the first pass is
         already (nearly) that fine: small pictures, enlarged for it."""
         base = min(max(frame.pixels.shape[:2]), self.max_side)
         target = round(base * 80 / self.min_face)
+        enlarge = float(2 ** self.upsample)
         return None if target <= 1.25 * frame.detection_side(self.max_side, enlarge) else target
+
+
+# fine_pass → how a frame that needs a finer search is searched.
+FINE_SEARCHES: dict[str, Callable[[FaceEngine, media.Frame, int], list[Detection]]] = {
+    "never": FaceEngine._whole, "always": FaceEngine._finely,
+    "no_face": FaceEngine._finely_if_none, "proposals": FaceEngine._proposed}
 
 
 # With proposals, HOG's own search is at this fraction of the finer side: faces of 160 px
@@ -290,7 +302,7 @@ def _overlap(a: dlib.rectangle, b: dlib.rectangle) -> float:
 
 def _sharpness(image: np.ndarray, shape: dlib.full_object_detection) -> float:
     """Variance of the Laplacian of the face as the encoder sees it (the 150 px aligned
-    chip, grey): low for a blurred or upscaled face. ~1 ms."""
+    chip, grey): low for a blurred or upscaled face."""
     chip = dlib.get_face_chip(image, shape, 150, 0.25).astype(np.float32)
     g = chip @ np.array([0.299, 0.587, 0.114], np.float32)
     lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]

@@ -2,10 +2,9 @@
 
 Every frame comes downscaled so its longer side is at most twice `max_side` pixels,
 with the factor that maps its pixel coordinates back to the original; the detector
-sees a copy of at most `max_side`. Costs on 2 cores: a 12 MP
-JPEG decodes in ~0.05 s with draft mode (the DCT scales by 1/2..1/8 while decoding)
-against ~0.25 s in full; a video costs one ffmpeg run that decodes up to the last
-sampled frame.
+sees a copy of at most `max_side`. A JPEG is decoded in draft mode (the DCT scales by
+1/2..1/8 while decoding, a fraction of a full decode); a video costs one ffmpeg run
+that decodes up to the last sampled frame.
 """
 
 from __future__ import annotations
@@ -43,20 +42,20 @@ class Frame:
 
     @cached_property
     def picture(self) -> Image.Image:
-        """The pixels as a Pillow image, made once (~2 ms for 3 MP) for every copy taken."""
+        """The pixels as a Pillow image, made once for every copy taken."""
         return Image.fromarray(self.pixels)
 
     @cached_property
     def grey(self) -> Image.Image:
-        """The picture in grey, made once (~2 ms for 3 MP) for every search in it."""
+        """The picture in grey, made once for every search in it."""
         return self.picture.convert("L")
 
     def for_detection(self, max_side: int, grey: bool, enlarge: float = 1.0) -> tuple[np.ndarray, float]:
         """The frame as the detector should see it, at most `max_side` pixels a side (grey:
-        one channel, ~4 ms), and how many frame pixels one of its pixels is. A smaller
-        picture is enlarged towards `max_side`, by at most `enlarge` (1: never), so a
-        picture just over max_side/2 (828 px) is searched for faces as small as one of
-        400 px is (~40 px), at the cost of one max_side search (~130 ms)."""
+        one channel), and how many frame pixels one of its pixels is. A smaller picture is
+        enlarged towards `max_side`, by at most `enlarge` (1: never), so a picture just
+        over max_side/2 (828 px) is searched for faces as small as one of 400 px is, at
+        the cost of one max_side search."""
         image = self.grey if grey else self.picture
         factor = self._detection_factor(max_side, enlarge)
         if factor != 1.0:
@@ -112,8 +111,8 @@ def load_image(data: bytes, max_side: int) -> tuple[Frame, tuple[int, int]]:
 
 def resized(image: Image.Image, factor: float) -> Image.Image:
     """`image` scaled by `factor`, bilinear. Shrinking by 2 or more first averages whole
-    blocks of pixels (Image.reduce): 3x faster than the bilinear filter alone, which
-    widens with the factor (~19 ms from 3 MP RGB to a third of its side, ~6 ms so)."""
+    blocks of pixels (Image.reduce): the bilinear filter alone widens with the factor,
+    and its cost with it."""
     size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
 

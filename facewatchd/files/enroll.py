@@ -16,11 +16,11 @@ from ..engine.kinds import wanted
 from ..engine.report import Face, FaceReport
 from ..state import Store
 from ..steps import Analyse
+from ..vocabulary import Origin
 from . import route, scan
 
 log = logging.getLogger("facewatchd.enroll")
 
-ORIGIN_FOLDER = "folder"
 # In a reference photo with several faces, the largest is taken only if it is at
 # least this many times the area of the next one; otherwise the photo is ambiguous.
 DOMINANT_AREA_RATIO = 2.0
@@ -54,7 +54,7 @@ def enrol(folder: Path, store: Store, progress: route.Progress = route._nothing
         hashes[path] = route.file_sha256(path, progress)
         yield None
     summary = EnrollSummary()
-    known = {(r.person, r.sha256): r for r in store.references(origin=ORIGIN_FOLDER)}
+    known = {(r.person, r.sha256): r for r in store.references(origin=Origin.FOLDER)}
     wanted = {(photos[p], hashes[p]) for p in photos}
     with store.transaction():
         for key, ref in known.items():
@@ -72,7 +72,7 @@ def enrol(folder: Path, store: Store, progress: route.Progress = route._nothing
             log.warning("reference photo %s not used: %s", path, why,
                         extra={"FACEWATCH_PATH": str(path)})
         else:
-            store.add_reference(photos[path], ORIGIN_FOLDER, str(path), report.sha256, face.box,
+            store.add_reference(photos[path], Origin.FOLDER, str(path), report.sha256, face.box,
                                 face.encoding)
             summary.added += 1
     summary.persons = store.reference_counts()

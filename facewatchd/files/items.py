@@ -13,9 +13,8 @@ from ..engine.report import Face, FaceReport
 from ..errors import UsageError
 from ..policy.decide import Decision
 from ..state import LedgerEntry, StoredFace
+from ..vocabulary import Outcome, Reason
 from .folders import subfolder_in_review
-
-TRASH = "trash"  # the outcome of a deleted item (in the review folder's trash/)
 
 
 def valid_person_name(name: str) -> str:
@@ -63,14 +62,14 @@ class Item:
         return {"id": self.id, "path": str(self.path), "reason": self.reason,
                 "faces": len(self.faces), "person": person, "distance": distance,
                 "kind": self.entry.evidence.get("kind"), "source": self.source,
-                "since": self.entry.updated, "deleted": self.entry.outcome == TRASH}
+                "since": self.entry.updated, "deleted": self.entry.outcome == Outcome.TRASH}
 
     def report(self) -> FaceReport:
         return report_of(self.entry, self.faces)
 
 
 def reason_of(entry: LedgerEntry) -> str:
-    return "failed" if entry.outcome == "failed" else entry.reason
+    return Reason.FAILED if entry.outcome == Outcome.FAILED else entry.reason
 
 
 def report_of(entry: LedgerEntry, faces: tuple[StoredFace, ...]) -> FaceReport:

@@ -21,14 +21,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..engine import kinds
 from ..engine.report import Signature
 from ..errors import RouteError
-from ..state import LedgerEntry, Store
+from ..state import LedgerEntry, Record, Store
+from ..vocabulary import Actor
 from . import route
 
 log = logging.getLogger("facewatchd.journal")
@@ -46,18 +47,17 @@ class Journal:
         self.store = store
         self.progress = progress
 
-    def move(self, source: Path, folder: Path, *, signature: Signature, sha256: str,
-             size: int, name: str | None = None, also: Sequence[Path] = (),
-             **row: Any) -> Moved:
+    def move(self, source: Path, folder: Path, record: Record, *, signature: Signature,
+             sha256: str, size: int, name: str | None = None, also: Sequence[Path] = ()) -> Moved:
         """Move the file at `source` into `folder` (as `name`, or its own name, made
-        unique) with its sidecars, and link it into each folder of `also`; `row` is the
-        rest of the ledger row (outcome, reason, persons, evidence, actor...).
+        unique) with its sidecars, and link it into each folder of `also`; `record` is
+        what its ledger row says of the move.
 
         Raises RouteError, with the file where it was, when it cannot be moved.
         """
         target = route.free_target(folder, name or source.name)
         entry_id = self.store.begin_move(sha256=sha256, size=size, source=str(source),
-                                         target=str(target), **row)
+                                         target=str(target), record=record)
         while True:
             try:
                 route.move(source, target, str(entry_id), signature, self.progress)
@@ -83,9 +83,7 @@ class Journal:
         target = entry.path
         entry_id = self.store.begin_move(
             sha256=entry.sha256, size=entry.size, source=str(target), target=str(target),
-            outcome=entry.outcome, reason=entry.reason, persons=entry.persons,
-            evidence=entry.evidence, original_id=entry.original_id, prior_id=entry.id,
-            item_id=entry.item_id, actor="sidecar", taught=[])
+            record=replace(entry.record, actor=Actor.SIDECAR, prior_id=entry.id, taught=()))
         carried = Carried(self, entry_id, entry.sidecars)
         moved = carried.move(sidecar, target.parent / kinds.renamed(sidecar.name, photo_name, target.name))
         if moved is None:
@@ -120,15 +118,15 @@ class Journal:
                              folder / kinds.renamed(Path(sidecar["to"]).name, target.name, link.name))
         return links
 
-    def delete(self, entry: LedgerEntry, **row: Any) -> None:
+    def delete(self, entry: LedgerEntry, record: Record) -> None:
         """Delete the file the ledger has at `entry.target` for good, and its sidecars,
-        journaled. Raises RouteError when it cannot be deleted; the file stays."""
+        journaled (`record`: what its row says). Raises RouteError when it cannot be
+        deleted; the file stays."""
         path = entry.path
         sidecars = [{"from": str(s), "to": None, "sha256": route.file_sha256(s)}
                     for s in kinds.sidecars_of(path)]
         entry_id = self.store.begin_move(sha256=entry.sha256, size=entry.size, source=str(path),
-                                         target=None, prior_id=entry.id, item_id=entry.item_id,
-                                         **row)
+                                         target=None, record=record)
         self.store.plan_sidecars(entry_id, sidecars)
         try:
             path.unlink()

@@ -23,16 +23,16 @@ from typing import Any
 from ..config import WatchConfig
 from ..errors import RefusedError, UsageError
 from ..policy.decide import Decision, References, decide
-from ..state import REVIEW_OUTCOMES, LedgerEntry, StoredFace
+from ..state import LedgerEntry, Record, StoredFace
+from ..vocabulary import REVIEW_OUTCOMES, Actor, Band, Origin, Outcome, Reason
 from .folders import in_review, own_folders
-from .items import TRASH, Item, reason_of, report_of, valid_person_name
+from .items import Item, reason_of, report_of, valid_person_name
 from .sorter import Sorter
 
 log = logging.getLogger("facewatchd.review")
 
-ORIGIN_REVIEW = "review"  # references taught from the queue
 # Items whose faces may match once references change; the others stay for a person.
-RECHECKED_REASONS = ("unknown_face", "uncertain", "several_people")
+RECHECKED_REASONS = (Reason.UNKNOWN_FACE, Reason.UNCERTAIN, Reason.SEVERAL_PEOPLE)
 # An unknown face this little beyond a person's tolerance is still offered as "maybe
 # them" (the review page's suggestions): for a person to confirm, never a decision.
 # Uncertain faces (within tolerance, without the support) always are.
@@ -61,7 +61,7 @@ class ReviewQueue:
                 deleted: bool = False) -> list[LedgerEntry]:
         """The ledger rows of the items in review (or, with `deleted`, in its trash),
         oldest first; cheap: no faces are read and nothing is decided."""
-        return [e for e in self.store.current((TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids)
+        return [e for e in self.store.current((Outcome.TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids)
                 if self._watch_of(e.path) is not None  # else its folder left the config
                 and (reason is None or reason_of(e) == reason)]
 
@@ -140,11 +140,11 @@ class ReviewQueue:
     def suggestion(self, item: Item) -> dict[str, Any] | None:
         """"Maybe NAME": the nearest person to one of the item's faces that match nobody,
         when that face is uncertain or within SUGGEST_MARGIN beyond their tolerance."""
-        if item.reason not in ("unknown_face", "uncertain"):
+        if item.reason not in (Reason.UNKNOWN_FACE, Reason.UNCERTAIN):
             return None
         near = [v for v in item.decision.faces
                 if v.person is not None and v.distance is not None and v.tolerance is not None
-                and not v.matched and (v.band == "uncertain" or v.distance <= v.tolerance + SUGGEST_MARGIN)]
+                and not v.matched and (v.band == Band.UNCERTAIN or v.distance <= v.tolerance + SUGGEST_MARGIN)]
         if not near:
             return None
         best = min(near, key=lambda v: v.distance or 0.0)
@@ -208,10 +208,9 @@ class ReviewQueue:
             rule = f"kept by the user in {folder}"
         else:
             raise UsageError("say where to: a person or a folder")
-        record = {**item.entry.evidence, "rule": rule}
-        target = self.sorter.relocate(item.entry, folder, outcome="sorted", reason="kept",
-                                      actor="user", persons=(person,) if person else (),
-                                      evidence=record)
+        target = self.sorter.relocate(item.entry, folder, Record(
+            Outcome.SORTED, Reason.KEPT, (person,) if person else (),
+            {**item.entry.evidence, "rule": rule}, Actor.USER))
         return {"id": item.id, "ok": True, "path": str(target)}
 
     def _allowed_folder(self, to: str) -> Path:
@@ -239,14 +238,14 @@ class ReviewQueue:
         if not 1 <= face <= len(item.faces):
             raise RefusedError(f"item {item.id} has no face {face} (it has {len(item.faces)})")
         chosen = item.faces[face - 1]
-        ref = self.store.add_reference(person, ORIGIN_REVIEW, str(item.path), item.entry.sha256,
+        ref = self.store.add_reference(person, Origin.REVIEW, str(item.path), item.entry.sha256,
                                        chosen.box, chosen.encoding)
         folder = item.watch.destination_for(person) / item.subfolder
-        record = {**item.entry.evidence, "rule": f"face {face} taught as {person} by the user"}
+        rule = f"face {face} taught as {person} by the user"
         try:
-            target = self.sorter.relocate(item.entry, folder, outcome="sorted", reason="taught",
-                                          actor="user", persons=(person,), evidence=record,
-                                          taught=[ref])
+            target = self.sorter.relocate(item.entry, folder, Record(
+                Outcome.SORTED, Reason.TAUGHT, (person,), {**item.entry.evidence, "rule": rule},
+                Actor.USER, taught=[ref]))
         except BaseException:
             # Refused or not moved: no ledger row teaches it, so nothing may be learnt.
             self.store.forget_reference(ref)
@@ -255,18 +254,17 @@ class ReviewQueue:
 
     def delete(self, item: Item) -> dict[str, Any]:
         """Move the item into the review folder's trash/, kept for trash_days."""
-        folder = in_review(item.watch.review, TRASH, item.subfolder)
-        target = self.sorter.relocate(item.entry, folder, outcome=TRASH, reason=item.entry.reason,
-                                      actor="user", item_id=item.id,
-                                      evidence={**item.entry.evidence, "was": item.entry.outcome})
+        folder = in_review(item.watch.review, Outcome.TRASH, item.subfolder)
+        target = self.sorter.relocate(item.entry, folder, Record(
+            Outcome.TRASH, item.entry.reason, (), {**item.entry.evidence, "was": item.entry.outcome},
+            Actor.USER, item_id=item.id))
         return {"id": item.id, "ok": True, "path": str(target)}
 
     def restore(self, item: Item) -> dict[str, Any]:
         """Bring a deleted item back to review, as it was."""
         record = dict(item.entry.evidence)
-        outcome = record.pop("was", "review")
+        outcome = Outcome(record.pop("was", Outcome.REVIEW))
         folder = in_review(item.watch.review, outcome, item.subfolder)
-        target = self.sorter.relocate(item.entry, folder, outcome=outcome,
-                                      reason=item.entry.reason, actor="user", item_id=item.id,
-                                      evidence=record)
+        target = self.sorter.relocate(item.entry, folder, Record(
+            outcome, item.entry.reason, (), record, Actor.USER, item_id=item.id))
         return {"id": item.id, "ok": True, "path": str(target)}

@@ -20,7 +20,8 @@ from ..engine.report import FaceReport
 from ..errors import RefusedError, RouteError
 from ..policy.decide import Decision, Policy, References, decide, evidence
 from ..policy.learn import auto_reference
-from ..state import ORIGIN_AUTO, LedgerEntry, Store
+from ..state import LedgerEntry, Record, Store
+from ..vocabulary import Origin, Outcome, Reason
 from . import route
 from .folders import in_review
 from .journal import Journal
@@ -28,16 +29,14 @@ from .mounts import Mounts
 
 log = logging.getLogger("facewatchd.sorter")
 
-UNDONE = "undone"  # the outcome of a file put back in inbound by an undo: left there
-
 
 @dataclass(frozen=True)
-class Outcome:
-    """What happened to one file. `outcome` is sorted, review, duplicate, failed or left;
-    for a sidecar, sidecar (it followed its photo) or ignored."""
+class Handled:
+    """What happened to one file: sorted, review, duplicate, failed or left; for a
+    sidecar, sidecar (it followed its photo) or ignored."""
 
     source: Path
-    outcome: str
+    outcome: Outcome
     reason: str
     persons: tuple[str, ...] = ()
     target: Path | None = None
@@ -53,9 +52,9 @@ class Plan:
     (a duplicate is filed as a duplicate, whoever is in it).
     """
 
-    outcome: str
+    outcome: Outcome
     decision: Decision
-    record: dict[str, Any]  # the evidence the ledger keeps
+    evidence: dict[str, Any]  # what the ledger keeps of the decision
     folder: Path | None = None
     also: tuple[Path, ...] = ()  # further persons' folders (multi_person = all)
     original: LedgerEntry | None = None  # the file this one duplicates
@@ -63,11 +62,11 @@ class Plan:
 
     @property
     def reason(self) -> str:
-        return "duplicate" if self.outcome == "duplicate" else self.decision.reason
+        return Reason.DUPLICATE if self.outcome == Outcome.DUPLICATE else self.decision.reason
 
     @property
     def persons(self) -> tuple[str, ...]:
-        return self.decision.persons if self.outcome == "sorted" else ()
+        return self.decision.persons if self.outcome == Outcome.SORTED else ()
 
 
 class Sorter:
@@ -82,7 +81,7 @@ class Sorter:
                              rec.min_band_face)
         self.references = References(*store.active_references())
         # Files an undo put back in inbound, by path: (size, mtime_ns, ledger id).
-        undone = store.current((UNDONE,))
+        undone = store.current((Outcome.UNDONE,))
         self.held = {str(e.path): (e.size, e.evidence["held_mtime_ns"], e.id)
                      for e in undone if not e.evidence.get("released")}
         self.released = {str(e.path): e.id for e in undone if e.evidence.get("released")}
@@ -128,32 +127,32 @@ class Sorter:
         decision = decide(report, self.references, self.policy)
         record = evidence(report, decision)
         if watch is None:
-            return Plan("left", decision, record, why="not in any inbound folder")
+            return Plan(Outcome.LEFT, decision, record, why="not in any inbound folder")
         if report.signature is None:
             # Never opened (gone, a symlink, unreadable): nothing of ours to move.
-            return Plan("left", decision, record, why=report.error or "could not be opened")
+            return Plan(Outcome.LEFT, decision, record, why=report.error or "could not be opened")
         subfolder = source.parent.relative_to(watch.inbound) if source.is_relative_to(
             watch.inbound) else Path()
         original = None
-        if decision.outcome == "failed":
-            outcome = "failed"
+        if decision.outcome == Outcome.FAILED:
+            outcome = Outcome.FAILED
         elif (original := self.store.sorted_before(report.sha256)) is not None:
-            outcome = "duplicate"
+            outcome = Outcome.DUPLICATE
             record = {**record,
                       "rule": f"same content as a file sorted before, now at {original.target}"}
         else:
             outcome = decision.outcome
-        if outcome == "sorted":
+        if outcome == Outcome.SORTED:
             folder = watch.destination_for(decision.persons[0]) / subfolder
         else:
             folder = in_review(watch.review, outcome, subfolder)
         if (why := self.mounts.problem(folder)) is not None:
-            return Plan("left", decision, record, why=why)
+            return Plan(Outcome.LEFT, decision, record, why=why)
         also = tuple(watch.destination_for(p) / subfolder for p in decision.persons[1:]) \
-            if outcome == "sorted" else ()
+            if outcome == Outcome.SORTED else ()
         return Plan(outcome, decision, record, folder, also, original)
 
-    def handle(self, report: FaceReport) -> Outcome:
+    def handle(self, report: FaceReport) -> Handled:
         """Decide where the file of `report` goes and move it there."""
         source = Path(report.path)
         if report.signature is None and report.abandoned:
@@ -161,10 +160,10 @@ class Sorter:
             if (identity := route.identify(source, self.journal.progress)) is not None:
                 report = replace(report, signature=identity[0], sha256=identity[1])
         plan = self.plan(report)
-        if plan.outcome == "left":
+        if plan.outcome == Outcome.LEFT:
             return self._left(source, plan.why)
         assert plan.folder is not None and report.signature is not None
-        if plan.outcome != "sorted":  # what review, clustering and the contact sheet will need
+        if plan.outcome != Outcome.SORTED:  # what review, clustering and the contact sheet will need
             self.store.save_faces(report.sha256, [(f.box, f.score, f.time, f.encoding)
                                                   for f in report.faces],
                                   report.thumbnail, report.thumbnail_time)
@@ -174,17 +173,17 @@ class Sorter:
         prior = held[2] if held else self.released.pop(str(source), None)
         try:
             moved = self.journal.move(
-                source, plan.folder, signature=report.signature, sha256=report.sha256,
-                size=report.signature.size, also=plan.also, outcome=plan.outcome,
-                reason=plan.reason, persons=list(plan.persons), evidence=plan.record,
-                original_id=plan.original.id if plan.original else None,
-                prior_id=prior)
+                source, plan.folder, Record(plan.outcome, plan.reason, plan.persons, plan.evidence,
+                                            original_id=plan.original.id if plan.original else None,
+                                            prior_id=prior),
+                signature=report.signature, sha256=report.sha256, size=report.signature.size,
+                also=plan.also)
         except RouteError as e:
             return self._left(source, str(e))
-        result = Outcome(source, plan.outcome, plan.reason, plan.persons, moved.target,
+        result = Handled(source, plan.outcome, plan.reason, plan.persons, moved.target,
                          moved.entry_id)
         _log_outcome(result, plan, report)
-        if plan.outcome == "sorted" and (face := auto_reference(
+        if plan.outcome == Outcome.SORTED and (face := auto_reference(
                 report, plan.decision, self.references, self.config.recognition)) is not None:
             self._learn(moved.entry_id, moved.target, report, plan.decision, face)
         return result
@@ -196,7 +195,7 @@ class Sorter:
         review queue is not re-checked (an automatic reference only extends the sure band)."""
         verdict = next(v for v in decision.faces if v.face == face)
         assert verdict.person is not None
-        ref = self.store.add_reference(verdict.person, ORIGIN_AUTO, str(target), report.sha256,
+        ref = self.store.add_reference(verdict.person, Origin.AUTO, str(target), report.sha256,
                                        report.faces[face].box, report.faces[face].encoding)
         self.store.set_taught(entry_id, [ref], f"face {face + 1} became automatic reference {ref} "
                                                f"of {verdict.person} ({verdict.why})")
@@ -205,12 +204,11 @@ class Sorter:
                  verdict.person, verdict.why, extra={"FACEWATCH_PATH": str(target),
                                                      "FACEWATCH_PERSON": verdict.person})
 
-    def relocate(self, entry: LedgerEntry, folder: Path, *, outcome: str, reason: str,
-                 actor: str, persons: tuple[str, ...] = (), evidence: dict[str, Any] | None = None,
-                 item_id: int | None = None, taught: Sequence[int] = (), name: str | None = None,
+    def relocate(self, entry: LedgerEntry, folder: Path, record: Record, *, name: str | None = None,
                  also: Sequence[Path] = ()) -> Path:
-        """Move a file the ledger knows (at `entry.target`) on into `folder`, journaled,
-        and link it into the folders `also` (further persons).
+        """Move a file the ledger knows (at `entry.target`) on into `folder`, journaled
+        as `record` says (the next of the file's moves), and link it into the folders
+        `also` (further persons).
 
         Refuses with RouteError when the file there is no longer the one the ledger
         knows; returns where it went (`name`, or its own name, made unique).
@@ -226,17 +224,16 @@ class Sorter:
         if identity is None or identity[1] != entry.sha256:
             raise RouteError(f"{source} is not the file the ledger put there any more"
                              " (moved, replaced or changed)")
-        moved = self.journal.move(
-            source, folder, signature=identity[0], sha256=entry.sha256, size=entry.size,
-            name=name, also=also, outcome=outcome, reason=reason, persons=list(persons),
-            evidence=entry.evidence if evidence is None else evidence, prior_id=entry.id,
-            item_id=item_id, actor=actor, taught=list(taught))
-        log.info("%s → %s (%s by %s: %s)", source, moved.target, outcome, actor, reason,
-                 extra={"FACEWATCH_PATH": str(source), "FACEWATCH_TARGET": str(moved.target),
-                        "FACEWATCH_DECISION": outcome, "FACEWATCH_ACTOR": actor})
+        record = replace(record, prior_id=entry.id)
+        moved = self.journal.move(source, folder, record, signature=identity[0], sha256=entry.sha256,
+                                  size=entry.size, name=name, also=also)
+        log.info("%s → %s (%s by %s: %s)", source, moved.target, record.outcome, record.actor,
+                 record.reason, extra={"FACEWATCH_PATH": str(source), "FACEWATCH_TARGET": str(moved.target),
+                                       "FACEWATCH_DECISION": record.outcome,
+                                       "FACEWATCH_ACTOR": record.actor})
         return moved.target
 
-    def follow(self, sidecar: Path) -> Outcome:
+    def follow(self, sidecar: Path) -> Handled:
         """A sidecar whose photo is not beside it: bring it to where the ledger says its
         photo is now. Without one (the photo never came, or is gone), it stays: ignored."""
         # The photo's name begins as the sidecar's does: "IMG_1.xmp", "IMG_1.jpg.json".
@@ -244,24 +241,25 @@ class Sorter:
                       if Path(e.source).parent == sidecar.parent and kinds.is_media(Path(e.source))
                       and kinds.belongs_to(sidecar.name, Path(e.source).name)), None)
         now = self.store.current_of(first) if first else None
-        if first is None or now is None or now.target is None or now.outcome in (UNDONE, "purged"):
-            return Outcome(sidecar, "ignored", "no photo of it was sorted")
+        if first is None or now is None or now.target is None or now.outcome in (
+                Outcome.UNDONE, Outcome.PURGED):
+            return Handled(sidecar, Outcome.IGNORED, "no photo of it was sorted")
         try:
             target = self.journal.attach(now, sidecar, Path(first.source).name)
         except RouteError as e:
             return self._left(sidecar, str(e))
         log.info("%s → %s (the sidecar follows its photo)", sidecar, target,
                  extra={"FACEWATCH_PATH": str(sidecar), "FACEWATCH_TARGET": str(target),
-                        "FACEWATCH_DECISION": "sidecar"})
-        return Outcome(sidecar, "sidecar", "follows its photo", target=target)
+                        "FACEWATCH_DECISION": Outcome.SIDECAR})
+        return Handled(sidecar, Outcome.SIDECAR, "follows its photo", target=target)
 
-    def _left(self, source: Path, why: str) -> Outcome:
+    def _left(self, source: Path, why: str) -> Handled:
         log.warning("left %s in place: %s", source, why,
-                    extra={"FACEWATCH_PATH": str(source), "FACEWATCH_DECISION": "left"})
-        return Outcome(source, "left", why)
+                    extra={"FACEWATCH_PATH": str(source), "FACEWATCH_DECISION": Outcome.LEFT})
+        return Handled(source, Outcome.LEFT, why)
 
 
-def _log_outcome(result: Outcome, plan: Plan, report: FaceReport) -> None:
+def _log_outcome(result: Handled, plan: Plan, report: FaceReport) -> None:
     best = min((v.distance for v in plan.decision.faces if v.distance is not None), default=None)
     fields = {"FACEWATCH_PATH": str(result.source), "FACEWATCH_DECISION": result.outcome,
               "FACEWATCH_REASON": result.reason, "FACEWATCH_TARGET": str(result.target),
@@ -270,6 +268,6 @@ def _log_outcome(result: Outcome, plan: Plan, report: FaceReport) -> None:
         fields["FACEWATCH_PERSON"] = ",".join(result.persons)
     if best is not None:
         fields["FACEWATCH_DISTANCE"] = f"{best:.4f}"
-    level = logging.WARNING if result.outcome == "failed" else logging.INFO
+    level = logging.WARNING if result.outcome == Outcome.FAILED else logging.INFO
     log.log(level, "%s → %s (%s: %s)", result.source, result.target, result.outcome,
-            plan.record["rule"], extra=fields)
+            plan.evidence["rule"], extra=fields)

@@ -12,8 +12,9 @@ from typing import Any
 
 from ..errors import RefusedError, RouteError
 from ..policy.decide import evidence
+from ..state import Record
+from ..vocabulary import Actor, Outcome
 from . import route
-from .items import TRASH
 from .review import RECHECKED_REASONS, ReviewQueue
 
 log = logging.getLogger("facewatchd.review")
@@ -29,7 +30,7 @@ def recheck(queue: ReviewQueue, taught: dict[str, list[int]] | None = None
     """
     moved = []
     for item in queue.iter_items(queue.entries()):
-        if item.reason not in RECHECKED_REASONS or item.decision.outcome != "sorted":
+        if item.reason not in RECHECKED_REASONS or item.decision.outcome != Outcome.SORTED:
             continue
         decision = item.decision
         record = evidence(item.report(), decision)
@@ -37,10 +38,9 @@ def recheck(queue: ReviewQueue, taught: dict[str, list[int]] | None = None
         folder = item.watch.destination_for(decision.persons[0]) / item.subfolder
         also = [item.watch.destination_for(p) / item.subfolder for p in decision.persons[1:]]
         try:
-            target = queue.sorter.relocate(
-                item.entry, folder, outcome="sorted", reason=decision.reason, actor="recheck",
-                persons=decision.persons, evidence=record,
-                taught=(taught or {}).get(item.entry.sha256, []), also=also)
+            target = queue.sorter.relocate(item.entry, folder, Record(
+                Outcome.SORTED, decision.reason, decision.persons, record, Actor.RECHECK,
+                taught=(taught or {}).get(item.entry.sha256, [])), also=also)
         except (RouteError, RefusedError) as e:
             log.warning("review item %d matches %s now but stays: %s", item.id,
                         ", ".join(decision.persons), e)
@@ -57,15 +57,16 @@ def purge(queue: ReviewQueue, days: float, now: float | None = None) -> Generato
     the next purge."""
     cutoff = (time.time() if now is None else now) - days * 86400
     purged = 0
-    for entry in queue.store.current((TRASH,)):
+    for entry in queue.store.current((Outcome.TRASH,)):
         if entry.updated > cutoff:
             continue
         path = entry.path
         if route.file_sha256(path, queue.sorter.journal.progress) != entry.sha256:
             continue  # not the file we put there: not ours to delete
         try:
-            queue.sorter.journal.delete(entry, outcome="purged", reason=entry.reason,
-                                       persons=[], evidence=entry.evidence, actor="purge")
+            queue.sorter.journal.delete(entry, Record(
+                Outcome.PURGED, entry.reason, (), entry.evidence, Actor.PURGE, prior_id=entry.id,
+                item_id=entry.item_id))
         except RouteError as e:
             log.warning("could not purge %s from the review trash (tried again at the next "
                         "purge): %s", path, e, extra={"FACEWATCH_PATH": str(path)})

@@ -6,13 +6,10 @@ core faces linked through such neighbourhoods, plus the faces they reach. Faces
 reached by no core face stay unclustered. Written here in numpy (30 lines) rather
 than taking scikit-learn and SciPy (~100 MB) for this one function; the queue holds
 thousands of faces at most, and the distances are computed in blocks, so memory stays
-at ~4 MB per 1,000 faces in a block.
+bounded by a block's rows times n.
 
-The defaults ([review] cluster_distance 0.5, cluster_min_size 3) come from the 86
-faces of 19 people in the development photos: no two people's faces are within
-0.55 of each other (4 pairs are within 0.6), while 89% of one person's pairs are
-within 0.5. At 0.5 and 3, DBSCAN finds one cluster for each of the 15 people with
-3 or more photos and mixes none; at 0.6 it mixes two.
+How the defaults ([review] cluster_distance, cluster_min_size) were chosen:
+docs/review.md.
 
 Pure: encodings in, groups of their indexes out. Which faces of the review queue
 take part, and what a cluster is called, is files/clusters.py's.
@@ -31,7 +28,7 @@ BLOCK = 1024  # rows of the distance matrix computed at once
 
 def dbscan(points: np.ndarray, eps: float, min_size: int) -> np.ndarray:
     """Cluster labels (0, 1, ...) for each row of `points`; -1 for faces in no cluster.
-    Cost: n² distances, ~0.1 s for 5,000 faces."""
+    Cost: n² distances, computed a block of rows at a time."""
     neighbours: list[np.ndarray] = []
     for start in range(0, len(points), BLOCK):
         distances = distance_matrix(points[start:start + BLOCK], points)

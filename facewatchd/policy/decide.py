@@ -1,7 +1,7 @@
 """The decision policy: a FaceReport and the active references → a Decision.
 
 Pure and cheap: every face against every reference is one matrix product, then one
-minimum per person (a few milliseconds a face against 100,000 references).
+minimum per person.
 A Decision is data that says which face, which reference, what distance and which
 rule decided; the ledger, `why` and the review queue all show this same record.
 """
@@ -16,8 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..engine.report import FaceReport
-
-Outcome = Literal["sorted", "review", "failed"]
+from ..vocabulary import Band, Outcome, Reason
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ class FaceVerdict:
     reference: int | None  # id of that reference
     tolerance: float | None  # the tolerance that applied to that person
     matched: bool  # counts as that person
-    band: str = "unknown"  # sure, supported, uncertain, unknown
+    band: Band = Band.UNKNOWN
     support: int = 0  # how many of the person's references are within tolerance
     references: int = 0  # how many references the person has
     margin: float | None = None  # how much further the next person is
@@ -84,8 +83,8 @@ class FaceVerdict:
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: Outcome
-    reason: str  # matched, no_face, unknown_face, uncertain, several_people, unreadable
+    outcome: Outcome  # sorted, review or failed
+    reason: Reason  # matched, no_face, unknown_face, uncertain, several_people, unreadable
     rule: str  # the rule that decided, in words
     persons: tuple[str, ...] = ()  # destinations, best match first
     faces: tuple[FaceVerdict, ...] = ()
@@ -93,7 +92,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class Policy:
-    """How sure a match must be. Defaults and their evidence: README, Accuracy."""
+    """How sure a match must be. Defaults and their evidence: docs/recognition.md."""
 
     tolerance_for: Callable[[str], float]  # beyond this, a face is not the person
     multi_person: Literal["all", "first", "review"] = "all"
@@ -110,9 +109,9 @@ class Policy:
 def decide(report: FaceReport, references: References, policy: Policy) -> Decision:
     """Decide where the file of `report` goes. Cost: one F×N distance matrix."""
     if report.failed:
-        return Decision("failed", "unreadable", f"the file could not be analysed: {report.error}")
+        return Decision(Outcome.FAILED, Reason.UNREADABLE, f"the file could not be analysed: {report.error}")
     if not report.faces:
-        return Decision("review", "no_face", "no face was found")
+        return Decision(Outcome.REVIEW, Reason.NO_FACE, "no face was found")
     verdicts = _verdicts(report, references, policy)
     best: dict[str, float] = {}
     for v in verdicts:
@@ -122,26 +121,26 @@ def decide(report: FaceReport, references: References, policy: Policy) -> Decisi
     persons = tuple(sorted(best, key=best.__getitem__))
     if not persons and all(f.score < 0 for f in report.faces):
         # Only a weak detection (engine/faces.py), and it is nobody known: most likely no face.
-        return Decision("review", "no_face", "no face was found (" + "; ".join(
+        return Decision(Outcome.REVIEW, Reason.NO_FACE, "no face was found (" + "; ".join(
             f"a weak detection, score {report.faces[v.face].score:.2f}: {v.why}" for v in verdicts) + ")",
             faces=verdicts)
     if not persons:
-        unsure = [v for v in verdicts if v.band == "uncertain"]
+        unsure = [v for v in verdicts if v.band == Band.UNCERTAIN]
         if unsure:
-            return Decision("review", "uncertain", "; ".join(
+            return Decision(Outcome.REVIEW, Reason.UNCERTAIN, "; ".join(
                 f"maybe {v.person}: {v.why}" for v in unsure), faces=verdicts)
-        return Decision("review", "unknown_face",
+        return Decision(Outcome.REVIEW, Reason.UNKNOWN_FACE,
                         f"none of the {len(verdicts)} faces is within tolerance of a known person",
                         faces=verdicts)
     if len(persons) > 1 and policy.multi_person == "review":
-        return Decision("review", "several_people",
+        return Decision(Outcome.REVIEW, Reason.SEVERAL_PEOPLE,
                         f"several known people ({', '.join(persons)}) and multi_person = review",
                         faces=verdicts)
     if policy.multi_person == "first":
         persons = persons[:1]
     rule = "; ".join(next(f"{p}: {v.why}" for v in verdicts if v.matched and v.person == p
                           and v.distance == best[p]) for p in persons)
-    return Decision("sorted", "matched", rule, persons, verdicts)
+    return Decision(Outcome.SORTED, Reason.MATCHED, rule, persons, verdicts)
 
 
 def _verdicts(report: FaceReport, references: References, policy: Policy) -> tuple[FaceVerdict, ...]:
@@ -156,25 +155,47 @@ def _verdicts(report: FaceReport, references: References, policy: Policy) -> tup
     by_person = distances if order is None else distances[:, order]
     # Each face's nearest reference of each person: F×P.
     per_person = np.minimum.reduceat(by_person, starts, axis=1)
-    ends = np.r_[starts[1:], distances.shape[1]]
-    columns = np.arange(distances.shape[1]) if order is None else order
-    verdicts = [_verdict(i, by_person[i], per_person[i], starts, ends, columns, names,
-                         references, policy, report.faces[i].side) for i in range(len(distances))]
+    runs = _Runs(names, starts, np.r_[starts[1:], distances.shape[1]],
+                 np.arange(distances.shape[1]) if order is None else order)
+    verdicts = [_verdict(_Seen(i, by_person[i], per_person[i], report.faces[i].side), runs,
+                         references, policy) for i in range(len(distances))]
     return tuple(_across_frames(report, verdicts))
 
 
-def _verdict(face: int, by_person: np.ndarray, per_person: np.ndarray, starts: np.ndarray,
-             ends: np.ndarray, columns: np.ndarray, names: list[str], references: References,
-             policy: Policy, side: float) -> FaceVerdict:
-    ranked = np.argsort(per_person)
+@dataclass(frozen=True)
+class _Runs:
+    """How the references are laid out by person: person p's are the columns
+    starts[p]:ends[p] of a face's distances in person order, which are the references'
+    own columns `columns` there."""
+
+    names: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    columns: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """One face: its distance to every reference (in person order) and to each person's
+    nearest, and its size as the encoder saw it."""
+
+    face: int
+    by_person: np.ndarray
+    per_person: np.ndarray
+    side: float
+
+
+def _verdict(seen: _Seen, runs: _Runs, references: References, policy: Policy) -> FaceVerdict:
+    ranked = np.argsort(seen.per_person)
     p = ranked[0]
-    person = names[p]
-    own = by_person[starts[p]:ends[p]]  # this face's distances to each of p's references
-    auto = references.is_auto[columns[starts[p]:ends[p]]]
+    person = runs.names[p]
+    span = slice(runs.starts[p], runs.ends[p])
+    own = seen.by_person[span]  # this face's distances to each of p's references
+    auto = references.is_auto[runs.columns[span]]
     tolerance = policy.tolerance_for(person)
     support_tolerance = tolerance if policy.support_tolerance is None else policy.support_tolerance
-    runner_up = names[ranked[1]] if len(ranked) > 1 else None
-    margin = round(float(per_person[ranked[1]] - per_person[p]), 4) if runner_up else None
+    runner_up = runs.names[ranked[1]] if len(ranked) > 1 else None
+    margin = round(float(seen.per_person[ranked[1]] - seen.per_person[p]), 4) if runner_up else None
     sure = min(policy.sure, tolerance)
     # Automatic references count only within the sure distance: the nearest of 20
     # references is nearer by chance than the nearest of 3, for strangers too, and the
@@ -187,30 +208,30 @@ def _verdict(face: int, by_person: np.ndarray, per_person: np.ndarray, starts: n
     pick = best_auto if via_auto or best_given is None else best_given
     assert pick is not None  # a person has at least one reference
     distance = float(own[pick])
-    nearest = columns[starts[p] + pick]
+    nearest = runs.columns[runs.starts[p] + pick]
     support = int((given <= support_tolerance).sum())
     refs = len(given)
     needed = min(policy.min_support, refs)
     at = f"distance {distance:.3f}" + (" to an automatic reference" if via_auto else "")
     if distance > tolerance or (best_given is None and distance > sure):
-        band, why = "unknown", f"{at}, beyond the tolerance {tolerance}"
+        band, why = Band.UNKNOWN, f"{at}, beyond the tolerance {tolerance}"
     elif distance <= sure:
-        band, why = "sure", f"{at}, within the sure distance {sure}"
+        band, why = Band.SURE, f"{at}, within the sure distance {sure}"
     elif support < needed:
-        band, why = "uncertain", (f"{at}, but only {support} of {refs} references of {person} "
+        band, why = Band.UNCERTAIN, (f"{at}, but only {support} of {refs} references of {person} "
                                   f"within {support_tolerance} ({needed} needed beyond {policy.sure})")
     elif margin is not None and margin < policy.min_margin:
-        band, why = "uncertain", (f"{at}, but {runner_up} is nearly as close "
+        band, why = Band.UNCERTAIN, (f"{at}, but {runner_up} is nearly as close "
                                   f"(+{margin:.3f}, {policy.min_margin} needed)")
-    elif 0 < side < policy.min_band_face:
-        band, why = "uncertain", (f"{at}, but the face is only {side:.0f} px "
+    elif 0 < seen.side < policy.min_band_face:
+        band, why = Band.UNCERTAIN, (f"{at}, but the face is only {seen.side:.0f} px "
                                   f"({policy.min_band_face:.0f} needed beyond {policy.sure})")
     else:
-        band, why = "supported", (f"{at}, {support} of {refs} references within {support_tolerance}, "
+        band, why = Band.SUPPORTED, (f"{at}, {support} of {refs} references within {support_tolerance}, "
                                   f"next person {runner_up or 'none'} "
                                   f"{'' if margin is None else f'+{margin:.3f}'} further")
-    return FaceVerdict(face, person, round(distance, 4), references.ids[nearest], tolerance,
-                       band in ("sure", "supported"), band, support, refs, margin, runner_up, why)
+    return FaceVerdict(seen.face, person, round(distance, 4), references.ids[nearest], tolerance,
+                       band in (Band.SURE, Band.SUPPORTED), band, support, refs, margin, runner_up, why)
 
 
 def _across_frames(report: FaceReport, verdicts: list[FaceVerdict]) -> list[FaceVerdict]:
@@ -223,9 +244,9 @@ def _across_frames(report: FaceReport, verdicts: list[FaceVerdict]) -> list[Face
     for v in verdicts:
         if v.matched:
             frames.setdefault(v.person, set()).add(report.faces[v.face].time)
-            if v.band == "sure":
+            if v.band == Band.SURE:
                 sure.add(v.person)
-    return [replace(v, matched=False, band="uncertain",
+    return [replace(v, matched=False, band=Band.UNCERTAIN,
                     why=f"{v.why}; seen in only one frame of the video")
             if v.matched and v.person not in sure and len(frames[v.person]) < 2 else v
             for v in verdicts]

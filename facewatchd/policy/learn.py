@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..config import RecognitionConfig
 from ..engine.report import FaceReport
+from ..vocabulary import Band, Outcome
 from .decide import Decision, References
 
 
@@ -18,15 +19,15 @@ def auto_reference(report: FaceReport, decision: Decision, references: Reference
     further, at least auto_min_face px and auto_min_sharpness sharp, at least
     auto_variety from every reference its person has (variety, not near-copies), while
     its person has fewer than auto_cap automatic references. The figures that chose
-    these: README, "Learning from sure matches" (tests/eval/tune.py --stream).
+    these: docs/recognition.md, "Learning from sure matches" (tests/eval/tune.py --stream).
     """
     if not rec.auto_reference or report.kind != "image" or len(report.faces) != 1:
         return None
-    if decision.outcome != "sorted" or len(decision.faces) != 1:
+    if decision.outcome != Outcome.SORTED or len(decision.faces) != 1:
         return None
     (v,) = decision.faces
     face = report.faces[v.face]
-    if not (v.matched and v.band == "sure" and v.distance is not None and face.score >= 0):
+    if not (v.matched and v.band == Band.SURE and v.distance is not None and face.score >= 0):
         return None
     if not rec.auto_variety <= v.distance <= rec.auto_distance:
         return None

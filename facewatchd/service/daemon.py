@@ -23,7 +23,6 @@ import queue
 import time
 from collections.abc import Callable
 from multiprocessing.connection import wait
-from pathlib import Path
 from typing import Any, cast
 
 from .. import __version__
@@ -364,18 +363,6 @@ class Daemon:
 
         self.tasks.start(request.cmd, cast(Step, result), done)
         return None
-
-    def scan_all(self, why: str) -> None:
-        self.intake.scan_all(why)
-
-    def add_scan(self, label: str, folder: Path, recursive: bool) -> None:
-        self.intake.add_scan(label, folder, recursive)
-
-    def retry_now(self) -> None:
-        self.intake.retry_now()
-
-    def release(self, path: Path) -> bool:
-        return self.intake.release(path)
 
     @property
     def state(self) -> str:

@@ -23,9 +23,11 @@ from ..config import Config
 from ..engine import kinds
 from ..engine.report import FaceReport, Signature
 from ..files import scan
-from ..files.sorter import Outcome, Sorter
+from ..files.sorter import Sorter
+from ..files.triage import Tally, follow, sort, triage
 from ..files.watch import Arrival, Settler
 from ..steps import Step
+from ..vocabulary import Outcome
 
 log = logging.getLogger("facewatchd")
 
@@ -33,20 +35,12 @@ RETRY_MAX = 900.0  # seconds: the longest wait before a move is tried again
 
 
 @dataclass
-class Stats:
-    started: float = field(default_factory=time.monotonic)
-    processed: int = 0
-    matched: int = 0
-    review: int = 0
-    failed: int = 0
-    duplicates: int = 0
-    left: int = 0
-    analysed: int = 0  # files a worker looked at (a retried move is not analysed again)
+class Stats(Tally):
+    """The tally since start, and how many files a worker looked at (a retried move is
+    not analysed again)."""
 
-    def count(self, outcome: Outcome) -> None:
-        self.processed += 1
-        name = {"sorted": "matched", "duplicate": "duplicates"}.get(outcome.outcome, outcome.outcome)
-        setattr(self, name, getattr(self, name) + 1)
+    started: float = field(default_factory=time.monotonic)
+    analysed: int = 0
 
 
 @dataclass
@@ -162,7 +156,8 @@ class Intake:
                 self._consider(path, kind, now=0.0)
         for path in self.settler.ready():
             if kinds.kind_of(path) == "sidecar":
-                self._sidecar(path)
+                if not follow(self.host.sorter, path):
+                    self._ignore(path)
             elif path not in self.in_flight:
                 self.queue[path] = None
         while self.queue and len(self.in_flight) < self.host.capacity():
@@ -175,38 +170,29 @@ class Intake:
         """A file seen in inbound: media and sidecars wait in the settler until they stop
         changing (`now` = 0: found by a scan, ready unless still changing); anything else
         is left where it is, and counted."""
-        if kind is None:
-            if len(self.ignored) < self.host.config.daemon.queue_limit:
-                self.ignored.add(path)
-        elif self._wanted(path):
+        triaged = triage(path, kind, self.host.sorter)
+        if triaged == "ignored":
+            self._ignore(path)
+        elif triaged != "held" and self._wanted(path):
             self.settler.offer(path, now=now, others=len(self.queue))
 
-    def _sidecar(self, path: Path) -> None:
-        """A sidecar that has settled: it goes with its photo when that is sorted; if its
-        photo was sorted before, it follows it there now; else it stays, ignored."""
-        if kinds.photo_of(path) is not None:
-            return
-        if (self.host.sorter.follow(path).outcome == "ignored"
-                and len(self.ignored) < self.host.config.daemon.queue_limit):
+    def _ignore(self, path: Path) -> None:
+        if len(self.ignored) < self.host.config.daemon.queue_limit:
             self.ignored.add(path)
 
     def _wanted(self, path: Path) -> bool:
-        """Not on its way already, not put back by an undo, not waiting to be moved again."""
-        if path in self.in_flight or path in self.queue or self.host.sorter.is_held(path):
+        """Not on its way already, not waiting to be moved again."""
+        if path in self.in_flight or path in self.queue:
             return False
         left = self.left.get(path)
         return left is None or not _unchanged(path, left.report.signature)
 
     def _sort(self, path: Path, report: FaceReport) -> None:
         self.in_flight.discard(path)
-        try:
-            outcome = self.host.sorter.handle(report)
-        except Exception as e:  # a bug must cost one file (left in inbound), not the daemon
-            log.exception("internal error while sorting %s; it stays in inbound", path)
-            outcome = Outcome(path, "left", f"internal error: {type(e).__name__}: {e}")
+        outcome = sort(self.host.sorter, report)
         self.host.stats.count(outcome)
         before = self.left.pop(path, None)
-        if outcome.outcome != "left" or report.signature is None or not os.path.lexists(path):
+        if outcome.outcome != Outcome.LEFT or report.signature is None or not os.path.lexists(path):
             return
         if not _unchanged(path, report.signature):
             self.settler.offer(path)  # changed while analysed: look again once it settles
@@ -229,8 +215,8 @@ class Intake:
                 self._sort(path, left.report)
             else:
                 del self.left[path]
-                if os.path.lexists(path) and self._wanted(path):
-                    self.settler.offer(path, now=0.0)
+                if os.path.lexists(path):
+                    self._consider(path, kinds.kind_of(path), now=0.0)
             yield None
 
     def ignored_count(self) -> int:

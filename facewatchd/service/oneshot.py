@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
-from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,24 +11,20 @@ from typing import Any
 
 from ..config import Config
 from ..control.show import describe_analysis
-from ..engine import kinds
 from ..files import scan
 from ..files.enroll import EnrollSummary, enrol
-from ..files.sorter import Outcome, Sorter
+from ..files.sorter import Sorter
+from ..files.triage import Tally, Triaged, follow, sort, triage
 from ..state import Store
 from ..steps import run_to_end
+from ..vocabulary import Outcome
 from .pools import new_pool
 from .signals import Signals
 
-log = logging.getLogger("facewatchd")
-
 
 @dataclass
-class Summary:
-    enrolled: EnrollSummary
-    per_person: Counter[str] = field(default_factory=Counter)
-    outcomes: Counter[str] = field(default_factory=Counter)  # sorted/review/duplicate/failed/left
-    reasons: Counter[str] = field(default_factory=Counter)  # why files went to review
+class Summary(Tally):
+    enrolled: EnrollSummary = field(default_factory=EnrollSummary)
     ignored: int = 0  # not photos or videos (or sidecars of none): left in inbound
     held: int = 0  # put back in inbound by an undo: left there until released
     recovered: int = 0  # interrupted moves settled at start
@@ -52,36 +46,18 @@ def run(config: Config, signals: Signals) -> Summary:
             enrolled = run_to_end(enrol(config.recognition.references, store),
                                   lambda paths: pool.imap(paths, stop))
             sorter.reload_references()
-            summary = Summary(enrolled, recovered=recovered)
-            media: list[str] = []
-            sidecars: list[Path] = []
+            summary = Summary(enrolled=enrolled, recovered=recovered)
+            found: dict[Triaged, list[Path]] = {"media": [], "sidecar": [], "held": [], "ignored": []}
             for watch in config.watches:
                 for path, kind in scan.walk(watch.inbound, watch.recursive):
-                    if kind == "sidecar":
-                        sidecars.append(path)  # goes with its photo
-                    elif kind is None:
-                        summary.ignored += 1
-                    elif sorter.is_held(path):
-                        summary.held += 1
-                    else:
-                        media.append(str(path))
-            for report in pool.imap(media, stop):
+                    found[triage(path, kind, sorter)].append(path)
+            summary.ignored, summary.held = len(found["ignored"]), len(found["held"])
+            for report in pool.imap([str(p) for p in found["media"]], stop):
                 if signals.forced:
                     break
-                try:
-                    outcome = sorter.handle(report)
-                except Exception as e:  # a bug must cost one file (left in inbound), not the run
-                    log.exception("internal error while sorting %s; it stays in inbound", report.path)
-                    outcome = Outcome(Path(report.path), "left", f"internal error: {e}")
-                summary.outcomes[outcome.outcome] += 1
-                summary.per_person.update(outcome.persons)
-                if outcome.outcome == "review":
-                    summary.reasons[outcome.reason] += 1
+                summary.count(sort(sorter, report))
             # Sidecars still here: their photo was sorted before (follow it), or is not here.
-            for sidecar in sidecars:
-                if os.path.lexists(sidecar) and kinds.photo_of(sidecar) is None and \
-                        sorter.follow(sidecar).outcome == "ignored":
-                    summary.ignored += 1
+            summary.ignored += sum(os.path.lexists(s) and not follow(sorter, s) for s in found["sidecar"])
             summary.analysis = pool.describe()
         summary.interrupted = signals.stop_requested
         summary.seconds = time.monotonic() - started
@@ -92,7 +68,7 @@ def run(config: Config, signals: Signals) -> Summary:
 
 def format_summary(s: Summary) -> str:
     """The summary a person reads at the end of a one-shot run."""
-    handled = sum(s.outcomes.values()) - s.outcomes["left"]
+    handled = sum(s.outcomes.values()) - s.outcomes[Outcome.LEFT]
     rate = handled / s.seconds if s.seconds else 0.0
     lines = [f"{'stopped early: ' if s.interrupted else ''}handled {handled} files "
              f"in {s.seconds:.1f} s ({rate:.2f} files/s)",
@@ -102,10 +78,10 @@ def format_summary(s: Summary) -> str:
                  f"({s.enrolled.added} new, {len(s.enrolled.skipped)} photos not usable)")
     rows: list[tuple[str, int, str]] = [(person, n, "") for person, n in sorted(s.per_person.items())]
     reasons = ", ".join(f"{r.replace('_', ' ')} {n}" for r, n in sorted(s.reasons.items()))
-    rows += [("to review", s.outcomes["review"], reasons),
-             ("duplicates", s.outcomes["duplicate"], ""),
-             ("failed", s.outcomes["failed"], ""),
-             ("left in inbound", s.outcomes["left"], "changed, vanished or could not be moved"),
+    rows += [("to review", s.outcomes[Outcome.REVIEW], reasons),
+             ("duplicates", s.outcomes[Outcome.DUPLICATE], ""),
+             ("failed", s.outcomes[Outcome.FAILED], ""),
+             ("left in inbound", s.outcomes[Outcome.LEFT], "changed, vanished or could not be moved"),
              ("ignored", s.ignored, "not photos or videos; left in inbound")]
     if s.held:
         rows.append(("held", s.held, "put back by an undo; facewatchctl release to sort them"))

@@ -10,7 +10,8 @@ from .. import __version__
 from ..config import Config
 from ..files.sorter import Sorter
 from ..files.watch import Watcher
-from ..state import REVIEW_OUTCOMES, Store
+from ..state import Store
+from ..vocabulary import REVIEW_OUTCOMES, Outcome
 from .intake import Intake, Stats
 from .log import LastError
 from .pools import Pools
@@ -41,8 +42,9 @@ def report(d: Observed) -> dict[str, Any]:
         "analysis": pool.describe(),
         "queued": len(intake.queue), "settling": len(intake.settler),
         "in_flight": len(intake.in_flight), "scanning": bool(intake.scans),
-        "processed": s.processed, "matched": s.matched, "review": s.review,
-        "failed": s.failed, "duplicates": s.duplicates, "left": s.left,
+        "processed": s.processed, "matched": s.outcomes[Outcome.SORTED],
+        "review": s.outcomes[Outcome.REVIEW], "failed": s.outcomes[Outcome.FAILED],
+        "duplicates": s.outcomes[Outcome.DUPLICATE], "left": s.outcomes[Outcome.LEFT],
         "analysed": s.analysed, "waiting_to_move": len(intake.left),
         "ignored": intake.ignored_count(), "held": len(d.sorter.held_files()),
         "tasks": d.tasks.names(), "references": d.store.reference_counts(),
@@ -56,8 +58,9 @@ def report(d: Observed) -> dict[str, Any]:
 
 def line(d: Observed) -> str:
     s = d.stats
-    text = (f"{s.processed} sorted ({s.matched} to people, {s.review} to review, "
-            f"{s.failed} failed); {d.intake.waiting} waiting, {len(d.intake.in_flight)} in flight")
+    o = s.outcomes
+    text = (f"{s.processed} sorted ({o[Outcome.SORTED]} to people, {o[Outcome.REVIEW]} to review, "
+            f"{o[Outcome.FAILED]} failed); {d.intake.waiting} waiting, {len(d.intake.in_flight)} in flight")
     if problems := d.sorter.mounts.problems():
         text += f"; {problems[0]}"
     analysis = d.pools.current.describe() if d.pools else {"mode": "local"}

@@ -8,8 +8,8 @@ thumbnails of files in review (faces.py); the schema and its migrations (schema.
 from __future__ import annotations
 
 from .faces import FaceTable, StoredFace
-from .ledger import KNOWN_OUTCOMES, REVIEW_OUTCOMES, Ledger, LedgerEntry
-from .references import ORIGIN_AUTO, ReferenceRow, ReferenceTable
+from .ledger import Ledger, LedgerEntry, Record
+from .references import ReferenceRow, ReferenceTable
 from .schema import DB_NAME
 
 
@@ -17,5 +17,4 @@ class Store(Ledger, ReferenceTable, FaceTable):
     """The one connection to the state database, with every table's queries."""
 
 
-__all__ = ["DB_NAME", "KNOWN_OUTCOMES", "ORIGIN_AUTO", "REVIEW_OUTCOMES", "LedgerEntry", "ReferenceRow", "Store",
-           "StoredFace"]
+__all__ = ["DB_NAME", "LedgerEntry", "Record", "ReferenceRow", "Store", "StoredFace"]

@@ -54,7 +54,7 @@ class Database:
                 self.db.execute("PRAGMA journal_mode = WAL")
                 # FULL: every commit is fsynced before it returns, so the 'moving' row of
                 # a move is on disk before the file moves, and a power cut can never
-                # leave a moved file the ledger does not know (README: guarantees).
+                # leave a moved file the ledger does not know (docs/guarantees.md).
                 self.db.execute("PRAGMA synchronous = FULL")
                 self.db.execute("PRAGMA foreign_keys = ON")
                 self._migrate()

@@ -11,18 +11,32 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..vocabulary import REVIEW_OUTCOMES, Actor, Outcome
 from .database import Database, path_of, path_value
 
-# Outcomes whose file sits in a review folder: the review queue.
-REVIEW_OUTCOMES = ("review", "duplicate", "failed")
 # Content seen before: a new copy of it is a duplicate (trash and purged: deleted by
 # the user, so a phone that uploads it again does not bring it back unasked).
-KNOWN_OUTCOMES = ("sorted", "review", "trash", "purged")
+KNOWN_OUTCOMES = (Outcome.SORTED, Outcome.REVIEW, Outcome.TRASH, Outcome.PURGED)
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a ledger row says of a move, besides the file and where from and to."""
+
+    outcome: Outcome
+    reason: str  # a Reason: the decision's, or the action's
+    persons: Sequence[str] = ()
+    evidence: Mapping[str, Any] = field(default_factory=dict)  # faces, verdicts, the rule
+    actor: Actor = Actor.DAEMON
+    original_id: int | None = None  # the file this one duplicates
+    prior_id: int | None = None  # the move of this file before this one
+    item_id: int | None = None  # the review item it stays (None: a new one, into review)
+    taught: Sequence[int] = ()  # references this move made (undo disables them)
 
 
 @dataclass(frozen=True)
@@ -34,7 +48,7 @@ class LedgerEntry:
     target: str | None
     links: list[str]
     state: str
-    outcome: str
+    outcome: Outcome
     reason: str
     persons: list[str]
     evidence: dict[str, Any]
@@ -44,7 +58,7 @@ class LedgerEntry:
     prior_id: int | None  # the move of this file before this one
     next_id: int | None  # the move after it; None: this row says where the file is now
     item_id: int | None  # the review item this file is, while in review
-    actor: str  # daemon, user, recheck, undo, purge, sidecar
+    actor: Actor
     taught: list[int]  # references added by this action (undo disables them)
     sidecars: list[dict[str, Any]]  # what it carried along: {"from", "to", "sha256", "copy"}
 
@@ -73,7 +87,14 @@ class LedgerEntry:
             d[key] = json.loads(d[key])
         d["source"] = path_of(d["source"])
         d["target"] = None if d["target"] is None else path_of(d["target"])
+        d["outcome"], d["actor"] = Outcome(d["outcome"]), Actor(d["actor"])
         return cls(**d)
+
+    @property
+    def record(self) -> Record:
+        """What this row says, for a row that carries it on."""
+        return Record(self.outcome, self.reason, self.persons, self.evidence, self.actor,
+                      self.original_id, self.prior_id, self.item_id, self.taught)
 
 
 
@@ -84,29 +105,26 @@ class Ledger(Database):
         """The oldest file with this content that is still sorted, in review or deleted."""
         row = self.db.execute(
             f"SELECT * FROM files WHERE sha256 = ? AND state = 'done' AND next_id IS NULL"
-            f" AND outcome IN {KNOWN_OUTCOMES} ORDER BY id LIMIT 1", (sha256,)).fetchone()
+            f" AND outcome IN ({','.join('?' * len(KNOWN_OUTCOMES))}) ORDER BY id LIMIT 1",
+            (sha256, *KNOWN_OUTCOMES)).fetchone()
         return LedgerEntry.from_row(row) if row else None
 
     def begin_move(self, *, sha256: str, size: int, source: str, target: str | None,
-                   outcome: str, reason: str, persons: list[str], evidence: dict[str, Any],
-                   original_id: int | None = None, prior_id: int | None = None,
-                   item_id: int | None = None, actor: str = "daemon",
-                   taught: Sequence[int] = ()) -> int:
+                   record: Record) -> int:
         """Journal a move before it happens. A move into review starts a review item
-        (item_id = its own id) unless `item_id` carries an existing one along."""
-        now = time.time()
+        (item_id = its own id) unless the record carries an existing one along."""
+        now, r = time.time(), record
         with self.transaction():
             entry_id = self.db.execute(
                 "INSERT INTO files (sha256, size, source, target, state, outcome, reason, persons,"
                 " evidence, original_id, created, updated, prior_id, item_id, actor, taught)"
                 " VALUES (?, ?, ?, ?, 'moving', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sha256, size, path_value(source), path_value(target), outcome, reason,
-                 json.dumps(persons),
-                 json.dumps(evidence), original_id, now, now, prior_id, item_id, actor,
-                 json.dumps(list(taught))),
+                (sha256, size, path_value(source), path_value(target), r.outcome, r.reason,
+                 json.dumps(list(r.persons)), json.dumps(dict(r.evidence)), r.original_id, now, now,
+                 r.prior_id, r.item_id, r.actor, json.dumps(list(r.taught))),
             ).lastrowid
             assert entry_id is not None
-            if item_id is None and outcome in REVIEW_OUTCOMES:
+            if r.item_id is None and r.outcome in REVIEW_OUTCOMES:
                 self.db.execute("UPDATE files SET item_id = id WHERE id = ?", (entry_id,))
         return entry_id
 
@@ -171,7 +189,7 @@ class Ledger(Database):
                               (path_value(path),)).fetchone()
         return LedgerEntry.from_row(row) if row else None
 
-    def current(self, outcomes: tuple[str, ...], *, since: float | None = None,
+    def current(self, outcomes: Sequence[Outcome], *, since: float | None = None,
                 item_ids: list[int] | None = None) -> list[LedgerEntry]:
         """The entries saying where files now are, of these outcomes, oldest first."""
         sql = (f"SELECT * FROM files WHERE state = 'done' AND next_id IS NULL"
@@ -185,10 +203,10 @@ class Ledger(Database):
             params += item_ids
         return [LedgerEntry.from_row(r) for r in self.db.execute(sql + " ORDER BY id", params)]
 
-    def count_current(self, outcomes: tuple[str, ...]) -> int:
+    def count_current(self, outcomes: Sequence[Outcome]) -> int:
         return int(self.db.execute(
             f"SELECT count(*) FROM files WHERE state = 'done' AND next_id IS NULL"
-            f" AND outcome IN ({','.join('?' * len(outcomes))})", outcomes).fetchone()[0])
+            f" AND outcome IN ({','.join('?' * len(outcomes))})", list(outcomes)).fetchone()[0])
 
     def found_as(self, prefix: str) -> Iterator[LedgerEntry]:
         """Moves of files that were found at a path starting with `prefix`, newest first."""

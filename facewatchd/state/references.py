@@ -10,11 +10,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..vocabulary import Origin
 from .database import Database, path_of, path_value
-
-# The origin of a reference the daemon took itself from a sure match ([recognition]
-# auto_reference): the decision counts it only within the sure distance.
-ORIGIN_AUTO = "auto"
 
 
 class ActiveReferences(NamedTuple):
@@ -28,7 +25,7 @@ class ActiveReferences(NamedTuple):
 class ReferenceRow:
     id: int
     person: str
-    origin: str
+    origin: Origin
     path: str
     sha256: str
     box: tuple[int, int, int, int]
@@ -46,7 +43,7 @@ class ReferenceTable(Database):
         return _inserted(self.db.execute("INSERT INTO persons (name, created) VALUES (?, ?)",
                                          (name, time.time())))
 
-    def add_reference(self, person: str, origin: str, path: str, sha256: str,
+    def add_reference(self, person: str, origin: Origin, path: str, sha256: str,
                       box: tuple[int, int, int, int], encoding: np.ndarray) -> int:
         with self.transaction():
             return _inserted(self.db.execute(
@@ -55,7 +52,7 @@ class ReferenceTable(Database):
                 (self.person_id(person), origin, path_value(path), sha256, json.dumps(list(box)),
                  np.asarray(encoding, "<f8").tobytes(), time.time())))
 
-    def references(self, origin: str | None = None) -> list[ReferenceRow]:
+    def references(self, origin: Origin | None = None) -> list[ReferenceRow]:
         rows = self.db.execute(
             f"{_REFERENCE_ROWS} WHERE ? IS NULL OR r.origin = ? ORDER BY r.id", (origin, origin))
         return [_reference(r) for r in rows]
@@ -98,7 +95,7 @@ class ReferenceTable(Database):
             " WHERE r.active ORDER BY p.name, r.id").fetchall()
         matrix = np.frombuffer(b"".join(r[2] for r in rows), "<f8").reshape(len(rows), 128)
         return ActiveReferences(tuple(r[0] for r in rows), tuple(r[1] for r in rows), matrix,
-                                tuple(r[3] == ORIGIN_AUTO for r in rows))
+                                tuple(r[3] == Origin.AUTO for r in rows))
 
 
 _REFERENCE_ROWS = ("SELECT r.id, p.name, r.origin, r.path, r.sha256, r.box, r.active"
@@ -106,7 +103,7 @@ _REFERENCE_ROWS = ("SELECT r.id, p.name, r.origin, r.path, r.sha256, r.box, r.ac
 
 
 def _reference(r: sqlite3.Row) -> ReferenceRow:
-    return ReferenceRow(r[0], r[1], r[2], path_of(r[3]), r[4], tuple(json.loads(r[5])), bool(r[6]))
+    return ReferenceRow(r[0], r[1], Origin(r[2]), path_of(r[3]), r[4], tuple(json.loads(r[5])), bool(r[6]))
 
 
 def _inserted(cursor: sqlite3.Cursor) -> int:

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from facewatchd.files import route  # noqa: E402
 from facewatchd.files.journal import Journal  # noqa: E402
-from facewatchd.state import Store  # noqa: E402
+from facewatchd.state import Record, Store  # noqa: E402
+from facewatchd.vocabulary import Outcome, Reason  # noqa: E402
 
 
 def moves(folder: Path, synchronous: str, count: int) -> float:
@@ -37,8 +38,8 @@ def moves(folder: Path, synchronous: str, count: int) -> float:
         for i in range(count):
             source = inbound / f"{i}.jpg"
             signature, digest = route.identify(source)
-            journal.move(source, sorted_, signature=signature, sha256=digest, size=signature.size,
-                         outcome="sorted", reason="matched", persons=["Anna"], evidence={})
+            journal.move(source, sorted_, Record(Outcome.SORTED, Reason.MATCHED, ["Anna"]),
+                         signature=signature, sha256=digest, size=signature.size)
         return (time.perf_counter() - started) / count
 
 

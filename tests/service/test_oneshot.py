@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from facewatchd.files import route
-from facewatchd.state import DB_NAME, Store
+from facewatchd.state import DB_NAME, Record, Store
+from facewatchd.vocabulary import Outcome, Reason
 
 from ..helpers import add_references, facewatchd, files_under, second_filesystem, sha256, write_config
 
@@ -204,8 +205,8 @@ def test_a_move_interrupted_by_a_crash_is_finished_at_start(tmp_path: Path, data
     shutil.copy2(source, target)
     with Store(tmp_path / "state") as store:
         entry = store.begin_move(sha256=sha256(source), size=source.stat().st_size,
-                                 source=str(source), target=str(target), outcome="review",
-                                 reason="no_face", persons=[], evidence={})
+                                 source=str(source), target=str(target),
+                                 record=Record(Outcome.REVIEW, Reason.NO_FACE))
     # Claimed, copied across, crashed before the claim was unlinked.
     os.rename(source, route.claim_path(source, str(entry)))
     result = facewatchd("--config", config, "--oneshot")

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from facewatchd.errors import StoreError
-from facewatchd.state import Store
+from facewatchd.state import Record, Store
 from facewatchd.state import schema as store_module
+from facewatchd.vocabulary import Outcome, Reason
 
 from ..helpers import ROOT, need, write_config
 
@@ -61,8 +62,8 @@ def test_reference_encodings_round_trip_exactly_as_floats(s: Store) -> None:
 
 def test_the_ledger_journals_a_move_and_finds_duplicates(s: Store) -> None:
     entry = s.begin_move(sha256="cd" * 32, size=10, source="/in/a.jpg", target="/out/a.jpg",
-                         outcome="sorted", reason="matched", persons=["Anna"],
-                         evidence={"faces": [{"box": [1, 2, 3, 4]}]})
+                         record=Record(Outcome.SORTED, Reason.MATCHED, ["Anna"],
+                                       {"faces": [{"box": [1, 2, 3, 4]}]}))
     assert [e.id for e in s.moves_under_way()] == [entry]
     assert s.sorted_before("cd" * 32) is None  # not done yet
     s.retarget(entry, "/out/a_1.jpg")
@@ -75,7 +76,7 @@ def test_the_ledger_journals_a_move_and_finds_duplicates(s: Store) -> None:
 
 def test_an_abandoned_move_keeps_its_note(s: Store) -> None:
     entry = s.begin_move(sha256="ef" * 32, size=1, source="/in/b.jpg", target="/out/b.jpg",
-                         outcome="review", reason="no_face", persons=[], evidence={})
+                         record=Record(Outcome.REVIEW, Reason.NO_FACE))
     s.abandon_move(entry, "disk full")
     e = s.entry(entry)
     assert e.state == "abandoned" and e.evidence["abandoned"] == "disk full"
