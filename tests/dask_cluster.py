@@ -104,6 +104,17 @@ class DaskCluster:
         proc.wait()
         return proc.pid
 
+    def pause_workers(self) -> None:
+        """SIGSTOP every worker: a stand-in for analysis stuck in dlib, which holds the GIL,
+        so neither the worker's own time limit nor its heartbeats go on."""
+        for proc in self.workers.values():
+            proc.send_signal(signal.SIGSTOP)
+
+    def resume_workers(self) -> None:
+        for proc in self.workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+
     def kill_scheduler(self) -> None:
         assert self.scheduler is not None
         self.scheduler.send_signal(signal.SIGKILL)
@@ -114,6 +125,7 @@ class DaskCluster:
         if self._watcher.is_alive():
             self._watcher.join()
         procs = list(self.workers.values()) + ([self.scheduler] if self.scheduler else [])
+        self.resume_workers()  # a stopped process would not act on SIGTERM
         for proc in procs:
             if proc.poll() is None:
                 proc.terminate()

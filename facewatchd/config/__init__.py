@@ -8,7 +8,7 @@ A problem is reported as one line naming the file and the key.
 
 from __future__ import annotations
 
-from .load import load
+from .load import layered, load, read
 from .model import (
                     DEFAULT_PATH,
                     PERSON_PLACEHOLDER,
@@ -23,5 +23,5 @@ from .model import (
 )
 
 __all__ = ["DEFAULT_PATH", "PERSON_PLACEHOLDER", "ClusterConfig", "Config", "DaemonConfig", "PersonConfig",
-           "RecognitionConfig", "ReviewConfig", "WatchConfig", "load",
+           "RecognitionConfig", "ReviewConfig", "WatchConfig", "layered", "load", "read",
            "range_of"]

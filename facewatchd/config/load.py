@@ -30,21 +30,44 @@ from .model import (
     WatchConfig,
     range_of,
 )
+from .overrides import merged
 
 
-def load(path: Path) -> Config:
-    """Read and validate the file at `path`; raise ConfigError with one line."""
+def load(path: Path, overrides: collections.abc.Mapping[str, Any] | None = None) -> Config:
+    """Read and validate the file at `path`, with the settings changed at run time
+    (overrides.py: dotted key → value) put in; raise ConfigError with one line."""
     path = Path(path)
+    raw = read(path)
+    return _Parser(path).config(merged(raw, overrides) if overrides else raw)
+
+
+def layered(path: Path, overrides: collections.abc.Mapping[str, Any],
+            warn: collections.abc.Callable[[str], None]) -> Config:
+    """The file with the settings changed at run time that it still takes: one it no
+    longer does (its [[watch]] table gone from the file, say) is left out, and said."""
+    config = load(path)  # a bad file is refused as without them
+    kept: dict[str, Any] = {}
+    for key, value in overrides.items():
+        try:
+            config = load(path, {**kept, key: value})
+        except ConfigError as e:
+            warn(f"the setting {key} = {value!r} changed at run time is not used now: {e}")
+            continue
+        kept[key] = value
+    return config
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The file's tables as they are, unchecked; ConfigError if it cannot be read."""
     try:
         with path.open("rb") as f:
-            raw = tomllib.load(f)
+            return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
-    return _Parser(path).config(raw)
 
 
 class _Parser:

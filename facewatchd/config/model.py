@@ -88,6 +88,9 @@ class DaemonConfig:
     # this many seconds, then twice as long each time up to 15 minutes; only the move is
     # retried while the file is unchanged, it is not analysed again.
     retry_after: float = ranged(30.0, 0, above=True, unit="seconds")
+    # Sorting stopped: new files wait in inbound, unread, until this is false again
+    # (`facewatchctl pause` and `resume` set it at run time); review actions still work.
+    paused: bool = False
 
 
 @dataclass(frozen=True)

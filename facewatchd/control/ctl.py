@@ -164,6 +164,11 @@ def scan_and_wait(client: Client, request: dict[str, Any], args: argparse.Namesp
                   f"{status['in_flight']} in flight   ", end="", file=sys.stderr, flush=True)
         if not busy:
             break
+        if why := status["analysis"].get("unavailable"):  # what is in flight cannot come back now
+            if progress:
+                print(file=sys.stderr)
+            raise FacewatchError(f"the scan goes on, but nothing can be analysed now: {why}",
+                                 Code.UNAVAILABLE)
     if progress:
         print(file=sys.stderr)
     keys = ("processed", "matched", "review", "duplicates", "failed", "left")

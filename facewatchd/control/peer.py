@@ -22,6 +22,14 @@ class Peer:
     # checks them. None: unknown, then the group database is asked.
     supplementary: tuple[int, ...] | None = None
 
+    @property
+    def name(self) -> str:
+        """The user's name (their uid where the system knows none): who did something."""
+        try:
+            return pwd.getpwuid(self.uid).pw_name
+        except KeyError:
+            return str(self.uid)
+
     def groups(self) -> set[int]:
         if self.supplementary is not None:
             # A service's SupplementaryGroups= (facewatchd-web's DynamicUser in the

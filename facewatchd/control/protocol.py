@@ -83,6 +83,16 @@ def error(id: Any, code: Code, message: str) -> bytes:
                    "error": {"code": code.value, "message": message}})
 
 
+def finished(id: Any, result: Any, failure: BaseException | None) -> Answer:
+    """The answer to a request whose handler ran as long work: its result, or what
+    stopped it (an error of ours with its code; anything else is a bug)."""
+    if failure is None:
+        return answer(id, result)
+    if isinstance(failure, FacewatchError):
+        return error(id, failure.code, str(failure))
+    return error(id, Code.INTERNAL, f"{type(failure).__name__}: {failure}")
+
+
 def parse_request(line: bytes) -> Request:
     """Check a request line against the table; raise ProtocolError saying what is wrong."""
     try:

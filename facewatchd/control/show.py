@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..vocabulary import REVIEW_OUTCOMES, Outcome
+from .show_settings import format_paused, format_setting, format_settings, format_stats
 from .table import Command
 
 
@@ -72,6 +73,9 @@ def format_status(s: dict[str, Any]) -> str:
         f"an undo{' (facewatchctl held)' if s['held'] else ''}",
         f"watching: {', '.join(s['watching'])}",
     ]
+    if s.get("paused"):
+        lines.insert(1, "PAUSED: new files wait in inbound, unread (facewatchctl resume)")
+    lines += [f"not available: {why}" for why in s.get("unavailable", ())]
     if s["waiting_to_move"]:
         lines.append(f"could not be moved yet, tried again soon: {s['waiting_to_move']}")
     if s["tasks"]:
@@ -276,6 +280,10 @@ VIEWS: dict[str, Callable[[Any], str]] = {
     "clusters": format_clusters,
     "named": format_named,
     "ignored": lambda r: f"cluster {r['id']} hidden ({r['ignored']} faces)",
+    "settings": format_settings,
+    "setting": format_setting,
+    "paused": format_paused,
+    "stats": format_stats,
     "released": lambda r: "\n".join(
         f"released {x['path']}: it is sorted again once quiet" if x["ok"] else f"{x['path']}: {x['error']}"
         for x in r["results"]) or "nothing was held",

@@ -142,6 +142,28 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
             view="scan"),
     Command("reload", "read the configuration and the references folder again",
             view="reload"),
+    Command("settings", "every setting: its value, and whether it comes from the default, the"
+                        " configuration file or a change at run time (by whom, when)",
+            view="settings", http=Http("GET", "/api/settings")),
+    Command("set", "change a setting now, over the configuration file, kept across restarts;"
+                   " refused, with nothing changed, if the file would not take that value",
+            (Arg("key", str, "as the file has it, dotted: recognition.tolerance, review.trash_days,"
+                             " watch.1.review, persons.NAME.tolerance"),
+             Arg("value", str, "as in the file: 0.58, true, /srv/photos/review2")),
+            view="setting", http=Http("POST", "/api/settings/{key}")),
+    Command("unset", "set a setting back to the configuration file's value",
+            (Arg("key", str, "as `settings` lists it"),),
+            view="setting", http=Http("POST", "/api/settings/{key}/unset")),
+    Command("pause", "stop sorting: new files wait in inbound, unread, also across restarts;"
+                     " review actions still work",
+            view="paused", http=Http("POST", "/api/pause")),
+    Command("resume", "sort again, beginning with what waited", view="paused",
+            http=Http("POST", "/api/resume")),
+    Command("stats", "by day: files sorted per person, to review per reason, duplicates, failed,"
+                     " review actions, the match rate and the queue's size; kept across restarts",
+            (Arg("days", int, "how many days, today included (default 7)", required=False,
+                 option=True),),
+            view="stats", http=Http("GET", "/api/stats")),
     Command("review.list", "the items in review: id, path, reason, faces, nearest person, distance",
             LISTING, view="items", paged=True),
     Command("review.page", "a page of the queue as the review page shows it: the items with"

@@ -31,7 +31,7 @@ WINDOW = 2  # files outstanding per worker: one in work, one ready to go
 
 class WorkerPool(Protocol):
     """What the daemon and --oneshot use of a pool: this module's, or the Dask one of
-    remote.py ([cluster]); apart from choosing one, they use both the same way."""
+    cluster/ ([cluster]); apart from choosing one (pools.py), they use both the same way."""
 
     @property
     def size(self) -> int: ...  # workers there now
@@ -55,6 +55,8 @@ class WorkerPool(Protocol):
     def waitables(self) -> list[Any]: ...  # for multiprocessing.connection.wait
 
     def next_timeout(self) -> float | None: ...
+
+    def unavailable(self) -> str | None: ...  # why nothing can come back for a while (no Dask workers)
 
     def imap(self, paths: Iterable[str], stop: Callable[[], bool] = ...) -> Iterator[FaceReport]: ...
 
@@ -110,6 +112,10 @@ class Pool:
         """Seconds until the earliest job in flight reaches the time limit."""
         started = [w.job.started for w in self._workers if w.job is not None]
         return max(0.0, min(started) + self._timeout - time.monotonic()) if started else None
+
+    def unavailable(self) -> str | None:
+        """Never: a worker that dies is replaced, one past its time limit killed."""
+        return None
 
     def submit(self, key: Hashable, path: str) -> None:
         self._backlog.append(Job(key, path))

@@ -29,6 +29,7 @@ def valid_person_name(name: str) -> str:
 class Item:
     entry: LedgerEntry
     watch: WatchConfig
+    review: Path  # the review folder it is in (watch.review, or the one it had before)
     faces: tuple[StoredFace, ...]
     decision: Decision  # against the references in use now
     source: str  # where the file was found, before it first came to review
@@ -48,7 +49,7 @@ class Item:
     @property
     def subfolder(self) -> Path:
         """Where it sat below inbound, read off its place below the review folder."""
-        return subfolder_in_review(self.watch.review, self.path.parent)
+        return subfolder_in_review(self.review, self.path.parent)
 
     def nearest(self) -> tuple[str | None, float | None]:
         found = [(v.distance, v.person) for v in self.decision.faces if v.distance is not None]

@@ -30,6 +30,13 @@ class Mounts:
             if (device := _device(folder)) is not None:
                 self.devices[folder] = device
 
+    def follow(self, config: Config) -> Mounts:
+        """The same for a changed configuration: the folders it still names keep the
+        filesystem they were first seen on (only a reload takes them as they are now)."""
+        mounts = Mounts(config)
+        mounts.devices.update({f: d for f, d in self.devices.items() if f in mounts.devices})
+        return mounts
+
     def problem(self, folder: Path) -> str | None:
         """Why nothing may be moved into `folder` now, or None when it may."""
         roots = [root for root in self.roots if folder.is_relative_to(root)]

@@ -25,7 +25,7 @@ from ..errors import RefusedError, UsageError
 from ..policy.decide import Decision, References, decide
 from ..state import LedgerEntry, Record, StoredFace
 from ..vocabulary import REVIEW_OUTCOMES, Actor, Band, Origin, Outcome, Reason
-from .folders import in_review, own_folders
+from .folders import OWN_FOLDERS, in_review, own_folders
 from .items import Item, reason_of, report_of, valid_person_name
 from .sorter import Sorter
 
@@ -56,13 +56,16 @@ class ReviewQueue:
         self._decided_with: References | None = None
         # (deleted, the database's generation, the references, the items)
         self._listed: tuple[bool, int, References, list[Item]] | None = None
+        # Items in a review folder the configuration no longer names (watch.N.review
+        # changed at run time): entry id → its watch and that folder.
+        self._former: dict[int, tuple[WatchConfig, Path] | None] = {}
 
     def entries(self, *, reason: str | None = None, ids: list[int] | None = None,
                 deleted: bool = False) -> list[LedgerEntry]:
         """The ledger rows of the items in review (or, with `deleted`, in its trash),
         oldest first; cheap: no faces are read and nothing is decided."""
         return [e for e in self.store.current((Outcome.TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids)
-                if self._watch_of(e.path) is not None  # else its folder left the config
+                if self._home(e) is not None  # else its folder left the config
                 and (reason is None or reason_of(e) == reason)]
 
     def iter_items(self, entries: list[LedgerEntry]) -> Iterator[Item]:
@@ -76,15 +79,15 @@ class ReviewQueue:
             faces = self.store.faces_of(sorted({e.sha256 for e in chunk} - self._decided.keys()))
             sources = self.store.sources([e.item for e in chunk])
             for entry in chunk:
-                watch = self._watch_of(entry.path)
-                if watch is None:
+                home = self._home(entry)
+                if home is None:
                     continue  # its review folder left the configuration
                 if entry.sha256 not in self._decided:
                     found = tuple(faces.get(entry.sha256, ()))
                     self._decided[entry.sha256] = (found, decide(report_of(entry, found), references,
                                                                  self.sorter.policy))
                 found, decision = self._decided[entry.sha256]
-                yield Item(entry, watch, found, decision, sources.get(entry.item, entry.source))
+                yield Item(entry, *home, found, decision, sources.get(entry.item, entry.source))
 
     def items(self, *, reason: str | None = None, person: str | None = None,
               limit: int | None = None, ids: list[int] | None = None,
@@ -189,11 +192,26 @@ class ReviewQueue:
         for i in dict.fromkeys(ids):
             yield known.get(i) or (i, f"no item {i} in {where}")
 
-    def _watch_of(self, path: Path) -> WatchConfig | None:
+    def _home(self, entry: LedgerEntry) -> tuple[WatchConfig, Path] | None:
+        """The watch an item is of, and the review folder it sits in: a review folder of
+        the configuration, or one a watch had before its `review` was changed at run time
+        (its items stay listed where they are; new ones go to the new folder)."""
         for watch in self.sorter.config.watches:
-            if path.is_relative_to(watch.review):
-                return watch
-        return None
+            if entry.path.is_relative_to(watch.review):
+                return watch, watch.review
+        if entry.id not in self._former:
+            self._former[entry.id] = self._former_home(entry)
+        return self._former[entry.id]
+
+    def _former_home(self, entry: LedgerEntry) -> tuple[WatchConfig, Path] | None:
+        source = Path(self.store.sources([entry.item]).get(entry.item, entry.source))
+        watch = self.sorter.watch_for(source)
+        if watch is None:
+            return None
+        # It went to REVIEW[/own folder]/SUBFOLDER, SUBFOLDER where it sat below inbound.
+        depth = len(source.parent.relative_to(watch.inbound).parts) + (entry.outcome in OWN_FOLDERS)
+        review = entry.path.parent.parents[depth - 1] if depth else entry.path.parent
+        return watch, review
 
     # What a person decides
 
@@ -254,7 +272,7 @@ class ReviewQueue:
 
     def delete(self, item: Item) -> dict[str, Any]:
         """Move the item into the review folder's trash/, kept for trash_days."""
-        folder = in_review(item.watch.review, Outcome.TRASH, item.subfolder)
+        folder = in_review(item.review, Outcome.TRASH, item.subfolder)
         target = self.sorter.relocate(item.entry, folder, Record(
             Outcome.TRASH, item.entry.reason, (), {**item.entry.evidence, "was": item.entry.outcome},
             Actor.USER, item_id=item.id))
@@ -264,7 +282,7 @@ class ReviewQueue:
         """Bring a deleted item back to review, as it was."""
         record = dict(item.entry.evidence)
         outcome = Outcome(record.pop("was", Outcome.REVIEW))
-        folder = in_review(item.watch.review, outcome, item.subfolder)
+        folder = in_review(item.review, outcome, item.subfolder)
         target = self.sorter.relocate(item.entry, folder, Record(
             outcome, item.entry.reason, (), record, Actor.USER, item_id=item.id))
         return {"id": item.id, "ok": True, "path": str(target)}

@@ -70,11 +70,12 @@ class Plan:
 
 
 class Sorter:
-    def __init__(self, config: Config, store: Store, progress: route.Progress = route._nothing) -> None:
+    def __init__(self, config: Config, store: Store, progress: route.Progress = route._nothing,
+                 mounts: Mounts | None = None) -> None:
         self.config = config
         self.store = store
         self.journal = Journal(store, progress)
-        self.mounts = Mounts(config)
+        self.mounts = mounts or Mounts(config)
         rec = config.recognition
         self.policy = Policy(config.tolerance_for, rec.multi_person, rec.sure_tolerance,
                              rec.min_support, rec.min_margin, rec.support_tolerance,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import queue
 import time
 from collections.abc import Callable
 from multiprocessing.connection import wait
@@ -34,9 +33,10 @@ from ..control.protocol import Request
 from ..control.server import Connection, ControlServer
 from ..control.show import describe_analysis
 from ..engine.report import FaceReport
-from ..errors import Code, FacewatchError, StoppingError
+from ..errors import FacewatchError, StoppingError
 from ..files import upkeep
 from ..files.enroll import EnrollSummary
+from ..files.mounts import Mounts
 from ..files.review import ReviewQueue
 from ..files.sorter import Sorter
 from ..files.watch import Watcher
@@ -50,11 +50,10 @@ from .pools import Pools
 from .refresh import Refresher
 from .signals import Signals
 from .tasks import Tasks
+from .timers import Timers
 
 log = logging.getLogger("facewatchd")
 
-STATUS_EVERY = 2.0  # seconds between STATUS= updates, when something changed
-PURGE_EVERY = 3600.0  # seconds between looks into the review trash for what has expired
 TASK_SLICE = 0.2  # seconds of task work per turn of the loop
 REPEAT_LOG = 60.0  # seconds between log lines of a step that keeps failing the same way
 
@@ -67,17 +66,16 @@ class Daemon:
         self.stats = Stats()
         self.last_error = LastError()
         self.intake = Intake(self)
-        self.tasks = Tasks(self.analyse, self.workers)
+        # Tasks wait for analysis as many at a time as there are workers, and are told
+        # when none can come back for a while (a lost Dask scheduler), so a command answers.
+        self.tasks = Tasks(self.analyse, lambda: self.pools.current.size if self.pools else 0,
+                           lambda: self.pools.unavailable() if self.pools else None)
         self.refresher = Refresher(self)
         self.phase = "starting"  # then running; reloading while new references come in
         self._draining_until: float | None = None
-        self._next_rescan = float("inf")
-        self._next_purge = 0.0  # at the first tick
-        self._references_due: float | None = None  # when to enrol a changed references folder
-        self._background: set[str] = set()  # the daemon's own tasks under way, by name
+        self.timers = Timers()
         self._failing: dict[str, tuple[str, float]] = {}  # step → (error, when last logged)
         self._fatal: BaseException | None = None
-        self._last_status = ("", 0.0)
         self.pools: Pools | None = None
         self.watcher: Watcher | None = None
         self.control: ControlServer | None = None
@@ -91,6 +89,7 @@ class Daemon:
         logging.getLogger("facewatchd").addHandler(self.last_error)
         self.store = Store(self.config.daemon.state_dir)
         try:
+            self.config = self.configured()
             self.sorter = Sorter(self.config, self.store, self.notify.keepalive)
             self.sorter.journal.recover()
             self.pools = Pools(self.config)
@@ -124,8 +123,7 @@ class Daemon:
         folders = [(w.inbound, w.recursive) for w in self.config.watches]
         self.watcher = Watcher(folders + [(self.config.recognition.references, True)], self._wake)
         self.watcher.start()
-        interval = self.config.daemon.rescan_interval
-        self._next_rescan = time.monotonic() + interval if interval else float("inf")
+        self.timers.watching(self.config)
 
     def _wake(self) -> None:
         try:
@@ -179,7 +177,7 @@ class Daemon:
             self._step("collect", self._collect)
             self._step("control", self.control.service, ready)
             self._step("tasks", self.tasks.run, TASK_SLICE)
-            self._step("timers", self._tick)
+            self._step("timers", lambda: self.timers.tick(self))
 
     def _step(self, name: str, step: Callable[..., object], *args: Any) -> None:
         """Run one step of the loop; an error in it is logged and the loop goes on."""
@@ -195,8 +193,7 @@ class Daemon:
     def _sleep_time(self) -> float:
         assert self.control is not None and self.pools is not None
         now = time.monotonic()
-        due = [self._next_rescan, self._next_purge, self._references_due, self.intake.next_retry(),
-               self._draining_until]
+        due = [*self.timers.due(), self.intake.next_retry(), self._draining_until]
         candidates = [30.0, self.notify.next_ping(), self.intake.settler.next_due(),
                       self.pools.next_timeout(), *(t - now for t in due if t is not None)]
         if self.intake.busy or self.tasks.runnable or self.control.has_unsent():
@@ -209,89 +206,57 @@ class Daemon:
             self.stats.analysed += 1
             self._step(f"handling the report of {report.path}", then, report)
 
-    def _tick(self) -> None:
-        now = time.monotonic()
-        if now >= self._next_rescan:
-            self._next_rescan = now + (self.config.daemon.rescan_interval or float("inf"))
-            self.intake.scan_all("periodic rescan")
-        if self._references_due is not None and now >= self._references_due:
-            self._references_due = None
-            self.refresher.request("the references folder changed")
-        if now >= self._next_purge:
-            self._next_purge = now + PURGE_EVERY
-            self.background("purging the review trash",
-                            upkeep.purge(self.review, self.config.review.trash_days))
-        if (retry := self.intake.next_retry()) is not None and retry <= now:
-            self.background("retrying files that could not be moved", self.intake.retry_left())
-        line = self.status_line()
-        if line != self._last_status[0] and now - self._last_status[1] >= STATUS_EVERY:
-            self.notify.status(line)
-            self._last_status = (line, now)
-
-    def background(self, name: str, steps: Step) -> None:
-        """Run the daemon's own long work as a task, one of each kind at a time."""
-        if name in self._background:
-            steps.close()
-            return
-        self._background.add(name)
-        self.tasks.start(name, steps, lambda _result, _error: self._background.discard(name))
-
     # Files: arrivals → the intake; work → the pool
 
     def _take_arrivals(self) -> None:
         assert self.watcher is not None
-        while True:
-            try:
-                arrival = self.watcher.arrivals.get_nowait()
-            except queue.Empty:
-                break
-            if arrival.path.is_relative_to(self.config.recognition.references):
-                # A photo added to (or a folder made in) the references: enrol once quiet.
-                self._references_due = time.monotonic() + self.config.daemon.settle
-            else:
-                self.intake.arrived(arrival)
-        if self.watcher.take_overflow() or self.intake.settler.overflowed:
-            self.intake.settler.overflowed = False
-            self.intake.events_lost()
+        if self.intake.take(self.watcher):
+            # A photo added to (or a folder made in) the references: enrol once quiet.
+            self.timers.references_changed(self.config)
 
     def analyse(self, path: str, then: Callable[[FaceReport], None]) -> None:
         """Have a worker analyse `path`; `then(report)` runs on the main loop."""
         assert self.pools is not None
         self.pools.analyse(path, then)
 
-    def workers(self) -> int:
-        assert self.pools is not None
-        return self.pools.current.size
-
     def capacity(self) -> int:
         assert self.pools is not None
         return self.pools.current.capacity
 
     def run_task(self, name: str, steps: Step, done: Done) -> None:
-        self.tasks.start(name, steps, done)
+        # At start READY waits for the references however long the cluster takes to be
+        # there; a later refresh (a reload) is told when it cannot be, and fails.
+        self.tasks.start(name, steps, done, patient=self.phase == "starting")
 
     def keepalive(self) -> None:
         self.notify.keepalive()
 
     # The references, and reload
 
-    def request_reload(self) -> Future:
-        """Re-read the configuration and the references folder; queued files stay queued.
+    def request_reload(self, why: str = "reload") -> Future:
+        """Re-read the configuration and, for a reload, the references folder; queued
+        files stay queued (`why`: "reload", or a setting changed at run time).
 
         Raises ConfigError for a bad file (the running configuration stays). The Future
         is set with the EnrollSummary once the new references are in use.
         """
         try:
-            new = config_module.load(self.config.path)
+            new = self.configured()
         except FacewatchError as e:
             log.error("reload refused, keeping the running configuration: %s", e)
             raise
         future = Future()
-        self.refresher.request("reload", new, [future])
+        self.refresher.request(why, new, [future], enrol=why == "reload")
         return future
 
-    def apply(self, new: Config) -> None:
-        """Use a reloaded configuration (from the refresher, before enrolling)."""
+    def configured(self) -> Config:
+        """The configuration file with the settings changed at run time (config/overrides.py)."""
+        overrides = {key: s["value"] for key, s in self.store.overrides().items()}
+        return config_module.layered(self.config.path, overrides, log.warning)
+
+    def apply(self, new: Config, why: str) -> None:
+        """Use a reloaded configuration (from the refresher, before enrolling). Only a
+        reload takes the configured folders' filesystems as they are now (files/mounts.py)."""
         assert self.pools is not None and self.watcher is not None
         if self.phase != "starting":
             self.phase = "reloading"
@@ -300,7 +265,8 @@ class Daemon:
         for key in ("state_dir", "socket", "group"):
             if getattr(old.daemon, key) != getattr(new.daemon, key):
                 log.warning("[daemon] %s changed: takes effect at the next start", key)
-        self.sorter = Sorter(new, self.store, self.notify.keepalive)
+        mounts = Mounts(new) if why == "reload" else self.sorter.mounts.follow(new)
+        self.sorter = Sorter(new, self.store, self.notify.keepalive, mounts)
         if (new.watches, new.recognition.references) != (old.watches, old.recognition.references):
             self.watcher.stop()
             self._start_watching()
@@ -325,7 +291,7 @@ class Daemon:
         if self.phase != "running":
             self.phase = "running"
             self.notify.ready(self.status_line())
-        if why in ("start", "reload"):
+        if why in ("start", "reload", "settings"):
             self.intake.scan_all(why)
 
     def references_changed(self, taught: dict[str, list[int]] | None = None) -> Step:
@@ -350,16 +316,9 @@ class Daemon:
         if not inspect.isgenerator(result):
             return protocol.answer(request.id, result)
 
-        def done(value: Any, error: BaseException | None) -> None:
+        def done(value: Any, failure: BaseException | None) -> None:
             assert self.control is not None
-            line: protocol.Answer
-            if error is None:
-                line = protocol.answer(request.id, value)
-            elif isinstance(error, FacewatchError):
-                line = protocol.error(request.id, error.code, str(error))
-            else:
-                line = protocol.error(request.id, Code.INTERNAL, f"{type(error).__name__}: {error}")
-            self.control.reply(conn, line)
+            self.control.reply(conn, protocol.finished(request.id, value, failure))
 
         self.tasks.start(request.cmd, cast(Step, result), done)
         return None

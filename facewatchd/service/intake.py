@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import queue
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from ..engine.report import FaceReport, Signature
 from ..files import scan
 from ..files.sorter import Sorter
 from ..files.triage import Tally, follow, sort, triage
-from ..files.watch import Arrival, Settler
+from ..files.watch import Arrival, Settler, Watcher
 from ..steps import Step
 from ..vocabulary import Outcome
 
@@ -85,13 +86,37 @@ class Intake:
         return len(self.queue) + len(self.settler)
 
     @property
+    def paused(self) -> bool:
+        """Sorting stopped ([daemon] paused): files are still seen, settled and counted as
+        waiting, but none is analysed or moved, and none waiting for a move is retried."""
+        return self.host.config.daemon.paused
+
+    @property
     def busy(self) -> bool:
         """Something to do at once: the loop should not sleep long."""
-        return bool(self.scans or self.queue)
+        return bool(self.scans or (self.queue and not self.paused))
 
     def apply(self, config: Config) -> None:
         self.settler.quiet = config.daemon.settle
         self.settler.limit = config.daemon.queue_limit
+
+    def take(self, watcher: Watcher) -> bool:
+        """What the watcher saw (its queue, and whether events were lost); True when
+        something changed in the references folder, which is the refresher's."""
+        references, seen = self.host.config.recognition.references, False
+        while True:
+            try:
+                arrival = watcher.arrivals.get_nowait()
+            except queue.Empty:
+                break
+            if arrival.path.is_relative_to(references):
+                seen = True
+            else:
+                self.arrived(arrival)
+        if watcher.take_overflow() or self.settler.overflowed:
+            self.settler.overflowed = False
+            self.events_lost()
+        return seen
 
     def arrived(self, arrival: Arrival) -> None:
         """Something appeared in an inbound folder: a folder is scanned, a file considered."""
@@ -160,7 +185,7 @@ class Intake:
                     self._ignore(path)
             elif path not in self.in_flight:
                 self.queue[path] = None
-        while self.queue and len(self.in_flight) < self.host.capacity():
+        while self.queue and not self.paused and len(self.in_flight) < self.host.capacity():
             path = next(iter(self.queue))
             del self.queue[path]
             self.in_flight.add(path)
@@ -202,6 +227,8 @@ class Intake:
 
     def next_retry(self) -> float | None:
         """When the earliest file that could not be moved is due again (monotonic)."""
+        if self.paused:
+            return None
         return min((left.due for left in self.left.values()), default=None)
 
     def retry_left(self) -> Step:

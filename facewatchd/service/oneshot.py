@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from contextlib import closing
@@ -9,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import config as config_module
 from ..config import Config
 from ..control.show import describe_analysis
+from ..engine.pools import new_pool
 from ..files import scan
 from ..files.enroll import EnrollSummary, enrol
 from ..files.sorter import Sorter
@@ -18,8 +21,9 @@ from ..files.triage import Tally, Triaged, follow, sort, triage
 from ..state import Store
 from ..steps import run_to_end
 from ..vocabulary import Outcome
-from .pools import new_pool
 from .signals import Signals
+
+log = logging.getLogger("facewatchd")
 
 
 @dataclass
@@ -37,6 +41,10 @@ def run(config: Config, signals: Signals) -> Summary:
     started = time.monotonic()
     store = Store(config.daemon.state_dir)
     try:
+        # With the settings changed at run time, as the daemon has them (a pause aside:
+        # a run asked for sorts).
+        overrides = {key: s["value"] for key, s in store.overrides().items()}
+        config = config_module.layered(config.path, overrides, log.warning)
         # The pool first: an unreachable Dask scheduler is one line and nothing moved, not
         # even an interrupted move settled.
         with closing(new_pool(config, wait=True)) as pool:

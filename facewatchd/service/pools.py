@@ -3,7 +3,7 @@ settings: they finish what they have in the background while new files go to the
 one, so a reload never waits for a worker (a hung one has its file abandoned at its time
 limit, like any other).
 
-With [cluster] the pool is the Dask one (engine/remote.py) and stays for the daemon's
+With [cluster] the pool is the Dask one (engine/cluster/) and stays for the daemon's
 life: a reload hands it the new engine settings for the tasks it sends from then on,
 and a changed [cluster] (or a section added or removed) waits for the next start, as
 the sandbox's network does (the drop-in of systemd/facewatchd-cluster.conf).
@@ -16,39 +16,13 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..config import Config
-from ..engine.pool import Pool, WorkerPool
+from ..engine.pool import WorkerPool
+from ..engine.pools import new_pool, renew
 from ..engine.report import FaceReport
-from ..engine.worker import EngineSettings
 
 log = logging.getLogger("facewatchd")
 
 Then = Callable[[FaceReport], None]
-
-
-def new_pool(config: Config, *, wait: bool = False) -> WorkerPool:
-    """The local pool, or with a [cluster] section the Dask one.
-
-    `wait` (--oneshot): raise UnavailableError now if the scheduler cannot be reached or
-    has no workers; the daemon instead starts and keeps trying, saying so in status.
-    """
-    settings = EngineSettings.of(config)
-    if config.cluster is None:
-        return Pool(settings, config.daemon.workers, config.recognition.file_timeout)
-    from ..engine.remote import ClusterPool  # Dask is imported only when asked for
-
-    pool = ClusterPool(settings, config.cluster, config.recognition.file_timeout, fail_fast=wait)
-    if wait:
-        try:
-            pool.wait_connected()
-        except BaseException:
-            pool.close()
-            raise
-    return pool
-
-
-def settings(config: Config) -> tuple[EngineSettings, int, float]:
-    """What a local pool is made with: a change of these needs a new pool."""
-    return EngineSettings.of(config), config.daemon.workers, config.recognition.file_timeout
 
 
 class Pools:
@@ -84,22 +58,21 @@ class Pools:
         finishing in the background; a cluster pool takes them for its next tasks."""
         if new.cluster != self.cluster:
             log.warning("[cluster] changed: takes effect at the next start")
-        if settings(new) == settings(old):
-            return
-        if self.cluster is None:
+        fresh = renew(self.current, old, new)
+        if fresh is not None:
             self.retiring.append(self.current)
-            self.current = Pool(*settings(new))  # local still, whatever [cluster] says now
-        else:
-            from ..engine.remote import ClusterPool
-
-            assert isinstance(self.current, ClusterPool)
-            self.current.reconfigure(EngineSettings.of(new), new.recognition.file_timeout)
+            self.current = fresh
 
     def waitables(self) -> list[Any]:
         return [w for pool in self.all for w in pool.waitables()]
 
     def next_timeout(self) -> float | None:
         return min((t for pool in self.all if (t := pool.next_timeout()) is not None), default=None)
+
+    def unavailable(self) -> str | None:
+        """Why no analysis can come back for a while (the pool in use: retired ones take
+        no new files), or None."""
+        return self.current.unavailable()
 
     def close(self) -> None:
         for pool in self.all:

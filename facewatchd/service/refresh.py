@@ -22,7 +22,7 @@ class Host(Protocol):
     config: Config
     store: Store
 
-    def apply(self, config: Config) -> None: ...
+    def apply(self, config: Config, why: str) -> None: ...
 
     def references_changed(self, taught: dict[str, list[int]] | None = None) -> Step: ...
 
@@ -37,26 +37,32 @@ class Refresher:
     def __init__(self, host: Host) -> None:
         self.host = host
         self._running: list[Future] | None = None  # who waits for the one under way
-        self._next: tuple[str, Config | None, list[Future]] | None = None
+        self._next: tuple[str, Config | None, list[Future], bool] | None = None
 
     @property
     def running(self) -> bool:
         return self._running is not None
 
-    def request(self, why: str, config: Config | None = None, futures: Sequence[Future] = ()) -> None:
+    def request(self, why: str, config: Config | None = None, futures: Sequence[Future] = (),
+                enrol: bool = True) -> None:
+        """Refresh (with `config` applied first); `enrol`: bring the references in line
+        with their folder too (a setting changed at run time needs only the re-check,
+        unless it names another folder)."""
         if self._running is not None:
-            _, queued, waiting = self._next or (why, None, [])
-            self._next = (why, config or queued, [*waiting, *futures])
+            _, queued, waiting, enrolling = self._next or (why, None, [], False)
+            self._next = (why, config or queued, [*waiting, *futures], enrol or enrolling)
             return
         self._running = list(futures)
-        self.host.run_task(f"references ({why})", self._steps(config),
+        self.host.run_task(f"references ({why})", self._steps(why, config, enrol),
                            lambda summary, error: self._done(why, summary, error))
 
-    def _steps(self, config: Config | None) -> Step:
+    def _steps(self, why: str, config: Config | None, enrolling: bool) -> Step:
         if config is not None:
-            self.host.apply(config)
-        summary = yield from enrol(self.host.config.recognition.references, self.host.store,
-                                   self.host.keepalive)
+            before = self.host.config.recognition.references
+            self.host.apply(config, why)
+            enrolling = enrolling or config.recognition.references != before
+        summary = (yield from enrol(self.host.config.recognition.references, self.host.store,
+                                    self.host.keepalive)) if enrolling else None
         yield from self.host.references_changed()
         return summary
 
@@ -66,5 +72,5 @@ class Refresher:
             future.set(summary, error)
         self.host.refreshed(why, summary, error)
         if self._next is not None:
-            (why, config, waiting), self._next = self._next, None
-            self.request(why, config, waiting)
+            (why, config, waiting, enrolling), self._next = self._next, None
+            self.request(why, config, waiting, enrolling)

@@ -38,7 +38,7 @@ def report(d: Observed) -> dict[str, Any]:
     s, intake, pool = d.stats, d.intake, d.pools.current
     return {
         "version": __version__, "uptime_s": round(time.monotonic() - s.started, 1),
-        "state": d.state, "workers": pool.size, "worker_restarts": pool.restarts,
+        "state": d.state, "paused": d.config.daemon.paused, "workers": pool.size, "worker_restarts": pool.restarts,
         "analysis": pool.describe(),
         "queued": len(intake.queue), "settling": len(intake.settler),
         "in_flight": len(intake.in_flight), "scanning": bool(intake.scans),
@@ -61,6 +61,8 @@ def line(d: Observed) -> str:
     o = s.outcomes
     text = (f"{s.processed} sorted ({o[Outcome.SORTED]} to people, {o[Outcome.REVIEW]} to review, "
             f"{o[Outcome.FAILED]} failed); {d.intake.waiting} waiting, {len(d.intake.in_flight)} in flight")
+    if d.config.daemon.paused:
+        text = f"PAUSED (facewatchctl resume): {text}"
     if problems := d.sorter.mounts.problems():
         text += f"; {problems[0]}"
     analysis = d.pools.current.describe() if d.pools else {"mode": "local"}

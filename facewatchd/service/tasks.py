@@ -9,6 +9,13 @@ order, once all are back; meanwhile the others run. At most `slots` analyses of 
 tasks together are in the pool at once, so clients and enrollments share the
 workers with the inbound files instead of filling their backlog.
 
+Bounded: the pools give every file back within its time limit while they have workers;
+when they have had none for a while (a lost Dask scheduler: `unavailable` says why), a
+task waiting for analyses has UnavailableError raised where it waits, so a control
+command answers instead of waiting for ever. Its files stay in the pool and come back
+later, unwanted. A `patient` task waits anyway (the references at start: READY waits
+for them).
+
 What a generator returns is handed to its `done` callback; so is an exception it
 raises, which ends that task only.
 """
@@ -24,14 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.report import FaceReport
-from ..errors import FacewatchError
+from ..errors import FacewatchError, UnavailableError
 from ..steps import Analyse, Done, Future, Step
 
 log = logging.getLogger("facewatchd.tasks")
 
-
-
 Submit = Callable[[str, Callable[[FaceReport], None]], None]
+Unavailable = Callable[[], str | None]  # why no analysis can come back for now, or None
 
 
 @dataclass(eq=False)
@@ -44,12 +50,17 @@ class Task:
     todo: deque[tuple[int, str]] = field(default_factory=deque)  # analyses not yet submitted
     reports: list[FaceReport | None] = field(default_factory=list)
     missing: int = 0  # analyses not yet back
+    paths: tuple[str, ...] = ()  # of the Analyse it waits for
+    asked: int = 0  # Analyses asked: a report for one given up is not taken for the next
+    patient: bool = False  # waits for its analyses however long the pool has no workers
 
 
 class Tasks:
-    def __init__(self, submit: Submit, slots: Callable[[], int]) -> None:
-        self._submit, self._slots = submit, slots
+    def __init__(self, submit: Submit, slots: Callable[[], int],
+                 unavailable: Unavailable = lambda: None) -> None:
+        self._submit, self._slots, self._unavailable = submit, slots, unavailable
         self._runnable: deque[Task] = deque()
+        self._background: set[str] = set()  # the daemon's own tasks under way, by name
         self._waiting: deque[Task] = deque()  # for analyses, in the order they asked
         self._parked: list[Task] = []  # waiting for a Future
         self._in_pool = 0
@@ -62,10 +73,19 @@ class Tasks:
         """Whether some task can go on now (the loop should not sleep)."""
         return bool(self._runnable)
 
-    def start(self, name: str, steps: Step, done: Done | None = None) -> Task:
-        task = Task(name, steps, done)
+    def start(self, name: str, steps: Step, done: Done | None = None, *, patient: bool = False) -> Task:
+        task = Task(name, steps, done, patient=patient)
         self._runnable.append(task)
         return task
+
+    def background(self, name: str, steps: Step) -> None:
+        """Run the daemon's own long work (a purge, retried moves), one of each kind at a
+        time: asked again while one runs, it is not started twice."""
+        if name in self._background:
+            steps.close()
+            return
+        self._background.add(name)
+        self.start(name, steps, lambda _result, _error: self._background.discard(name))
 
     def names(self) -> list[str]:
         return [t.name for t in (*self._runnable, *self._waiting, *self._parked)]
@@ -73,6 +93,11 @@ class Tasks:
     def run(self, budget: float) -> None:
         """Advance the runnable tasks in turn until `budget` seconds are spent."""
         deadline = time.monotonic() + budget
+        why = self._unavailable()
+        if why is not None:
+            for task in [t for t in self._waiting if not t.patient]:
+                self._waiting.remove(task)
+                self._give_up(task, why)
         while self._runnable and time.monotonic() < deadline:
             task = self._runnable.popleft()
             send, throw, task.send, task.throw = task.send, task.throw, None, None
@@ -89,7 +114,7 @@ class Tasks:
                 self._finish(task, None, e)
                 continue
             if isinstance(asked, Analyse):
-                self._wait(task, asked.paths)
+                self._wait(task, asked.paths, why)
             elif isinstance(asked, Future):
                 self._parked.append(task)
                 asked.then(functools.partial(self._resume, task, asked))
@@ -113,15 +138,27 @@ class Tasks:
             task.send, task.throw = future.value, future.error
             self._runnable.append(task)
 
-    def _wait(self, task: Task, paths: Iterable[str]) -> None:
-        task.todo = deque(enumerate(paths))
+    def _wait(self, task: Task, paths: Iterable[str], unavailable: str | None) -> None:
+        task.paths = tuple(paths)
+        task.asked += 1
+        task.todo = deque(enumerate(task.paths))
         task.reports = [None] * len(task.todo)
         task.missing = len(task.todo)
         if not task.missing:
             task.send = []
             self._runnable.append(task)
-            return
-        self._waiting.append(task)
+        elif unavailable is not None and not task.patient:
+            self._give_up(task, unavailable)
+        else:
+            self._waiting.append(task)
+
+    def _give_up(self, task: Task, why: str) -> None:
+        """No analysis can come back for now: the task is told where it waits."""
+        what = task.paths[0] if len(task.paths) == 1 else f"{len(task.paths)} files"
+        task.todo.clear()
+        task.throw = UnavailableError(f"cannot analyse {what} now: {why}")
+        log.warning("%s: %s", task.name, task.throw)
+        self._runnable.append(task)
 
     def _pump(self) -> None:
         """Hand waiting tasks' files to the pool, in turn, while slots are free."""
@@ -133,12 +170,12 @@ class Tasks:
             self._waiting.remove(task)  # to the back: the next file is another task's
             self._waiting.append(task)
             self._in_pool += 1
-            self._submit(path, functools.partial(self._back, task, index))
+            self._submit(path, functools.partial(self._back, task, task.asked, index))
 
-    def _back(self, task: Task, index: int, report: FaceReport) -> None:
+    def _back(self, task: Task, asked: int, index: int, report: FaceReport) -> None:
         self._in_pool -= 1
-        if task not in self._waiting:
-            return  # abandoned meanwhile
+        if task not in self._waiting or task.asked != asked:
+            return  # abandoned or given up meanwhile
         task.reports[index] = report
         task.missing -= 1
         if not task.missing:

@@ -1,7 +1,8 @@
 """The state database: one SQLite file, written only by the main process.
 
 Tables: persons and refs (references.py), files, the ledger (ledger.py), faces and
-thumbnails of files in review (faces.py); the schema and its migrations (schema.py).
+thumbnails of files in review (faces.py), settings changed at run time (settings.py),
+statistics by day (stats.py); the schema and its migrations (schema.py).
 `Store` is all of them over the one connection (database.py).
 """
 
@@ -11,9 +12,11 @@ from .faces import FaceTable, StoredFace
 from .ledger import Ledger, LedgerEntry, Record
 from .references import ReferenceRow, ReferenceTable
 from .schema import DB_NAME
+from .settings import SettingsTable
+from .stats import StatsTable
 
 
-class Store(Ledger, ReferenceTable, FaceTable):
+class Store(Ledger, ReferenceTable, FaceTable, SettingsTable, StatsTable):
     """The one connection to the state database, with every table's queries."""
 
 

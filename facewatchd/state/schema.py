@@ -78,5 +78,29 @@ MIGRATIONS = [
     -- The sidecars (XMP, JSON, AAE) a move carried: [{"from", "to", "sha256", "copy"}].
     ALTER TABLE files ADD COLUMN sidecars TEXT NOT NULL DEFAULT '[]';
     """,
+    """
+    -- Settings changed at run time, over the configuration file (config/overrides.py),
+    -- and every change made to them (value NULL: set back to the file's).
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,           -- JSON
+        actor TEXT NOT NULL,           -- who set it: a user's name
+        at REAL NOT NULL
+    );
+    CREATE TABLE settings_log (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        value TEXT,
+        actor TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    -- The review queue's size at the end of each day seen, for the statistics (the rest
+    -- of them are read off the ledger, by the day a move was made).
+    CREATE TABLE queue_sizes (
+        day TEXT PRIMARY KEY,          -- local date, YYYY-MM-DD
+        size INTEGER NOT NULL
+    );
+    CREATE INDEX files_created ON files(created);
+    """,
 ]
 

@@ -167,8 +167,8 @@ def through_pool(pool, paths: list[str]) -> tuple[float, float]:
 
 def per_task(dask: DaskCluster, paths: list[str]) -> dict:
     from facewatchd.config import ClusterConfig
+    from facewatchd.engine.cluster import ClusterPool
     from facewatchd.engine.pool import Pool
-    from facewatchd.engine.remote import ClusterPool
     from facewatchd.engine.worker import EngineSettings
 
     result = {}

@@ -232,3 +232,112 @@ def test_the_daemon_sorts_on_the_cluster_and_survives_the_scheduler_restarting(
             assert daemon.stop() == 0
         log = daemon.log.read_text()
         assert "lost the Dask scheduler" in log and "Traceback" not in log
+
+
+def answers(config: Path, commands: dict[str, list[str | Path]], timeout: float
+            ) -> dict[str, tuple[int | None, str, float]]:
+    """Run facewatchctl commands at once; each: (exit status, or None if it had not answered
+    within `timeout` s; what it printed; seconds taken)."""
+    started = time.monotonic()
+    procs = {name: subprocess.Popen([sys.executable, "-m", "facewatchd.control.ctl", "--config",
+                                     str(config), *map(str, args)], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+             for name, args in commands.items()}
+    got: dict[str, tuple[int | None, str, float]] = {}
+    for name, proc in procs.items():
+        try:
+            out, _ = proc.communicate(timeout=max(0.1, started + timeout - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            got[name] = (None, out, time.monotonic() - started)
+        else:
+            got[name] = (proc.returncode, out, time.monotonic() - started)
+    return got
+
+
+def test_a_file_stuck_on_a_worker_is_given_up_at_its_time_limit_as_the_local_pool_does(
+        cluster: DaskCluster, data: Path, tmp_path: Path) -> None:
+    """Every worker SIGSTOPped mid-file: analysis stuck in dlib, which holds the GIL, so the
+    worker's own time limit never fires. The daemon gives the file up after `file_timeout`
+    (and a grace for the task's way there and back): set aside in failed/, and `test`
+    answered, as the local pool does; with the workers back it sorts again."""
+    limit = 4
+    config = write_config(tmp_path, daemon=SETTLE, extra=cluster_section(cluster.address),
+                          file_timeout=limit)
+    (tmp_path / "references" / "Barack_Obama").mkdir()
+    shutil.copy2(data / "people" / "Barack_Obama" / "obama.jpg", tmp_path / "references" / "Barack_Obama")
+    probe = tmp_path / "sorted" / "probe.jpg"
+    shutil.copy(data / "people" / "Joe_Biden" / "biden.jpg", probe)
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        cluster.pause_workers()
+        try:
+            started = time.monotonic()
+            shutil.copy(data / "people" / "Joe_Biden" / "biden2.jpg", tmp_path / "inbound" / "b.jpg")
+            failed = tmp_path / "review" / "failed" / "b.jpg"
+            while not failed.exists():
+                assert time.monotonic() - started < 60, daemon.status()
+                time.sleep(0.2)
+            assert time.monotonic() - started >= limit
+            assert daemon.status()["failed"] == 1
+            # Then, with its worker gone, the other one (stopped too) gets the next file.
+            got = answers(config, {"test": ["--json", "test", probe]}, timeout=60)
+            code, out, _ = got["test"]
+            assert code == 0, (got, daemon.log.read_text()[-3000:])
+            answer = json.loads(out)
+            assert answer["outcome"] == "left" and f"longer than {limit} s" in answer["rule"], answer
+        finally:
+            cluster.resume_workers()
+        cluster.wait_for_workers(2)
+        shutil.copy(data / "people" / "Barack_Obama" / "obama2.jpg", tmp_path / "inbound" / "o.jpg")
+        daemon.wait_idle(2, timeout=120)
+        assert (tmp_path / "sorted" / "Barack_Obama" / "o.jpg").exists()
+        assert daemon.stop() == 0
+    log = daemon.log.read_text()
+    assert f"longer than {limit} s" in log and "Traceback" not in log
+
+
+def test_with_the_scheduler_lost_test_enroll_reload_and_scan_answer_in_bounded_time(
+        data: Path, tmp_path: Path) -> None:
+    """The scheduler killed: each command that needs analysis answers `unavailable` (exit
+    69) once no worker has been there for three connect_timeouts (here 3 s each), instead
+    of waiting for ever; the daemon stays, and works again once the scheduler is back."""
+    with DaskCluster(tmp_path / "dask", workers=1) as dask:
+        dask.start()
+        config = write_config(tmp_path, daemon=SETTLE, extra=cluster_section(dask.address))
+        (tmp_path / "references" / "Barack_Obama").mkdir()
+        shutil.copy2(data / "people" / "Barack_Obama" / "obama.jpg", tmp_path / "references" / "Barack_Obama")
+        probe, kit = tmp_path / "sorted" / "probe.jpg", tmp_path / "sorted" / "kit.jpeg"
+        shutil.copy(data / "people" / "Joe_Biden" / "biden2.jpg", probe)
+        shutil.copy(data / "people" / "Kit_Harington" / "john1.jpeg", kit)
+        with DaemonProcess(config) as daemon:
+            daemon.ready()
+            dask.kill_scheduler()
+            deadline = time.monotonic() + 30
+            while daemon.status()["analysis"]["state"] == "connected":
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            # Something for each to wait on: a new reference photo for reload, a file in
+            # flight for scan.
+            (tmp_path / "references" / "Joe_Biden").mkdir()
+            shutil.copy2(data / "people" / "Joe_Biden" / "biden.jpg", tmp_path / "references" / "Joe_Biden")
+            shutil.copy(data / "people" / "Barack_Obama" / "obama2.jpg", tmp_path / "inbound" / "o.jpg")
+            while daemon.status()["in_flight"] != 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            got = answers(config, {"test": ["test", probe], "enroll": ["enroll", "Kit_Harington", kit],
+                                   "reload": ["reload"], "scan": ["--json", "scan"]}, timeout=30)
+            assert {name: code for name, (code, _, _) in got.items()} == dict.fromkeys(got, 69), got
+            for name, (_, out, _) in got.items():
+                assert f"Dask scheduler at {dask.address}" in out, (name, out)
+            assert daemon.proc.poll() is None
+            assert daemon.status()["analysis"]["state"] == "lost"
+
+            dask.start_scheduler()  # same port
+            daemon.wait_idle(1, timeout=120)
+            assert (tmp_path / "sorted" / "Barack_Obama" / "o.jpg").exists()
+            assert json.loads(daemon.ctl("--json", "reload").stdout)["added"] == 1
+            assert json.loads(daemon.ctl("--json", "test", probe).stdout)["persons"] == ["Joe_Biden"]
+            assert daemon.stop() == 0
+        assert "Traceback" not in daemon.log.read_text()

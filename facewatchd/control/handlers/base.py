@@ -57,7 +57,7 @@ class Service(Protocol):
 
     def references_changed(self, taught: dict[str, list[int]] | None = None) -> Step: ...
 
-    def request_reload(self) -> Future: ...
+    def request_reload(self, why: str = "reload") -> Future: ...
 
 
 @dataclass(frozen=True)
@@ -104,17 +104,20 @@ class Context:
             folder for w in config.watches for folder in (w.inbound, w.destination_root, w.review)]
         return any(real.is_relative_to(os.path.realpath(f)) for f in folders)
 
-    def open_ours(self, path: Path, *, size: int | None = None, sha256: str | None = None) -> int | None:
+    def open_ours(self, path: Path, *, size: int | None = None, sha256: str | None = None,
+                  within: Path | None = None) -> int | None:
         """A read-only descriptor of the regular file at `path`, if it lies in the
-        daemon's own folders (checked on the file opened, so a symlinked folder cannot
-        send it elsewhere) and has the expected size or content; else None."""
+        daemon's own folders or in `within` (checked on the file opened, so a symlinked
+        folder cannot send it elsewhere) and has the expected size or content; else None."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return None
         try:
             st = os.fstat(fd)
-            if (stat.S_ISREG(st.st_mode) and self.ours(Path(os.readlink(f"/proc/self/fd/{fd}")))
+            real = Path(os.readlink(f"/proc/self/fd/{fd}"))
+            inside = within is not None and real.is_relative_to(os.path.realpath(within))
+            if (stat.S_ISREG(st.st_mode) and (inside or self.ours(real))
                     and size in (None, st.st_size) and sha256 in (None, route.hash_fd(fd))):
                 return fd
         except OSError:

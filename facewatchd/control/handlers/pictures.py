@@ -27,7 +27,7 @@ def _item(ctx: Context, item_id: int) -> Item:
 
 
 def _open(ctx: Context, item: Item) -> int:
-    fd = ctx.open_ours(item.path, size=item.entry.size)
+    fd = ctx.open_ours(item.path, size=item.entry.size, within=item.review)  # a former review folder too
     if fd is None:
         raise NotFoundError(f"item {item.id}: its file is not where the ledger put it, or has changed")
     return fd

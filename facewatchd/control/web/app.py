@@ -127,7 +127,9 @@ class Api:
                 item["thumbnail"] = (f"/api/review/{item['id']}/thumbnail" if item["thumbnail"]
                                      else None)
         if command.http is not None and command.http.method == "POST":
-            result = {**result, "at": at}
+            # A setting's row (set, unset, pause, resume) says when it was set itself:
+            # that "at" is kept, as `settings` lists it.
+            result = {"at": at, **result}
         return JSON(result)
 
     async def thumbnail(self, command: Command, args: dict[str, Any]) -> Response:

@@ -348,7 +348,10 @@ def test_people_shows_references_and_a_bad_one_can_be_disabled(page: Page) -> No
     crops = page.settled("#people .crop")
     assert len(crops) >= 7
     leonard = driver.find_element(By.CSS_SELECTOR, f'#people .person[data-person="{LEONARD}"]')
-    assert "tolerance 0.55 (set for them)" in leonard.text
+    # His own tolerance, from the file, in a field (test_settings_page changes one).
+    tolerance = leonard.find_element(By.CSS_SELECTOR, f'.setting[data-key="persons.{LEONARD}.tolerance"]')
+    assert tolerance.find_element(By.CSS_SELECTOR, "input").get_attribute("value") == "0.55"
+    assert tolerance.find_element(By.CSS_SELECTOR, ".source").text == "file"
     png = page.shot("people.png")
     assert colour_count(png, KNOWN_GREEN) > 1500 and distinct_colours(png) > 3000
     biden = driver.find_element(By.CSS_SELECTOR, '#people .person[data-person="Joe_Biden"]')

@@ -1,14 +1,19 @@
-// The review page: Queue, Unknown people, People, Trash. Plain ES modules, no build.
+// The review page: Queue, Unknown people, People, Trash, Dashboard, Settings; the
+// pause control in the header. Plain ES modules, no build.
 import { takeToken, hasToken, setToken, get, post, ApiError } from "./api.js";
 import { Grid } from "./grid.js";
 import { Lightbox } from "./lightbox.js";
 import { showClusters } from "./clusters.js";
 import { showPeople } from "./people.js";
+import { showSettings, refreshSettings } from "./settings.js";
+import { showDashboard, redrawDashboard } from "./dashboard.js";
+import { PauseControl } from "./pause.js";
 import { el, toast, plural } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const CHUNK = 200; // ids per request: a long batch shows progress and never times out
-const VIEWS = ["queue", "clusters", "people", "trash"];
+const VIEWS = ["queue", "clusters", "people", "trash", "dashboard", "settings"];
+const ACTING = ["queue", "trash"]; // the views with a selection and the action bar
 
 // undo: the page's own actions, each with the ledger entries it made (its moves and
 // the re-checks they caused): Undo walks back exactly those, not what others did since.
@@ -83,7 +88,12 @@ async function load(view = state.view) {
     if (view === "queue") await loadQueue();
     else if (view === "trash") await loadTrash();
     else if (view === "clusters") await showClusters($("clusters"), { run: clusterAction });
-    else if (view === "people") await showPeople($("people"), { toggle: toggleReference });
+    else if (view === "people") await showPeople($("people"), { toggle: toggleReference, failed });
+    else if (view === "settings") await showSettings($("settings"), { failed });
+    else if (view === "dashboard") {
+      const status = state.status ?? await get("/api/status").catch(() => null);
+      await showDashboard($("dashboard"), { days: Number($("dashboard-days").value), inReview: status?.in_review ?? null });
+    }
     if (lightbox.isOpen) lightbox.reshow();
   } catch (error) {
     failed(error);
@@ -113,7 +123,7 @@ function go(view) {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  $("actions").hidden = view === "clusters" || view === "people";
+  $("actions").hidden = !ACTING.includes(view);
   document.querySelector(".queue-only").hidden = view !== "queue";
   document.querySelector(".trash-only").hidden = view !== "trash";
   selectionChanged(grid().selected.size);
@@ -121,14 +131,23 @@ function go(view) {
 }
 
 window.addEventListener("hashchange", () => go(location.hash.slice(1)));
+let resized = null;
+window.addEventListener("resize", () => { clearTimeout(resized); resized = setTimeout(redrawDashboard, 150); });
+$("dashboard-days").addEventListener("change", () => load("dashboard"));
 
-// Live counts
+// Live counts, and whether the daemon sorts
+
+// Paused or not, from here or elsewhere: the Settings view's daemon.paused follows.
+const pause = new PauseControl({ failed, changed: () => refreshSettings() });
+
+document.addEventListener("settingchange", (event) => { if (event.detail.key === "daemon.paused") pollStatus(); });
 
 async function pollStatus() {
   const line = $("status");
   try {
     const s = await get("/api/status");
     state.status = s;
+    pause.show(Boolean(s.paused));
     line.classList.remove("down");
     const waiting = s.queued + s.settling;
     line.textContent = `${plural(s.in_review, "in review", "in review")} · ${s.processed.toLocaleString()} sorted` +
@@ -142,6 +161,7 @@ async function pollStatus() {
       $("changed").hidden = false;
     }
   } catch (error) {
+    pause.show(null);
     line.classList.add("down");
     line.textContent = error.code === "unavailable" ? "facewatchd is not running" : `no status: ${error.message}`;
   }
@@ -152,7 +172,7 @@ async function pollStatus() {
 function selectionChanged(count) {
   $("selected-count").textContent = `${count.toLocaleString()} selected`;
   $("actions").classList.toggle("none", count === 0); // on a phone, the bar shows only then
-  for (const id of ["keep", "teach", "delete", "restore", "clear"]) $(id).disabled = count === 0;
+  for (const id of ["keep", "keep-to", "teach", "delete", "restore", "clear"]) $(id).disabled = count === 0;
 }
 
 function failed(error) {
@@ -250,6 +270,45 @@ function keep(ids) {
   perform(`Kept as ${person}`, () => batch("/api/review/keep", ids, where, "Keeping"));
 }
 
+// Keep in a folder, not as a person: asked for in a dialog (the daemon refuses a folder
+// outside the destinations and review folders, item by item, with its reason).
+async function keepTo(ids) {
+  if (!ids.length) return;
+  loadFolders();
+  const dialog = $("folder-dialog");
+  $("folder-count").textContent = plural(ids.length, "item");
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("folder-input").select();
+  await new Promise((resolve) => dialog.addEventListener("close", resolve, { once: true }));
+  const to = $("folder-input").value.trim();
+  if (dialog.returnValue !== "ok" || !to) return;
+  await perform(`Kept in ${to}`, () => batch("/api/review/keep", ids, { to }, "Keeping"));
+}
+
+// Enter keeps there (the form's first button, its default, is Cancel).
+$("folder-input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter") { event.preventDefault(); $("folder-dialog").close("ok"); }
+});
+
+// The folders offered: each destination (the folder that holds the person folders) and
+// review folder, as the daemon has them now.
+async function loadFolders() {
+  try {
+    const rows = await get("/api/settings");
+    const folders = new Set();
+    for (const row of rows) {
+      if (!/^watch\.\d+\.(destination|review)$/.test(row.key) || typeof row.value !== "string") continue;
+      // A destination with {person} holds the person folders in the folder before it.
+      const [before, ...rest] = row.value.split("{person}");
+      folders.add(rest.length ? before.replace(/\/[^/]*$/, "") || "/" : row.value);
+    }
+    $("folders-list").replaceChildren(...[...folders].map((folder) => el("option", { value: folder.endsWith("/") ? folder : folder + "/" })));
+  } catch {
+    // Only suggestions: the field takes any path.
+  }
+}
+
 function remove(ids) {
   if (ids.length) perform("Moved to the trash", () => batch("/api/review/delete", ids, {}, "Deleting"));
 }
@@ -320,6 +379,7 @@ function confirmGroup(group) {
 // From the lightbox: one item.
 function actOn(action, item, face = null, person = null) {
   if (action === "keep") keep([item.id]);
+  else if (action === "keep-to") keepTo([item.id]);
   else if (action === "delete") remove([item.id]);
   else if (action === "restore") restore([item.id]);
   else if (action === "teach") {
@@ -331,6 +391,7 @@ function actOn(action, item, face = null, person = null) {
 const selected = () => [...grid().selected];
 
 $("keep").addEventListener("click", () => keep(selected()));
+$("keep-to").addEventListener("click", () => keepTo(selected()));
 $("teach").addEventListener("click", () => { const p = needName(); if (p) teach(selected(), p); });
 $("delete").addEventListener("click", () => remove(selected()));
 $("restore").addEventListener("click", () => restore(selected()));
@@ -381,11 +442,11 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if ($("help").open || $("faces-dialog").open || $("token-dialog").open) return;
+  if ($("help").open || $("faces-dialog").open || $("token-dialog").open || $("folder-dialog").open) return;
   const key = event.key;
   if (pendingG) {
     pendingG = false;
-    const view = { q: "queue", c: "clusters", p: "people", t: "trash" }[key];
+    const view = { q: "queue", c: "clusters", p: "people", t: "trash", d: "dashboard", s: "settings" }[key];
     if (view) { location.hash = view; event.preventDefault(); return; }
   }
   if (key === "?") { $("help").showModal(); event.preventDefault(); return; }
@@ -397,6 +458,7 @@ document.addEventListener("keydown", (event) => {
     else if (key === "ArrowRight") lightbox.step(1);
     else if (!item) return;
     else if (key === "k") actOn("keep", item);
+    else if (key === "f" && state.view !== "trash") actOn("keep-to", item);
     else if (key === "d" || key === "Delete") actOn(state.view === "trash" ? "restore" : "delete", item);
     else if (key === "r") {
       if (state.view === "trash") actOn("restore", item);
@@ -408,7 +470,7 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     return;
   }
-  if (!["queue", "trash"].includes(state.view)) {
+  if (!ACTING.includes(state.view)) {
     if (key === "g") pendingG = true;
     return;
   }
@@ -420,6 +482,7 @@ document.addEventListener("keydown", (event) => {
   else if (key === "A") g.selectIds(shown()?.ids ?? []);
   else if (key === "Escape") g.clear();
   else if (key === "k" && state.view === "queue") keep(selected());
+  else if (key === "f" && state.view === "queue") keepTo(selected());
   else if (key === "r") { if (state.view === "trash") restore(selected()); else { const p = needName(); if (p) teach(selected(), p); } }
   else if ((key === "d" || key === "Delete") && state.view === "queue") remove(selected());
   else if (key === "PageDown") turnPage(1);

@@ -108,7 +108,9 @@ export class Lightbox {
       return;
     }
     const buttons = [el("button", { type: "button", text: "Keep as…", title: "Keep as the name in the bar below (k)",
-      onclick: () => this.act("keep", item) })];
+      onclick: () => this.act("keep", item) }),
+    el("button", { type: "button", text: "Keep in folder…", title: "Keep it in a folder, not as a person (f)",
+      onclick: () => this.act("keep-to", item) })];
     for (let n = 1; n <= item.faces; n++) {
       buttons.push(el("button", { type: "button", text: item.faces > 1 ? `Face ${n} is…` : "Add as reference",
         title: `Face ${n} becomes a reference of the name below (${n})`, dataset: { face: n },

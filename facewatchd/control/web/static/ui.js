@@ -18,6 +18,35 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// The same for SVG (the dashboard's chart): its elements live in another namespace.
+export function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "class") node.setAttribute("class", value);
+    else if (name === "text") node.textContent = value;
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) {
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+  }
+  return node;
+}
+
+// A moment the daemon gives as Unix seconds, in the browser's own words and time zone.
+export const when = (seconds) => new Date(seconds * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+// The same, shorter: the time alone today, the day and time this year.
+export function whenShort(seconds) {
+  const moment = new Date(seconds * 1000);
+  const now = new Date();
+  if (moment.toDateString() === now.toDateString()) return moment.toLocaleTimeString([], { timeStyle: "short" });
+  const options = { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" };
+  return moment.toLocaleString([], moment.getFullYear() === now.getFullYear() ? options : { ...options, year: "numeric" });
+}
+
 export const REASONS = {
   no_face: "no face", unknown_face: "unknown face", uncertain: "uncertain",
   several_people: "several people", duplicate: "duplicate", failed: "failed",

@@ -9,7 +9,7 @@ taken back as if the daemon had read the files itself.
   inodes), so its report gets the daemon's own device and inode with the size and mtime
   the worker saw while reading; with send_bytes, the signature of what the daemon read.
 
-No Dask here: the cluster thread (remote_client.py) sends what this prepares.
+No Dask here: the dispatcher (dispatch.py) sends what this prepares.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from ..config import ClusterConfig
-from . import kinds
-from .report import FaceReport, Signature
-from .worker import EngineSettings
+from ...config import ClusterConfig
+from .. import kinds
+from ..report import FaceReport, Signature
+from ..worker import EngineSettings
 
 TASK_BYTES = 64 * 1024 * 1024  # send_bytes: a task carries at most this much (or one file)
 

@@ -1,6 +1,6 @@
 """The Dask pool ([cluster]) through a real cluster (`dask scheduler` and `dask worker`
-processes): results, bounds, send_bytes, path mapping, dead workers, hangs, a scheduler
-that is not there."""
+processes): results, bounds, send_bytes, path mapping, dead workers, hangs, a stopped
+worker, a scheduler that is not there."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def fragile(dask_required: None, tmp_path_factory: pytest.TempPathFactory):
 
 
 def pool_for(address: str, timeout: float = 120, fail_fast: bool = False, **cluster: object):
-    from facewatchd.engine.remote import ClusterPool
+    from facewatchd.engine.cluster import ClusterPool
 
     return ClusterPool(EngineSettings(), ClusterConfig(address, **cluster), timeout,
                        fail_fast=fail_fast)
@@ -161,6 +161,33 @@ def test_a_file_whose_workers_keep_dying_is_given_up_and_the_pool_goes_on(
         assert report.faces
 
 
+def test_a_batch_stuck_on_a_stopped_worker_is_split_and_each_file_comes_back(
+        fragile: DaskCluster, data: Path) -> None:
+    """Its worker SIGSTOPped (as when dlib is stuck holding the GIL, and the worker's own
+    time limit cannot fire): the batch is given up after its files' time limits and a
+    grace, that worker removed (it has no nanny), and each file, sent alone once a worker
+    is there again, comes back analysed: none is blamed for a batch."""
+    photos = sorted(str(p) for p in (data / "people" / "Joe_Biden").iterdir())[:2]
+    with pool_for(fragile.address, timeout=2, batch=2, max_tasks=1) as pool:
+        pool.submit("first", photos[0])
+        collect_all(pool, 1)  # the models loaded there (the plugin registered): it was working
+        fragile.pause_workers()
+        try:
+            started = time.monotonic()
+            for path in photos:
+                pool.submit(path, path)
+            while pool.describe()["workers"]:  # until the stuck worker is removed
+                assert time.monotonic() - started < 60, pool.describe()
+                time.sleep(0.2)
+            assert time.monotonic() - started > 2 * 2
+            assert pool.collect(timeout=1) == [] and pool.pending == 2  # waiting for a worker
+        finally:
+            fragile.resume_workers()
+        got = collect_all(pool, len(photos))
+    assert sorted(got) == photos
+    assert all(r.error is None and r.faces for r in got.values()), {k: r.error for k, r in got.items()}
+
+
 def test_a_file_that_takes_too_long_is_abandoned(cluster: DaskCluster, data: Path) -> None:
     with pool_for(cluster.address, timeout=0.5) as pool:
         started = time.monotonic()
@@ -190,7 +217,7 @@ def test_no_scheduler_is_a_state_then_work_resumes_when_one_comes(
 
 
 def test_path_map_replaces_the_longest_whole_folder_prefix() -> None:
-    from facewatchd.engine.remote_batch import map_path
+    from facewatchd.engine.cluster.batch import map_path
 
     m = {"/srv/photos": "/mnt/p", "/srv/photos/archive/": "/nfs/a/", "/srv/ph": "/x"}
     assert map_path("/srv/photos/in/a.jpg", m) == "/mnt/p/in/a.jpg"

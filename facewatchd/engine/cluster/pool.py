@@ -1,10 +1,10 @@
-"""Analysis on a Dask cluster ([cluster]): pool.Pool's interface (WorkerPool), for
-archives one machine cannot do in good time.
+"""ClusterPool: the local pool's interface (WorkerPool, engine/pool.py) on a Dask cluster,
+as the daemon's main thread uses it.
 
-Only the pure part leaves the daemon: decode, detect, encode (remote_worker.py runs
-FaceEngine there, its models loaded once per worker by a plugin). Deciding, moving and
-the ledger stay in the main process, exactly as with the local pool; the daemon and
---oneshot use either pool the same way (service/pools.py picks one).
+Only the pure part leaves the daemon: decode, detect, encode (worker.py runs FaceEngine
+there, its models loaded once per worker by a plugin). Deciding, moving and the ledger
+stay in the main process, exactly as with the local pool; the daemon and --oneshot use
+either pool the same way (engine/pools.py picks one).
 
     main thread                      cluster thread (asyncio)          Dask
     submit(key, path) ─ inbox ─────▶ batches of `batch` files, at ───▶ scheduler ─▶ workers
@@ -13,15 +13,20 @@ the ledger stay in the main process, exactly as with the local pool; the daemon 
 
 - The main thread never touches the network: it puts items in a queue and takes reports
   from another; a pipe written with each report (and each change of state) is the one
-  waitable, so the daemon's one wait() wakes for them. The cluster thread is
-  remote_client.py; what a task carries, and its key, remote_batch.py.
+  waitable, so the daemon's one wait() wakes for them. The cluster thread is thread.py
+  (its connection connection.py, its batches dispatch.py); what a task carries, and its
+  key, batch.py.
 - Bounded: `pending` counts the files submitted and not yet collected; the caller stops
   at `capacity` (a full batch for each task slot and one forming), so a million-file
   backfill floods neither the scheduler nor the daemon's memory.
 - Each file is delivered at most once: a repeated result (a task run twice) is dropped,
   and counted, never sorted twice.
 - The scheduler lost: the files in flight stay in inbound and wait, the state says so,
-  and they are sent again once it is back. Nothing falls back to local analysis.
+  and they are sent again once it is back. Nothing falls back to local analysis. Those
+  who cannot wait (a `facewatchctl test`) are told, through `unavailable`, once no worker
+  has been there for PATIENCE connection timeouts.
+- A task stuck on a worker is given up when its files' time limits are past
+  (dispatch.py), so every file comes back.
 """
 
 from __future__ import annotations
@@ -35,15 +40,20 @@ from dataclasses import asdict
 from multiprocessing.connection import wait
 from typing import Any
 
-from ..config import ClusterConfig
-from ..errors import UnavailableError
-from .pool import imap
-from .remote_batch import Item
-from .remote_client import ClusterThread
-from .report import FaceReport
-from .worker import EngineSettings
+from ...config import ClusterConfig
+from ...errors import UnavailableError
+from ..pool import imap
+from ..report import FaceReport
+from ..worker import EngineSettings
+from .batch import Item
+from .thread import ClusterThread
 
 log = logging.getLogger("facewatchd.cluster")
+
+# How long, in [cluster] connect_timeouts, work that cannot wait for ever waits for a
+# worker: time for a few tries to reach a scheduler that restarts, short of systemd's
+# timeout of a reload (90 s).
+PATIENCE = 3
 
 
 class ClusterPool:
@@ -54,6 +64,7 @@ class ClusterPool:
         """`fail_fast`: if the first connection fails, give up (for --oneshot, which says
         so in one line through `wait_connected`) instead of trying again."""
         self.cluster = cluster
+        self.patience = PATIENCE * cluster.connect_timeout
         self.dropped = 0  # results for files already delivered (never expected; counted)
         self._outstanding: dict[int, Hashable] = {}  # uid -> the caller's key
         self._next_uid = 0
@@ -93,7 +104,22 @@ class ClusterPool:
         return [self._wake_r]
 
     def next_timeout(self) -> float | None:
-        return None  # the cluster thread keeps its own time; results wake the pipe
+        """While no worker is there, when `unavailable` will say so; otherwise None: the
+        cluster thread keeps the time limits, and results wake the pipe."""
+        since = self._thread.health.down_since
+        left = None if since is None else since + self.patience - time.monotonic()
+        return left if left is not None and left > 0 else None
+
+    def unavailable(self) -> str | None:
+        """Why nothing sent can come back now, once no worker has been there for
+        PATIENCE connect_timeouts; else None (the files wait, sent again once it is back)."""
+        health = self._thread.health
+        if health.down_since is None or time.monotonic() - health.down_since < self.patience:
+            return None
+        address = self.cluster.scheduler
+        if health.state == "connected":
+            return f"the Dask scheduler at {address} has no workers"
+        return health.error or f"not connected to the Dask scheduler at {address} ({health.state})"
 
     def submit(self, key: Hashable, path: str) -> None:
         self._next_uid += 1
@@ -128,8 +154,10 @@ class ClusterPool:
         """Where analysis runs and how it goes, for status and the oneshot summary."""
         health = asdict(self._thread.health)
         retry_at = health.pop("retry_at")
+        del health["down_since"]
         return {"mode": "cluster", "scheduler": self.cluster.scheduler, **health,
                 "retry_in": None if retry_at is None else round(max(0.0, retry_at - time.monotonic()), 1),
+                "unavailable": self.unavailable(),
                 "send_bytes": self.cluster.send_bytes, "batch": self.cluster.batch,
                 "max_tasks": self._thread.max_tasks(), "dropped": self.dropped}
 

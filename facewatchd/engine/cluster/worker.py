@@ -3,9 +3,8 @@ and the plugin that loads the models once per worker process, not once per task.
 
 Workers need facewatchd installed (`pip install facewatchd[cluster]`): a task names
 `analyse_batch` of this module, and the plugin this module's `EnginePlugin`. dlib holds
-the GIL (measured: six photos on two threads of one process took 1.02-1.07x the time of
-one thread doing all six), so workers are meant to run `--nthreads 1`, one process per
-core; the plugin warns otherwise.
+the GIL (two threads of one process are no faster than one: docs/cluster.md), so workers
+are meant to run `--nthreads 1`, one process per core; the plugin warns otherwise.
 """
 
 from __future__ import annotations
@@ -20,12 +19,12 @@ from typing import TYPE_CHECKING
 import distributed
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from . import kinds
-from .report import FaceReport
-from .worker import EngineSettings
+from .. import kinds
+from ..report import FaceReport
+from ..worker import EngineSettings
 
 if TYPE_CHECKING:  # dlib is loaded on the workers only, when a task first needs it
-    from .faces import FaceEngine
+    from ..faces import FaceEngine
 
 PLUGIN_NAME = "facewatchd-engine"
 
@@ -46,7 +45,7 @@ class _Engines:
             free = self._free.setdefault(settings, [])
             engine = free.pop() if free else None
         if engine is None:
-            from .faces import FaceEngine
+            from ..faces import FaceEngine
 
             engine = FaceEngine(**dataclasses.asdict(settings))
         try:
