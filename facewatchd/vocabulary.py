@@ -70,6 +70,7 @@ class Origin(StrEnum):
     REVIEW = "review"  # taught from the review queue
     CLUSTER = "cluster"  # a cluster named
     AUTO = "auto"  # the daemon's own, from a sure match (auto_reference)
+    IMPORTED = "imported"  # a face another photo tool named (import-regions)
 
 
 # The outcomes of the review queue's items, and the reasons it lists them by.

@@ -51,7 +51,8 @@ def build(data: Path, out: Path) -> tuple[Path, Path]:
     config.write_text(
         '[daemon]\nstate_dir = "state"\nsocket = "state/facewatchd.sock"\nsettle = 1.0\n\n'
         '[recognition]\nreferences = "references"\n\n'
-        '[[watch]]\ninbound = "inbound"\ndestination = "sorted/{person}"\nreview = "review"\n')
+        '[[watch]]\ninbound = "inbound"\ndestination = "sorted/{person}"\nreview = "review"\n\n'
+        '[xmp]\nwrite = true\n')  # the names found, for photo tools: shown at the end
     return config, later / kept.name
 
 
@@ -105,6 +106,10 @@ def main() -> int:
         wait_idle(client, status["processed"] + 1)
         placed = next((out / "sorted").rglob(later.name), None) or next((out / "review").rglob(later.name))
         print(format_why(client.call("why", {"path": str(placed)})))
+        if (sidecar := next((out / "sorted").rglob("*.xmp"), None)) is not None:
+            regions = subprocess.run(["exiftool", "-s", "-RegionName", "-RegionType", "-PersonInImage",
+                                      str(sidecar)], capture_output=True, text=True).stdout
+            print(f"\ndemo: who is in it, for photo tools ([xmp] write), in {sidecar}:\n{regions}")
         items = client.call_all_pages("review.list", {})
         print(f"\ndemo: the review queue ({len(items)} items; first 10):")
         print(format_items(items[:10]))

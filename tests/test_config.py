@@ -182,7 +182,7 @@ def test_a_non_recursive_inbound_may_hold_the_other_folders(tmp_path: Path) -> N
 def test_the_shipped_config_shows_each_default_as_it_is() -> None:
     # Its commented "# key = value" lines are the defaults a user reads; they must not drift.
     sections = {"daemon": config.DaemonConfig, "recognition": config.RecognitionConfig,
-                "review": config.ReviewConfig, "cluster": config.ClusterConfig}
+                "review": config.ReviewConfig, "cluster": config.ClusterConfig, "xmp": config.XmpConfig}
     text = (Path(__file__).parent.parent / "etc" / "facewatchd.toml").read_text()
     shown = 0
     for part in re.split(r"^(?:# )?\[", text, flags=re.M)[1:]:  # [cluster] is commented out
@@ -200,7 +200,7 @@ def test_the_shipped_config_shows_each_default_as_it_is() -> None:
 
 def test_the_shipped_config_and_the_docs_list_exactly_the_models_keys_defaults_and_ranges() -> None:
     sections = {"daemon": config.DaemonConfig, "recognition": config.RecognitionConfig,
-                "review": config.ReviewConfig, "cluster": config.ClusterConfig,
+                "review": config.ReviewConfig, "cluster": config.ClusterConfig, "xmp": config.XmpConfig,
                 "[watch]": config.WatchConfig, "persons.NAME": config.PersonConfig}
     model = {(name, f.name): f for name, cls in sections.items() for f in dataclasses.fields(cls)}
     text = (Path(__file__).parent.parent / "etc" / "facewatchd.toml").read_text()

@@ -19,9 +19,10 @@ from .model import (
                     RecognitionConfig,
                     ReviewConfig,
                     WatchConfig,
+                    XmpConfig,
                     range_of,
 )
 
 __all__ = ["DEFAULT_PATH", "PERSON_PLACEHOLDER", "ClusterConfig", "Config", "DaemonConfig", "PersonConfig",
-           "RecognitionConfig", "ReviewConfig", "WatchConfig", "layered", "load", "read",
+           "RecognitionConfig", "ReviewConfig", "WatchConfig", "XmpConfig", "layered", "load", "read",
            "range_of"]

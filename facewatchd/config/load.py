@@ -28,6 +28,7 @@ from .model import (
     RecognitionConfig,
     ReviewConfig,
     WatchConfig,
+    XmpConfig,
     range_of,
 )
 from .overrides import merged
@@ -79,7 +80,7 @@ class _Parser:
         raise ConfigError(f"{self.path}: {where}: {message}")
 
     def config(self, raw: dict[str, Any]) -> Config:
-        self.check_keys(raw, {"daemon", "recognition", "review", "watch", "persons", "cluster"},
+        self.check_keys(raw, {"daemon", "recognition", "review", "watch", "persons", "cluster", "xmp"},
                         "top level")
         daemon = self.section(DaemonConfig, raw.get("daemon", {}), "[daemon]")
         if "recognition" not in raw:
@@ -101,8 +102,9 @@ class _Parser:
         }
         review = self.section(ReviewConfig, raw.get("review", {}), "[review]")
         cluster = self.section(ClusterConfig, raw["cluster"], "[cluster]") if "cluster" in raw else None
+        xmp = self.section(XmpConfig, raw.get("xmp", {}), "[xmp]")
         config = Config(self.path, daemon, recognition, watches, types.MappingProxyType(persons),
-                        review, cluster)
+                        review, cluster, xmp)
         self.check_meaning(config)
         return config
 

@@ -157,6 +157,14 @@ class ReviewConfig:
 
 
 @dataclass(frozen=True)
+class XmpConfig:
+    # Write who is in each file filed under a person into its XMP sidecar (MWG face
+    # regions and the person as a keyword), for digiKam, Immich, PhotoPrism, Lightroom;
+    # never into the photo itself (files/xmp.py).
+    write: bool = False
+
+
+@dataclass(frozen=True)
 class WatchConfig:
     inbound: Path
     destination: Path  # may contain {person}
@@ -212,6 +220,7 @@ class Config:
     persons: Mapping[str, PersonConfig]
     review: ReviewConfig = ReviewConfig()
     cluster: ClusterConfig | None = None  # absent: local worker processes
+    xmp: XmpConfig = XmpConfig()
 
     def tolerance_for(self, person: str) -> float:
         override = self.persons.get(person)

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UsageError
-from .model import ClusterConfig, Config, DaemonConfig, RecognitionConfig, ReviewConfig
+from .model import ClusterConfig, Config, DaemonConfig, RecognitionConfig, ReviewConfig, XmpConfig
 
 SECTIONS: dict[str, type] = {"daemon": DaemonConfig, "recognition": RecognitionConfig,
-                             "review": ReviewConfig}
+                             "review": ReviewConfig, "xmp": XmpConfig}
 # What the running daemon cannot take without starting again: where its state and socket
 # are, who may use it (the socket's group), and the cluster (the sandbox's network is
 # opened for it at start).

@@ -68,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _add_argument(parser: argparse.ArgumentParser, arg: Arg) -> None:
+    if not arg.typed:
+        return
     kind = arg.item if arg.kind is list else arg.kind
     if arg.or_item:
         kind = str
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMANDS[args.cmd]
     request = {}
     for arg in command.args:
-        value = getattr(args, arg.name)
+        value = getattr(args, arg.name, None)
         if arg.or_item and isinstance(value, str) and value.isdigit() and not os.path.lexists(value):
             request["item"] = int(value)  # a review item's id, not a file
             continue
@@ -188,8 +190,14 @@ def name_shown(client: Client, request: dict[str, Any], args: argparse.Namespace
     return dict(client.call("clusters.name", request))
 
 
+def import_regions(client: Client, request: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from .regions import import_regions  # the models: loaded for this command only
+
+    return import_regions(client, request, args)
+
+
 LOCAL: dict[str, Callable[[Client, dict[str, Any], argparse.Namespace], Any]] = {
-    "wait": scan_and_wait, "sheet": write_sheet, "shown": name_shown}
+    "wait": scan_and_wait, "sheet": write_sheet, "shown": name_shown, "regions": import_regions}
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ def _checked(req_id: int | str | None, message: dict[str, Any]) -> Request:
     return Request(req_id, command.name, args)
 
 
-_KINDS = {str: "a string", int: "an integer", bool: "true or false"}
+_KINDS = {str: "a string", int: "an integer", bool: "true or false", dict: "an object"}
 
 
 def _is(value: Any, kind: type) -> bool:

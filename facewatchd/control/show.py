@@ -206,6 +206,10 @@ def format_batch(answer: dict[str, Any]) -> str:
             lines.append(f"{label}: not done: {r['error']}")
             continue
         where = r.get("to") or r.get("path")
+        if where is None:  # no file: what import-regions brought in
+            lines.append(f"references {', '.join(map(str, r['disabled']))} of import-regions "
+                         f"{'would be' if answer.get('dry_run') else ''} disabled".replace("  ", " "))
+            continue
         text = f"{label}: {'would go to' if answer.get('dry_run') else 'now at'} {where}"
         if r.get("reference"):
             text += f" (reference {r['reference']} added)"
@@ -245,6 +249,17 @@ def format_named(r: dict[str, Any]) -> str:
 
 
 
+def format_imported(r: dict[str, Any]) -> str:
+    """Per person how many references came in; each region not taken, and why."""
+    lines = [f"imported {n} references of {p}" for p, n in sorted(r["persons"].items())] or [
+        "imported nothing new"]
+    if r["already"]:
+        lines.append(f"  {r['already']} were references already")
+    lines += [f"  not taken: {x['file']}: {x['person'] or 'a region'}: {x['why']}"
+              for x in r["results"] if not x["ok"]]
+    return "\n".join(lines + format_filed(r["filed"]))
+
+
 def format_cells(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A table of plain rows: yes/no, a dash for nothing, times as dates."""
     def cell(key: str, value: Any) -> Any:
@@ -280,6 +295,7 @@ VIEWS: dict[str, Callable[[Any], str]] = {
     "clusters": format_clusters,
     "named": format_named,
     "ignored": lambda r: f"cluster {r['id']} hidden ({r['ignored']} faces)",
+    "imported": format_imported,
     "settings": format_settings,
     "setting": format_setting,
     "paused": format_paused,

@@ -24,12 +24,14 @@ class Arg:
     required: bool = True
     path: bool = False  # the client sends it as an absolute path
     option: bool = False  # typed `--name VALUE` (a bool: `--name`), not in its place
-    item: type = str  # what a list holds: str or int
+    item: type = str  # what a list holds: str, int, or dict (objects the handler checks)
     local: bool = False  # the client's own: never sent (where to write a file, say)
     # The only values allowed; "no face" and "no-face" are taken for "no_face".
     choices: tuple[str, ...] = ()
     # A path, or the id of a review item: digits that name no file are sent as `item`.
     or_item: bool = False
+    # False: never typed; facewatchctl fills it in itself (what import-regions found).
+    typed: bool = True
 
     @property
     def flag(self) -> str:
@@ -142,6 +144,13 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
             view="scan"),
     Command("reload", "read the configuration and the references folder again",
             view="reload"),
+    Command("import-regions", "make the named face regions of photos tagged in other tools (digiKam,"
+                              " Lightroom, Picasa: MWG or Microsoft regions, in sidecars or embedded)"
+                              " references of those people; facewatchctl reads the photos itself",
+            (Arg("paths", list, "photos, or folders of them", path=True, local=True),
+             Arg("references", list, "the faces found: {person, file, sha256, box, encoding}",
+                 item=dict, typed=False)),
+            local="regions", view="imported"),
     Command("settings", "every setting: its value, and whether it comes from the default, the"
                         " configuration file or a change at run time (by whom, when)",
             view="settings", http=Http("GET", "/api/settings")),

@@ -41,7 +41,7 @@ import face_recognition_models as models
 import numpy as np
 
 from ..errors import MediaError
-from . import kinds, media, proposals
+from . import kinds, media, proposals, rects
 from .report import Box, Face, FaceReport, Signature
 
 log = logging.getLogger("facewatchd.engine")
@@ -128,7 +128,8 @@ class FaceEngine:
                     raise MediaError(f"image larger than {MAX_IMAGE_BYTES >> 20} MiB")
                 data = _read_all(fd)
                 report = replace(report, sha256=hashlib.sha256(data).hexdigest())
-                frame, size = media.load_image(data, self.max_side)
+                frame, size, orientation = media.load_image(data, self.max_side)
+                report = replace(report, orientation=orientation)
                 frames = [frame]
             else:
                 report = replace(report, sha256=_hash_fd(fd))
@@ -158,9 +159,26 @@ class FaceEngine:
         its faceless frames would each pay for them)."""
         finer = self._finer_side(frame) if fine else None
         found = self._whole(frame) if finer is None else self._fine_search(self, frame, finer)
-        faces = _strong(found)
+        faces = rects.strong(found)
         if not faces and fine and found:
             faces = [max(found, key=lambda f: f[1])]
+        return self._encoded(frame, faces)
+
+    def faces_at(self, path: str | Path, boxes: list[Box]) -> list[Face]:
+        """The faces in `boxes` (upright pixels of the image at `path`: a face a photo
+        tool tagged, or a person drew), encoded whether or not the detector finds them:
+        the landmarks are looked for within each box. Raises MediaError (as analyse would
+        report it) for a file that cannot be decoded."""
+        with open(path, "rb") as f:
+            frame, _, _ = media.load_image(f.read(), self.max_side)
+        height, width = frame.pixels.shape[:2]
+        at = frame.scale
+        found = [(dlib.rectangle(max(0, round(left / at)), max(0, round(top / at)),
+                                 min(width - 1, round(right / at)), min(height - 1, round(bottom / at))), 0.0)
+                 for top, right, bottom, left in boxes]
+        return self._encoded(frame, found)
+
+    def _encoded(self, frame: media.Frame, faces: list[rects.Detection]) -> list[Face]:
         if not faces:
             return []
         image = frame.pixels
@@ -170,49 +188,49 @@ class FaceEngine:
         encodings = self._encoder.compute_face_descriptor(image, shapes)
         height, width = image.shape[:2]
         return [
-            Face(_box(rect, frame.scale, width, height), np.array(encoding), float(score), frame.time,
-                 side=float(min(rect.width(), rect.height())), sharpness=_sharpness(image, shape))
+            Face(rects.box_of(rect, frame.scale, width, height), np.array(encoding), float(score), frame.time,
+                 side=float(min(rect.width(), rect.height())), sharpness=rects.sharpness(image, shape))
             for (rect, score), encoding, shape in zip(faces, encodings, shapes, strict=True)
         ]
 
     # The searches of one frame: the first pass alone, or one of FINE_SEARCHES when a
     # face of min_face px is below what it finds (at `finer`, it is 80 px).
 
-    def _at(self, frame: media.Frame, side: int, enlarge: float = 1.0) -> list[Detection]:
+    def _at(self, frame: media.Frame, side: int, enlarge: float = 1.0) -> list[rects.Detection]:
         # HOG on grey finds the same faces as on colour in two thirds of the time;
         # landmarks and encodings use the colour frame.
         return self._detect(*frame.for_detection(side, grey=self._cnn is None, enlarge=enlarge))
 
-    def _whole(self, frame: media.Frame, finer: int = 0) -> list[Detection]:
+    def _whole(self, frame: media.Frame, finer: int = 0) -> list[rects.Detection]:
         """The first pass: the frame at max_side (a small one enlarged towards it)."""
         return self._at(frame, self.max_side, float(2 ** self.upsample))
 
-    def _finely(self, frame: media.Frame, finer: int) -> list[Detection]:
+    def _finely(self, frame: media.Frame, finer: int) -> list[rects.Detection]:
         """One search at the finer side, which covers the first pass's scales too."""
         return self._at(frame, finer, finer)
 
-    def _finely_if_none(self, frame: media.Frame, finer: int) -> list[Detection]:
+    def _finely_if_none(self, frame: media.Frame, finer: int) -> list[rects.Detection]:
         found = self._whole(frame)
-        return found if _strong(found) else _merge(found, self._finely(frame, finer))
+        return found if rects.strong(found) else rects.merge(found, self._finely(frame, finer))
 
-    def _proposed(self, frame: media.Frame, finer: int) -> list[Detection]:
+    def _proposed(self, frame: media.Frame, finer: int) -> list[rects.Detection]:
         """HOG searches the whole picture for the large faces only; BlazeFace proposes the
         others, down to min_face, and HOG looks for each in a crop."""
         coarse = round(finer / _COARSE)
         found = self._at(frame, coarse)
-        return _merge(found, self._confirmed(frame, found, finer, coarse))
+        return rects.merge(found, self._confirmed(frame, found, finer, coarse))
 
-    def _detect(self, seen: np.ndarray, factor: float) -> list[Detection]:
+    def _detect(self, seen: np.ndarray, factor: float) -> list[rects.Detection]:
         """Detections in `seen` (scores down to weak_threshold), as frame rectangles."""
         if self._cnn is not None:
             found = [(d.rect, d.confidence) for d in self._cnn(seen, 0)]
         else:
-            rects, scores, _ = self._hog.run(seen, 0, self.weak_threshold)
-            found = list(zip(rects, scores, strict=True))
-        return [(_scaled(rect, factor), score) for rect, score in found]
+            boxes, scores, _ = self._hog.run(seen, 0, self.weak_threshold)
+            found = list(zip(boxes, scores, strict=True))
+        return [(rects.scaled(rect, factor), score) for rect, score in found]
 
-    def _confirmed(self, frame: media.Frame, found: list[Detection], finer: int,
-                   coarse: int) -> list[Detection]:
+    def _confirmed(self, frame: media.Frame, found: list[rects.Detection], finer: int,
+                   coarse: int) -> list[rects.Detection]:
         """HOG's detections (down to weak_threshold) in crops around the faces BlazeFace
         proposes, down to `min_face` px at max_side, where the first pass, at `coarse`
         px, found no face: mostly the faces below its 80 px; also the larger ones it
@@ -223,14 +241,14 @@ class FaceEngine:
         # A proposal this small (frame px) is below min_face (BlazeFace's box is ~0.8x
         # HOG's). A face the first pass found below `reach`, at the bottom of its range,
         # is often boxed loosely and scored low: searched in its crop it is boxed as HOG
-        # boxes larger faces, and _merge keeps the better.
+        # boxes larger faces, and rects.merge keeps the better.
         least = 0.6 * 80 * long_side / finer
         reach = 1.25 * 80 * long_side / coarse
-        held = [face for face in _strong(found) if face[0].width() >= reach]
-        kept: list[Detection] = []
+        held = [face for face in rects.strong(found) if face[0].width() >= reach]
+        kept: list[rects.Detection] = []
         for left, top, right, bottom, _ in self._proposals(frame.picture):
             side, cx, cy = max(right - left, bottom - top), (left + right) / 2, (top + bottom) / 2
-            if side < least or any(_holds(rect, cx, cy) for rect, _ in held + _strong(kept)):
+            if side < least or any(rects.holds(rect, cx, cy) for rect, _ in held + rects.strong(kept)):
                 continue
             x0, y0 = max(0, round(cx - side)), max(0, round(cy - side))
             x1, y1 = min(width, round(cx + side)), min(height, round(cy + side))
@@ -239,13 +257,13 @@ class FaceEngine:
             crop = frame.grey.crop((x0, y0, x1, y1))
             for size in _CROP_FACES:
                 factor = side / size
-                rects, scores, _ = self._hog.run(np.asarray(media.resized(crop, 1 / factor)), 0,
+                boxes, scores, _ = self._hog.run(np.asarray(media.resized(crop, 1 / factor)), 0,
                                                  self.weak_threshold)
-                kept += [(_shifted(_scaled(rect, factor), x0, y0), score)
-                         for rect, score in zip(rects, scores, strict=True)]
+                kept += [(rects.shifted(rects.scaled(rect, factor), x0, y0), score)
+                         for rect, score in zip(boxes, scores, strict=True)]
                 # Near its threshold HOG's score moves with the scale: a near miss (a weak
                 # detection, no face) is looked at once more, larger.
-                if not rects or max(scores) >= 0:
+                if not boxes or max(scores) >= 0:
                     break
         return kept
 
@@ -261,7 +279,7 @@ class FaceEngine:
 
 
 # fine_pass → how a frame that needs a finer search is searched.
-FINE_SEARCHES: dict[str, Callable[[FaceEngine, media.Frame, int], list[Detection]]] = {
+FINE_SEARCHES: dict[str, Callable[[FaceEngine, media.Frame, int], list[rects.Detection]]] = {
     "never": FaceEngine._whole, "always": FaceEngine._finely,
     "no_face": FaceEngine._finely_if_none, "proposals": FaceEngine._proposed}
 
@@ -274,61 +292,6 @@ _COARSE = 4
 # for BlazeFace's box being larger than the face; where HOG's best there is weak, at the
 # second.
 _CROP_FACES = (110, 150)
-
-# A detection: its rectangle in the frame's pixels and the detector's score.
-Detection = tuple[dlib.rectangle, float]
-
-
-def _strong(found: list[Detection]) -> list[Detection]:
-    return [f for f in found if f[1] >= 0.0]
-
-
-def _merge(first: list[Detection], second: list[Detection]) -> list[Detection]:
-    """Both passes' detections, a face seen by both kept once (the better scored box)."""
-    kept: list[Detection] = []
-    for rect, score in sorted(first + second, key=lambda f: -f[1]):
-        if all(_overlap(rect, other) < 0.5 for other, _ in kept):
-            kept.append((rect, score))
-    return kept
-
-
-def _overlap(a: dlib.rectangle, b: dlib.rectangle) -> float:
-    """Intersection over the smaller box: the same face found at two scales overlaps ~1."""
-    inter = a.intersect(b)
-    if inter.is_empty():
-        return 0.0
-    return float(inter.area()) / float(max(1, min(a.area(), b.area())))
-
-
-def _sharpness(image: np.ndarray, shape: dlib.full_object_detection) -> float:
-    """Variance of the Laplacian of the face as the encoder sees it (the 150 px aligned
-    chip, grey): low for a blurred or upscaled face."""
-    chip = dlib.get_face_chip(image, shape, 150, 0.25).astype(np.float32)
-    g = chip @ np.array([0.299, 0.587, 0.114], np.float32)
-    lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
-    return round(float(lap.var()), 1)
-
-
-def _holds(rect: dlib.rectangle, x: float, y: float) -> bool:
-    return bool(rect.left() <= x <= rect.right() and rect.top() <= y <= rect.bottom())
-
-
-def _shifted(rect: dlib.rectangle, dx: int, dy: int) -> dlib.rectangle:
-    return dlib.rectangle(rect.left() + dx, rect.top() + dy, rect.right() + dx, rect.bottom() + dy)
-
-
-def _scaled(rect: dlib.rectangle, factor: float) -> dlib.rectangle:
-    if factor == 1.0:
-        return rect
-    return dlib.rectangle(round(rect.left() * factor), round(rect.top() * factor),
-                          round(rect.right() * factor), round(rect.bottom() * factor))
-
-
-def _box(rect: dlib.rectangle, scale: float, width: int, height: int) -> Box:
-    top, bottom = max(rect.top(), 0), min(rect.bottom(), height - 1)
-    left, right = max(rect.left(), 0), min(rect.right(), width - 1)
-    return (round(top * scale), round(right * scale), round(bottom * scale), round(left * scale))
-
 
 def _read_all(fd: int) -> bytes:
     chunks = []

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-IMAGE_SUFFIXES = frozenset(".jpg .jpeg .jpe .png .gif .bmp .webp .heic .heif .tif .tiff".split())
+IMAGE_SUFFIXES = frozenset(".jpg .jpeg .jpe .png .gif .bmp .webp .heic .heif .avif .tif .tiff".split())
 VIDEO_SUFFIXES = frozenset(".mp4 .mov .avi .mkv .webm .flv .m4v .3gp .mts .m2ts".split())
 RAW_SUFFIXES = frozenset(".cr2 .cr3 .nef .arw .dng .raf .orf .rw2 .pef .srw".split())
 PARTIAL_SUFFIXES = frozenset(".part .partial .crdownload .download .tmp .temp .!qb .opdownload".split())

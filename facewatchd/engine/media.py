@@ -30,6 +30,7 @@ MAX_IMAGE_PIXELS = 250_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 pillow_heif.register_heif_opener()
 THUMBNAIL_SIDE = 320  # pixels, the longer side
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ class Frame:
         return 1.0 if abs(factor - 1.0) <= 1e-3 else factor
 
 
-def load_image(data: bytes, max_side: int) -> tuple[Frame, tuple[int, int]]:
-    """Decode an image held in memory; return the frame and the original upright size."""
+def load_image(data: bytes, max_side: int) -> tuple[Frame, tuple[int, int], int]:
+    """Decode an image held in memory; return the frame, the original upright size, and
+    the EXIF orientation it was turned upright by (1: stored upright)."""
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse both.
@@ -94,6 +96,10 @@ def load_image(data: bytes, max_side: int) -> tuple[Frame, tuple[int, int]]:
     # the aspect too, so one factor maps frame pixels back to the original.
     scale = max(original) / max(image.size)
     try:
+        orientation = int(image.getexif().get(ORIENTATION, 1))
+    except Exception:
+        orientation = 1
+    try:
         image = ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block is no reason to lose the picture
         pass
@@ -106,7 +112,7 @@ def load_image(data: bytes, max_side: int) -> tuple[Frame, tuple[int, int]]:
         size = (max(1, round(image.width * shrink)), max(1, round(image.height * shrink)))
         scale *= max(image.size) / max(size)
         image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return Frame(np.asarray(image), scale), upright
+    return Frame(np.asarray(image), scale), upright, orientation if 1 <= orientation <= 8 else 1
 
 
 def resized(image: Image.Image, factor: float) -> Image.Image:

@@ -55,6 +55,7 @@ class FaceReport:
     # A small JPEG of the picture (of a video: the frame with the most faces), and that frame's time.
     thumbnail: bytes = b""
     thumbnail_time: float | None = None
+    orientation: int = 1  # EXIF's: how the stored picture is turned upright (boxes are upright)
 
     @property
     def failed(self) -> bool:

@@ -77,5 +77,6 @@ def report_of(entry: LedgerEntry, faces: tuple[StoredFace, ...]) -> FaceReport:
     """The worker's report of a file, rebuilt from the ledger and the stored faces."""
     return FaceReport(str(entry.path), entry.evidence.get("kind", "image"), sha256=entry.sha256,
                       size=tuple(entry.evidence.get("size", (0, 0))),
+                      orientation=entry.evidence.get("orientation", 1),
                       faces=tuple(Face(f.box, f.encoding, f.score, f.time) for f in faces),
                       seconds=entry.evidence.get("seconds", 0.0))

@@ -4,13 +4,15 @@ Every move of a file the daemon makes (sorting, review actions, re-checks, undo,
 purging the trash) goes through `Journal`, so each is one row of the ledger that
 says 'moving' before anything on disk changes and 'done' after:
 
-    begin (row: source, target, hash, decision) → route.move → sidecars → links → finish
+    begin (row: source, target, hash, decision) → route.move → sidecars → XMP → links → finish
 
 A photo's sidecars (kinds.py: XMP, Takeout JSON, AAE) are found beside it at every
 move and go with it, renamed as it is; links (a photo of several people filed under
 each of them) get copies of them too. Sidecars and links are journaled one by one in
 the same row before each is made, so after a crash `recover` knows every name it may
-have to finish or remove. `recover` settles every row still 'moving' at start-up: a
+have to finish or remove. With [xmp] write, who is in a file filed under someone is
+written into its XMP sidecar (xmp.py) before its links are made, and the row records
+what the sidecar was, for undo. `recover` settles every row still 'moving' at start-up: a
 move whose target holds the right bytes is finished (with its sidecars and links),
 one whose file is still (or back) at its source is rolled back, and the file is
 sorted again.
@@ -29,8 +31,9 @@ from ..engine import kinds
 from ..engine.report import Signature
 from ..errors import RouteError
 from ..state import LedgerEntry, Record, Store
-from ..vocabulary import Actor
-from . import route
+from ..vocabulary import Actor, Outcome
+from . import route, xmp
+from .xmp import Writer
 
 log = logging.getLogger("facewatchd.journal")
 
@@ -43,18 +46,23 @@ class Moved:
 
 
 class Journal:
-    def __init__(self, store: Store, progress: route.Progress = route._nothing) -> None:
+    def __init__(self, store: Store, progress: route.Progress = route._nothing,
+                 xmp: Writer | None = None) -> None:
         self.store = store
         self.progress = progress
+        self.xmp = xmp  # [xmp] write: who is in a file filed under a person, into its sidecar
 
     def move(self, source: Path, folder: Path, record: Record, *, signature: Signature,
              sha256: str, size: int, name: str | None = None, also: Sequence[Path] = ()) -> Moved:
         """Move the file at `source` into `folder` (as `name`, or its own name, made
-        unique) with its sidecars, and link it into each folder of `also`; `record` is
-        what its ledger row says of the move.
+        unique) with its sidecars, write who is in it into its XMP sidecar (with [xmp]
+        write, for a file filed under someone), and link it into each folder of `also`;
+        `record` is what its ledger row says of the move.
 
         Raises RouteError, with the file where it was, when it cannot be moved.
         """
+        # What an earlier move wrote is that row's to undo, not this one's.
+        record = replace(record, evidence={k: v for k, v in record.evidence.items() if k != "xmp"})
         target = route.free_target(folder, name or source.name)
         entry_id = self.store.begin_move(sha256=sha256, size=size, source=str(source),
                                          target=str(target), record=record)
@@ -71,7 +79,9 @@ class Journal:
         carried = Carried(self, entry_id)
         for sidecar in kinds.sidecars_of(source) if kinds.is_media(source) else ():
             carried.move(sidecar, target.parent / kinds.renamed(sidecar.name, source.name, target.name))
-        links = self._link(entry_id, target, also, carried)
+        written = self._write_names(entry_id, target, record)
+        made = [{"to": written["path"]}] if written and written["created"] else []
+        links = self._link(entry_id, target, also, carried, made)
         self.store.finish_move(entry_id, [str(p) for p in links])
         return Moved(entry_id, target, tuple(links))
 
@@ -94,13 +104,34 @@ class Journal:
         self.store.finish_move(entry_id, entry.links)
         return moved
 
+    def _write_names(self, entry_id: int, target: Path, record: Record) -> dict[str, Any] | None:
+        """Who is in the file filed under `record.persons`, into its XMP sidecar, and
+        what was written into the row, for undo (files/xmp.py)."""
+        if self.xmp is None or record.outcome != Outcome.SORTED:
+            return None
+        written = xmp.try_write(self.xmp, target, xmp.Names.of(record.evidence, record.persons),
+                                self._keywords_added(record.prior_id), f"{entry_id}-x")
+        if written is not None:
+            self.store.set_xmp(entry_id, written)
+        return written
+
+    def _keywords_added(self, entry_id: int | None) -> list[str]:
+        """The keywords the last write into this file's sidecar added (the next takes
+        them away before it adds its own): from the latest move of it that wrote."""
+        while entry_id is not None:
+            entry = self.store.linked(entry_id)
+            if "xmp" in entry.evidence:
+                return list(entry.evidence["xmp"].get("added", []))
+            entry_id = entry.prior_id
+        return []
+
     def _link(self, entry_id: int, target: Path, folders: Sequence[Path],
-              carried: Carried) -> list[Path]:
+              carried: Carried, made: Sequence[dict[str, Any]] = ()) -> list[Path]:
         """A hard link (or a copy) of `target` in each further folder, and copies of its
-        sidecars beside it, each journaled before it is made."""
+        sidecars (`made`: one written for it) beside it, each journaled before it is made."""
         links: list[Path] = []
         planned: list[str] = []
-        sidecars = list(carried.done)
+        sidecars = [*carried.done, *made]
         for folder in folders:
             if folder == target.parent:
                 continue  # one destination for everyone: the file is there already

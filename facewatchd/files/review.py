@@ -262,7 +262,8 @@ class ReviewQueue:
         rule = f"face {face} taught as {person} by the user"
         try:
             target = self.sorter.relocate(item.entry, folder, Record(
-                Outcome.SORTED, Reason.TAUGHT, (person,), {**item.entry.evidence, "rule": rule},
+                Outcome.SORTED, Reason.TAUGHT, (person,),
+                {**item.entry.evidence, "rule": rule, "confirmed": {str(face - 1): person}},
                 Actor.USER, taught=[ref]))
         except BaseException:
             # Refused or not moved: no ledger row teaches it, so nothing may be learnt.

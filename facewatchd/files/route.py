@@ -103,8 +103,8 @@ def move(source: Path, target: Path, tag: str, expected: Signature | None = None
             # Whatever was at `source` when the rename ran is what moved: make sure it
             # is the file that was analysed.
             _check_arrived(target, source, expected)
-            _fsync_dir(target.parent)
-            _fsync_dir(source.parent)
+            fsync_dir(target.parent)
+            fsync_dir(source.parent)
     except (FileExistsError, RouteError):
         raise
     except OSError as e:
@@ -119,15 +119,15 @@ def _move_across(source: Path, target: Path, tag: str, expected: Signature,
     try:
         # The claim on disk before the target can be: else a power cut could leave the
         # file at its source name as well as at the target.
-        _fsync_dir(source.parent)
+        fsync_dir(source.parent)
         _copy(claim, target, temp_path(target, tag), expected, progress)
         # The target on disk before the claim goes: else a power cut could leave neither.
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         _put_back(claim, source)
         raise
     os.unlink(claim)
-    _fsync_dir(source.parent)
+    fsync_dir(source.parent)
 
 
 def _check_arrived(path: Path, source: Path, expected: Signature) -> None:
@@ -146,7 +146,7 @@ def _put_back(path: Path, source: Path) -> Path:
             rename_noreplace(path, home)
         except FileExistsError:
             continue
-        _fsync_dir(home.parent)
+        fsync_dir(home.parent)
         return home
 
 
@@ -167,7 +167,7 @@ def link_or_copy(existing: Path, target: Path, tag: str, progress: Progress = _n
             if isinstance(e, FileExistsError):
                 raise
             raise RouteError(f"cannot copy {existing} to {target}: {e.strerror or e}") from None
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def rename_noreplace(source: Path, target: Path) -> None:
@@ -259,10 +259,10 @@ def _make_folders(folder: Path) -> None:
             os.mkdir(new)
         except FileExistsError:
             pass  # made meanwhile
-        _fsync_dir(new.parent)
+        fsync_dir(new.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
@@ -285,7 +285,7 @@ def recover(source: Path, target: Path, tag: str, sha256: str) -> bool:
         temp.unlink(missing_ok=True)
         if os.path.lexists(claim):  # copied across filesystems, claim not yet unlinked
             os.unlink(claim)
-            _fsync_dir(claim.parent)
+            fsync_dir(claim.parent)
         return True
     if os.path.lexists(claim) or file_sha256(temp) != sha256 or file_sha256(source) == sha256:
         temp.unlink(missing_ok=True)
@@ -302,7 +302,7 @@ def recover(source: Path, target: Path, tag: str, sha256: str) -> bool:
         # though the move is said not to have happened.
         _put_back(temp, target)
         return False
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return True
 
 

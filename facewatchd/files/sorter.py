@@ -23,9 +23,11 @@ from ..policy.learn import auto_reference
 from ..state import LedgerEntry, Record, Store
 from ..vocabulary import Origin, Outcome, Reason
 from . import route
+from .exiftool import ExifTool
 from .folders import in_review
 from .journal import Journal
 from .mounts import Mounts
+from .xmp import Writer
 
 log = logging.getLogger("facewatchd.sorter")
 
@@ -71,10 +73,12 @@ class Plan:
 
 class Sorter:
     def __init__(self, config: Config, store: Store, progress: route.Progress = route._nothing,
-                 mounts: Mounts | None = None) -> None:
+                 mounts: Mounts | None = None, exiftool: ExifTool | None = None) -> None:
         self.config = config
         self.store = store
-        self.journal = Journal(store, progress)
+        # `exiftool`: the daemon's, kept running across reloads.
+        self.xmp = Writer(exiftool or ExifTool()) if config.xmp.write else None
+        self.journal = Journal(store, progress, self.xmp)
         self.mounts = mounts or Mounts(config)
         rec = config.recognition
         self.policy = Policy(config.tolerance_for, rec.multi_person, rec.sure_tolerance,

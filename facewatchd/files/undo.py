@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import RefusedError, RouteError, UsageError
 from ..state import LedgerEntry, Record
 from ..vocabulary import Actor, Outcome, Reason
-from . import route
+from . import route, xmp
 from .sorter import Sorter
 
 log = logging.getLogger("facewatchd.undo")
@@ -87,6 +87,14 @@ class Undo:
             except (RouteError, RefusedError) as e:
                 results.append({"path": entry.target, "ok": False, "error": str(e)})
             yield
+        # What import-regions brought in since then moved no file: its references go.
+        imported = self.store.imported_since(since)
+        if imported and not dry_run:
+            for ref in imported:
+                self.store.set_reference_active(ref, False)
+            self.sorter.reload_references()
+        if imported:
+            results.append({"path": None, "ok": True, "to": None, "disabled": imported})
         return results
 
     def entries(self, entry_ids: list[int],
@@ -153,6 +161,9 @@ class Undo:
             to = (previous.path if previous is not None and previous.outcome != Outcome.UNDONE
                   else self._inbound_place(Path(first.source)))
             return {"path": entry.target, "ok": True, "to": str(to), "disabled": disabled}
+        for e in chain:  # what these moves wrote into its sidecar, taken back newest first
+            if "xmp" in e.evidence:
+                xmp.revert(e.evidence["xmp"], xmp.sidecar_of(entry.path))
         if previous is None or previous.outcome == Outcome.UNDONE:
             target = self._to_inbound(entry, Path(first.source))
         else:

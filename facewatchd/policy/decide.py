@@ -276,7 +276,8 @@ def evidence(report: FaceReport, decision: Decision) -> dict[str, Any]:
                         references=v.references, margin=v.margin, runner_up=v.runner_up,
                         why=v.why)
         faces.append(item)
-    evidence = {"kind": report.kind, "size": list(report.size), "faces": faces,
+    evidence = {"kind": report.kind, "size": list(report.size), "orientation": report.orientation,
+                "faces": faces,
                 "rule": decision.rule, "seconds": round(report.seconds, 3)}
     if report.frame_times:
         evidence["frame_times"] = list(report.frame_times)

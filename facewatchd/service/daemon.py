@@ -36,6 +36,7 @@ from ..engine.report import FaceReport
 from ..errors import FacewatchError, StoppingError
 from ..files import upkeep
 from ..files.enroll import EnrollSummary
+from ..files.exiftool import ExifTool
 from ..files.mounts import Mounts
 from ..files.review import ReviewQueue
 from ..files.sorter import Sorter
@@ -65,6 +66,7 @@ class Daemon:
         self.notify = Notifier()
         self.stats = Stats()
         self.last_error = LastError()
+        self.exiftool = ExifTool()  # started only when [xmp] write needs it
         self.intake = Intake(self)
         # Tasks wait for analysis as many at a time as there are workers, and are told
         # when none can come back for a while (a lost Dask scheduler), so a command answers.
@@ -90,7 +92,7 @@ class Daemon:
         self.store = Store(self.config.daemon.state_dir)
         try:
             self.config = self.configured()
-            self.sorter = Sorter(self.config, self.store, self.notify.keepalive)
+            self.sorter = Sorter(self.config, self.store, self.notify.keepalive, exiftool=self.exiftool)
             self.sorter.journal.recover()
             self.pools = Pools(self.config)
             self.control = ControlServer(self.config.daemon.socket, self.config.daemon.group,
@@ -114,6 +116,7 @@ class Daemon:
                     self.control.path.unlink(missing_ok=True)
             if self.pools:
                 self.pools.close()
+            self.exiftool.close()
             self.store.close()
             logging.getLogger("facewatchd").removeHandler(self.last_error)
             os.close(self._wake_r)
@@ -266,7 +269,7 @@ class Daemon:
             if getattr(old.daemon, key) != getattr(new.daemon, key):
                 log.warning("[daemon] %s changed: takes effect at the next start", key)
         mounts = Mounts(new) if why == "reload" else self.sorter.mounts.follow(new)
-        self.sorter = Sorter(new, self.store, self.notify.keepalive, mounts)
+        self.sorter = Sorter(new, self.store, self.notify.keepalive, mounts, self.exiftool)
         if (new.watches, new.recognition.references) != (old.watches, old.recognition.references):
             self.watcher.stop()
             self._start_watching()

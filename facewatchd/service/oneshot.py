@@ -16,6 +16,7 @@ from ..control.show import describe_analysis
 from ..engine.pools import new_pool
 from ..files import scan
 from ..files.enroll import EnrollSummary, enrol
+from ..files.exiftool import ExifTool
 from ..files.sorter import Sorter
 from ..files.triage import Tally, Triaged, follow, sort, triage
 from ..state import Store
@@ -47,8 +48,8 @@ def run(config: Config, signals: Signals) -> Summary:
         config = config_module.layered(config.path, overrides, log.warning)
         # The pool first: an unreachable Dask scheduler is one line and nothing moved, not
         # even an interrupted move settled.
-        with closing(new_pool(config, wait=True)) as pool:
-            sorter = Sorter(config, store)
+        with closing(new_pool(config, wait=True)) as pool, closing(ExifTool()) as exiftool:
+            sorter = Sorter(config, store, exiftool=exiftool)
             recovered = sorter.journal.recover()
             stop = lambda: signals.stop_requested  # noqa: E731
             enrolled = run_to_end(enrol(config.recognition.references, store),

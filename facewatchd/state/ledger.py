@@ -148,6 +148,11 @@ class Ledger(Database):
         self.db.execute("UPDATE files SET taught = ?, evidence = json_set(evidence, '$.learned', ?)"
                         " WHERE id = ?", (json.dumps(list(taught)), note, entry_id))
 
+    def set_xmp(self, entry_id: int, record: dict[str, Any]) -> None:
+        """Record what a move wrote into its file's XMP sidecar (files/xmp.py), for undo."""
+        self.db.execute("UPDATE files SET evidence = json_set(evidence, '$.xmp', json(?)) WHERE id = ?",
+                        (json.dumps(record), entry_id))
+
     def plan_sidecars(self, entry_id: int, sidecars: list[dict[str, Any]]) -> None:
         """Journal the sidecars of a move under way before each is moved."""
         self.db.execute("UPDATE files SET sidecars = ?, updated = ? WHERE id = ?",

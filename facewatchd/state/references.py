@@ -82,6 +82,12 @@ class ReferenceTable(Database):
                 self.db.execute("DELETE FROM persons WHERE id = ? AND NOT EXISTS"
                                 " (SELECT 1 FROM refs WHERE person_id = ?)", (row[0], row[0]))
 
+    def imported_since(self, since: float) -> list[int]:
+        """The references import-regions made at or after `since` that are in use."""
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM refs WHERE origin = ? AND created >= ? AND active ORDER BY id",
+            (Origin.IMPORTED, since))]
+
     def set_reference_active(self, ref_id: int, active: bool) -> bool:
         """Returns False if there is no reference `ref_id`."""
         return self.db.execute("UPDATE refs SET active = ? WHERE id = ?",

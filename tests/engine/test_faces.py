@@ -203,3 +203,14 @@ def test_encodings_agree_with_face_recognition(engine, data: Path) -> None:
     assert result.returncode == 0, result.stderr
     theirs = np.array(json.loads(result.stdout))
     assert np.linalg.norm(face.encoding - theirs) < 0.02
+
+
+def test_a_face_is_encoded_in_a_box_given_whether_or_not_it_is_detected(engine, data: Path) -> None:
+    # What import-regions and a drawn face rely on: the landmarks found within the box.
+    photo = data / "people" / "Barack_Obama" / "obama2.jpg"
+    (found,) = engine.analyse(photo).faces
+    (given,) = engine.faces_at(photo, [found.box])
+    assert np.linalg.norm(given.encoding - found.encoding) < 0.05
+    top, right, bottom, left = found.box
+    (looser,) = engine.faces_at(photo, [(top - 20, right + 15, bottom + 10, left - 15)])  # a tool's box
+    assert np.linalg.norm(looser.encoding - found.encoding) < 0.3

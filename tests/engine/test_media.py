@@ -18,7 +18,7 @@ def test_exif_orientation_is_honoured(data: Path) -> None:
     photo = data / "formats" / "rose_leslie_exif_orientation6.jpg"
     with Image.open(photo) as image:
         stored = image.size
-    frame, size = media.load_image(photo.read_bytes(), 1600)
+    frame, size, _ = media.load_image(photo.read_bytes(), 1600)
     assert size == stored[::-1]  # orientation 6: stored sideways, shown upright
     assert frame.pixels.shape[:2] == (size[1], size[0])
 
@@ -27,7 +27,7 @@ def test_a_large_jpeg_is_decoded_in_draft_mode_and_scaled_back(data: Path) -> No
     big = io.BytesIO()
     with Image.open(data / "people" / "Barack_Obama" / "obama.jpg") as image:
         image.resize((4000, 3000)).save(big, "JPEG")
-    frame, size = media.load_image(big.getvalue(), 1000)
+    frame, size, _ = media.load_image(big.getvalue(), 1000)
     assert size == (4000, 3000)
     assert max(frame.pixels.shape[:2]) == 1000
     assert frame.scale == pytest.approx(4.0)
@@ -37,7 +37,7 @@ def test_sixteen_bit_greyscale_png_keeps_its_contrast() -> None:
     ramp = (np.arange(256 * 64, dtype=np.uint32).reshape(64, 256) * 4).astype(np.uint16)
     buf = io.BytesIO()
     Image.fromarray(ramp).save(buf, "PNG")
-    frame, _ = media.load_image(buf.getvalue(), 1600)
+    frame, _, _ = media.load_image(buf.getvalue(), 1600)
     assert frame.pixels.dtype == np.uint8 and frame.pixels.shape == (64, 256, 3)
     assert frame.pixels.min() == 0 and 200 < frame.pixels.max() <= 255  # not clipped to white
 

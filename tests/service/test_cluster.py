@@ -35,6 +35,7 @@ from ..helpers import (
     facewatchd,
     files_under,
     sha256,
+    wait_until,
     write_config,
 )
 
@@ -337,6 +338,9 @@ def test_with_the_scheduler_lost_test_enroll_reload_and_scan_answer_in_bounded_t
             dask.start_scheduler()  # same port
             daemon.wait_idle(1, timeout=120)
             assert (tmp_path / "sorted" / "Barack_Obama" / "o.jpg").exists()
+            # The cluster thread sees the workers back within a look or two at the connection.
+            wait_until(lambda: daemon.status()["analysis"]["unavailable"] is None, 30,
+                       why=daemon.status)
             assert json.loads(daemon.ctl("--json", "reload").stdout)["added"] == 1
             assert json.loads(daemon.ctl("--json", "test", probe).stdout)["persons"] == ["Joe_Biden"]
             assert daemon.stop() == 0

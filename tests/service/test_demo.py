@@ -32,6 +32,8 @@ def test_the_demo_sorts_says_where_the_commands_are_and_replaces_only_its_own(
     assert "replacing" not in first.stdout and ".venv/bin/facewatchctl" in first.stdout
     assert (tmp_path / "demo" / "sorted" / "Barack_Obama").is_dir()
     assert any((tmp_path / "demo" / "review").rglob("lady.jpg"))
+    assert "who is in it, for photo tools" in first.stdout and "RegionName" in first.stdout
+    assert list((tmp_path / "demo" / "sorted" / "Barack_Obama").rglob("*.xmp"))
     second = demo(photos, tmp_path / "demo")
     assert second.returncode == 0 and second.stdout.startswith("demo: replacing the demo made before")
     (tmp_path / "mine").mkdir()

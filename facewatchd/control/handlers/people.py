@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ...errors import MediaError, NotFoundError
+import numpy as np
+
+from ...errors import MediaError, NotFoundError, UsageError
 from ...files.enroll import the_face
 from ...files.items import valid_person_name
 from ...steps import Analyse, Step
@@ -47,6 +49,37 @@ def _set_active(ctx: Context, ref_id: int, active: bool) -> Step:
         raise NotFoundError(f"no reference {ref_id}")
     filed = yield from ctx.service.references_changed()
     return {"id": ref_id, "active": active, "filed": filed}
+
+
+@handles("import-regions")
+def import_regions(ctx: Context, references: list[dict[str, Any]]) -> Step:
+    """References of faces other photo tools named: facewatchctl found and encoded them
+    (control/regions.py); here they are checked, kept (origin "imported"), and the queue
+    is checked again."""
+    store = ctx.service.store
+    known = {(r.person, r.sha256, r.box) for r in store.references()}
+    results = []
+    for ref in references:
+        person, file, sha256 = ref.get("person"), ref.get("file"), ref.get("sha256")
+        box: Any = ref.get("box")
+        encoding: Any = ref.get("encoding")
+        if not (isinstance(person, str) and isinstance(file, str) and isinstance(sha256, str)
+                and len(sha256) == 64 and _numbers(box, 4, int) and _numbers(encoding, 128, float)):
+            raise UsageError("each reference is {person, file, sha256, box: 4 integers, encoding: 128 numbers}")
+        valid_person_name(person)
+        if (person, sha256, tuple(box)) in known:
+            results.append({"file": file, "person": person, "ok": True, "already": True})  # as asked
+            continue
+        added = store.add_reference(person, Origin.IMPORTED, file, sha256, tuple(box), np.array(encoding))
+        known.add((person, sha256, tuple(box)))
+        results.append({"file": file, "person": person, "ok": True, "id": added})
+    filed = (yield from ctx.service.references_changed()) if any(r["ok"] for r in results) else []
+    return {"results": results, "filed": filed}
+
+
+def _numbers(value: Any, count: int, kind: type) -> bool:
+    return (isinstance(value, list) and len(value) == count
+            and all(isinstance(v, (int, kind)) and not isinstance(v, bool) for v in value))
 
 
 @handles("enroll")

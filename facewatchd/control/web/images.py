@@ -59,7 +59,7 @@ def jpeg(image: Image.Image, quality: int = 85) -> bytes:
 def display_jpeg(fd: int) -> bytes:
     """A JPEG of the photo, upright, for formats the browser cannot show."""
     with _decoding:
-        frame, _ = media.load_image(read_all(fd), DISPLAY_SIDE)
+        frame, _, _ = media.load_image(read_all(fd), DISPLAY_SIDE)
         return jpeg(Image.fromarray(frame.pixels), 88)
 
 
@@ -70,7 +70,7 @@ def crop_face(fd: int, info: dict[str, Any],
         if info.get("kind") == "video":
             pixels, scale = _video_frame(fd, info, thumbnail)
         else:
-            frame, _ = media.load_image(read_all(fd), 1600)
+            frame, _, _ = media.load_image(read_all(fd), 1600)
             pixels, scale = frame.pixels, frame.scale
         top, right, bottom, left = (v / scale for v in info["box"])
         pad_x, pad_y = (right - left) * MARGIN, (bottom - top) * MARGIN

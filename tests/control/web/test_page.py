@@ -181,8 +181,10 @@ def test_the_grid_shows_the_queues_thumbnails_with_face_boxes(page: Page) -> Non
     page.view("queue")
     tiles = page.settled()
     listed = page.api("/api/review/list")
-    assert len(tiles) == listed["total"] and page.driver.find_element(
-        page.By.ID, "count-review").text == str(listed["total"])
+    assert len(tiles) == listed["total"]
+    # The header's count comes with the status, polled every 4 s.
+    wait_until(lambda: page.driver.find_element(page.By.ID, "count-review").text == str(listed["total"]),
+               10, why="the header's count")
     png = page.shot("queue-desktop.png")
     assert distinct_colours(png) > 5000  # photographs, not empty frames or broken images
     assert colour_count(png, UNKNOWN_ORANGE) > 1000, "no unknown-face boxes drawn"
