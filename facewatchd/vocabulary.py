@@ -71,6 +71,7 @@ class Origin(StrEnum):
     CLUSTER = "cluster"  # a cluster named
     AUTO = "auto"  # the daemon's own, from a sure match (auto_reference)
     IMPORTED = "imported"  # a face another photo tool named (import-regions)
+    DRAWN = "drawn"  # a face a person drew on a review item (review add-face)
 
 
 # The outcomes of the review queue's items, and the reasons it lists them by.

@@ -25,9 +25,10 @@ LEONARD = "bbt_leonard"
 
 def tree_with_a_lookalike(root: Path, data: Path) -> Path:
     """tree() plus Leonard, whose two references and tolerance of his own make "maybe"
-    suggestions: leonard5 is 0.54 from one and 0.57 from the other, so with support
-    counted within his 0.55 too it is "maybe bbt_leonard", not filed."""
-    config = tree(root, data, daemon=SETTLE, support_tolerance=0.55,
+    suggestions: leonard5 is 0.54 from one and 0.57 from the other, within his 0.55 with
+    the support of both, and missed only because its face is smaller than min_band_face
+    (set above every face here): a suggestion the page offers in one click."""
+    config = tree(root, data, daemon=SETTLE, min_band_face=5000,
                   extra=f"[persons.{LEONARD}]\ntolerance = 0.55\n")
     (root / "references" / LEONARD).mkdir()
     for name in ("leonard1.png", "leonard2.png"):
@@ -121,7 +122,7 @@ def big_queue(root: Path, count: int, seed: int = 7) -> Path:
     """A configuration and state with `count` items in review, made without analysing
     anything: tiny distinct JPEGs, each with one synthetic face (an encoding and a
     thumbnail), handed to the real Sorter as a worker's report would be. One in ten is
-    0.55 from one reference of "Near_Person" and far from the other two: uncertain,
+    0.55 from two references of "Near_Person", a 20 px face: uncertain for its size only,
     the page's "maybe Near_Person" group. About 1 ms an item plus its move."""
     from facewatchd import config as config_module
     from facewatchd.engine.report import Face, FaceReport
@@ -136,7 +137,7 @@ def big_queue(root: Path, count: int, seed: int = 7) -> Path:
     anchor /= np.linalg.norm(anchor)
     thumbnail = _thumbnail()
     with Store(config.daemon.state_dir) as store:
-        for encoding in (anchor, rng.normal(size=128), rng.normal(size=128)):
+        for encoding in (anchor, anchor.copy(), rng.normal(size=128)):
             store.add_reference("Near_Person", "review", str(root / "nowhere.jpg"), "0" * 64,
                                 (10, 60, 60, 10), encoding)
         sorter = Sorter(config, store)
@@ -153,7 +154,8 @@ def big_queue(root: Path, count: int, seed: int = 7) -> Path:
             assert found is not None
             signature, digest = found
             sorter.handle(FaceReport(str(photo), "image", digest, signature, size=(320, 240),
-                                     faces=(Face((60, 200, 180, 120), encoding, 1.0),),
+                                     # small: missed only for its size (min_band_face)
+                                     faces=(Face((60, 200, 180, 120), encoding, 1.0, side=20.0),),
                                      thumbnail=thumbnail))
     return path
 

@@ -196,8 +196,15 @@ def import_regions(client: Client, request: dict[str, Any], args: argparse.Names
     return import_regions(client, request, args)
 
 
+def add_face(client: Client, request: dict[str, Any], args: argparse.Namespace) -> Any:
+    from .drawn import add_face  # the models: loaded for this command only
+
+    return add_face(client, request, args)
+
+
 LOCAL: dict[str, Callable[[Client, dict[str, Any], argparse.Namespace], Any]] = {
-    "wait": scan_and_wait, "sheet": write_sheet, "shown": name_shown, "regions": import_regions}
+    "wait": scan_and_wait, "sheet": write_sheet, "shown": name_shown, "regions": import_regions,
+    "drawn": add_face}
 
 
 if __name__ == "__main__":

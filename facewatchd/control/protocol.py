@@ -151,12 +151,13 @@ def _checked(req_id: int | str | None, message: dict[str, Any]) -> Request:
     return Request(req_id, command.name, args)
 
 
-_KINDS = {str: "a string", int: "an integer", bool: "true or false", dict: "an object"}
+_KINDS = {str: "a string", int: "an integer", bool: "true or false", dict: "an object", float: "a number"}
 
 
 def _is(value: Any, kind: type) -> bool:
-    # bool is an int to Python, but `"id": true` is not an id.
-    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    # bool is an int to Python, but `"id": true` is not an id; JSON's 1 is a number too.
+    wanted = (int, float) if kind is float else kind
+    return isinstance(value, wanted) and (kind is bool or not isinstance(value, bool))
 
 
 def parse_response(line: bytes) -> dict[str, Any]:

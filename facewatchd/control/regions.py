@@ -21,16 +21,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import config as config_module
 from ..engine import kinds
 from ..engine.faces import FaceEngine
 from ..engine.report import Box, Face
-from ..engine.worker import EngineSettings
 from ..errors import FacewatchError, UsageError
 from ..files import xmp
 from ..files.exiftool import ExifTool
 from ..files.items import valid_person_name
 from .client import Client
+from .drawn import settings_of
 
 BATCH = 100  # references a request: well under the protocol's line limit
 
@@ -41,7 +40,7 @@ def import_regions(client: Client, request: dict[str, Any], args: argparse.Names
     skipped: list[dict[str, Any]] = []
     tool = ExifTool()
     try:
-        engine = FaceEngine(**vars(_settings(args.config)))
+        engine = FaceEngine(**vars(settings_of(args.config)))
         for photo in _photos(paths):
             regions, where = _regions(tool, photo)
             if regions:
@@ -58,14 +57,6 @@ def import_regions(client: Client, request: dict[str, Any], args: argparse.Names
     return {"results": results, "filed": filed,
             "persons": dict(Counter(r["person"] for r in results if r["ok"] and not r.get("already"))),
             "already": sum(bool(r.get("already")) for r in results)}
-
-
-def _settings(config: Path) -> EngineSettings:
-    """The engine as the daemon has it, where its configuration can be read."""
-    try:
-        return EngineSettings.of(config_module.load(config))
-    except FacewatchError:
-        return EngineSettings()
 
 
 def _photos(paths: list[Path]) -> Iterator[Path]:

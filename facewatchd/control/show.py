@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..vocabulary import REVIEW_OUTCOMES, Outcome
+from .show_people import format_check, format_renamed, format_said
 from .show_settings import format_paused, format_setting, format_settings, format_stats
 from .table import Command
 
@@ -65,7 +66,9 @@ def format_status(s: dict[str, Any]) -> str:
         f"sorted {s['processed']}: {s['matched']} to people, {s['review']} to review, "
         f"{s['duplicates']} duplicates, {s['failed']} failed, {s['left']} left in inbound",
         f"waiting {s['queued'] + s['settling']} ({s['settling']} still changing), "
-        f"in flight {s['in_flight']}{', scanning' if s['scanning'] else ''}",
+        f"in flight {s['in_flight']}{', scanning' if s['scanning'] else ''}"
+        + (f"; {s['rate']:.1f} files/s over the last minute, about {_duration(s['eta_s'])} left"
+           if s.get("eta_s") is not None else ""),
         f"references: {refs}",
         f"in review: {s['in_review']} (facewatchctl review list)",
         f"analysis: {describe_analysis(s['analysis'])}",
@@ -267,8 +270,10 @@ def format_cells(rows: list[dict[str, Any]], columns: list[str]) -> str:
             return "yes" if value else "no"
         if value is None:
             return "-"
-        if key == "since":
+        if key in ("since", "created", "filed"):
             return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
+        if isinstance(value, float):
+            return f"{value:.3g}"
         return value
     return format_table([{k: cell(k, v) for k, v in row.items()} for row in rows], columns)
 
@@ -278,7 +283,7 @@ VIEWS: dict[str, Callable[[Any], str]] = {
     "status": format_status,
     "enroll": format_enroll,
     "reference": lambda r: "\n".join([f"reference {r['id']} {'enabled' if r['active'] else 'disabled'}",
-                                       *format_filed(r["filed"])]),
+                                       *format_filed(r["filed"]), *format_check(r.get("check", []))]),
     "test": format_test,
     "why": format_why,
     "scan": format_scan,
@@ -300,6 +305,10 @@ VIEWS: dict[str, Callable[[Any], str]] = {
     "setting": format_setting,
     "paused": format_paused,
     "stats": format_stats,
+    "said": format_said,
+    "negative": lambda r: "\n".join([f"negative example {r['id']} disabled", *format_filed(r["filed"])]),
+    "renamed": format_renamed,
+    "check": lambda rows: "\n".join(format_check(rows)) or "every filed photo would be filed as it is",
     "released": lambda r: "\n".join(
         f"released {x['path']}: it is sorted again once quiet" if x["ok"] else f"{x['path']}: {x['error']}"
         for x in r["results"]) or "nothing was held",

@@ -109,9 +109,13 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("persons", "the known people and how many active references each has",
             view="table", columns=("name", "references", "disabled", "tolerance"),
             http=Http("GET", "/api/persons")),
-    Command("references", "the reference faces, of everyone or of one person",
+    Command("references", "the reference faces, of everyone or of one person, with their audit:"
+                          " face size (px), detector score, sharpness, when added, and the median"
+                          " distance to the person's other references (far: beyond the support"
+                          " distance, worth a look)",
             (Arg("person", str, "only this person", required=False),),
-            view="table", columns=("id", "person", "active", "origin", "path"),
+            view="table", columns=("id", "person", "active", "origin", "side", "score", "sharpness",
+                                   "created", "spread", "far", "path"),
             http=Http("GET", "/api/references")),
     Command("enroll", "add reference faces of a person from photos (one face each)",
             (Arg("person", str, "the person's name (their folder's name)"),
@@ -127,6 +131,44 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
                               " an open file (the review page's crops)", (Arg("id", int, "its id"),),
             http=Http("GET", "/api/references/{id}/crop", response="crop"),
             view="face"),
+    Command("not", "faces of a file are not this person: they become negative examples of them,"
+                   " and a file filed under them goes to review (undo takes it back); from then on a"
+                   " face as near to one as to the person is not sorted to them",
+            (Arg("path", str, "the file, where it is now; or a review item's id", required=False,
+                 path=True, or_item=True),
+             Arg("person", str, "who they are not"),
+             Arg("item", int, "a review item's id", required=False, option=True),
+             Arg("face", int, "only this face (1, 2, ...; default: those taken for the person)",
+                 required=False, option=True)),
+            http=Http("POST", "/api/not"), view="said"),
+    Command("negatives", "the negative examples: faces said not to be someone",
+            (Arg("person", str, "only of this person", required=False),),
+            view="table", columns=("id", "person", "active", "path"), http=Http("GET", "/api/negatives")),
+    Command("negative.disable", "stop using a negative example", (Arg("id", int, "its id"),),
+            http=Http("POST", "/api/negatives/{id}/disable"), view="negative"),
+    Command("person.files", "the files filed under a person, with the boxes of the faces taken"
+                            " for them", (Arg("person", str, "whose"), LIMIT,
+                                          Arg("offset", int, "skip this many first", required=False,
+                                              option=True)),
+            view="table", columns=("entry", "path", "persons"), paged=True,
+            http=Http("GET", "/api/persons/{person}/files")),
+    Command("person.thumbnails", "the thumbnails of filed files, by their ledger entry (`entry` in"
+                                 " `person files`), base64 JPEG (the review page's gallery)",
+            (Arg("ids", list, "ledger entries", item=int),),
+            http=Http("GET", "/api/filed/{ids}/thumbnail", response="thumbnail"), view="thumbnails"),
+    Command("person.rename", "give a person a new name: references, negative examples, filed files"
+                             " (moved into the new name's folder) and references folder",
+            (Arg("old", str, "their name now"), Arg("new", str, "their new name")),
+            view="renamed", http=Http("POST", "/api/persons/{old}/rename")),
+    Command("person.merge", "make two people one: the first's references, negative examples, filed"
+                            " files and reference photos become the second's",
+            (Arg("old", str, "who goes"), Arg("new", str, "who they are")),
+            view="renamed", http=Http("POST", "/api/persons/{old}/merge")),
+    Command("check", "filed photos the references now would not file where they are (after a"
+                     " reference was disabled or a face said not to be someone): never moved on"
+                     " their own", (Arg("person", str, "only those filed under this person",
+                                        required=False),),
+            view="check", http=Http("GET", "/api/check")),
     Command("test", "what would happen to a file: its faces, the nearest people, the decision;"
                     " nothing is moved", (Arg("file", str, "a photo or video", path=True),),
             view="test"),
@@ -200,6 +242,15 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
            Arg("face", int, "which face (1, 2, ...), for items with several",
                required=False, option=True),
            path="/api/review/add-reference"),
+    Command("review.add-face", "a face the detector missed: the box drawn on an item's photo is"
+                               " encoded (by facewatchctl), becomes a reference of the person"
+                               " (origin drawn), and the item goes to their folder",
+            (ITEM,
+             Arg("box", str, "LEFT,TOP,WIDTH,HEIGHT in pixels of the upright photo, as"
+                             " `review face` reports boxes", option=True),
+             Arg("person", str, "whose face it is", option=True),
+             Arg("encoding", list, "the box's encoding: 128 numbers", item=float, typed=False)),
+            local="drawn", view="batch", http=Http("POST", "/api/review/{id}/add-face")),
     _batch("review.delete", "move items to the review folder's trash/ (purged after"
                             " [review] trash_days)", path="/api/review/delete"),
     _batch("review.restore", "bring deleted items back to review", path="/api/review/restore"),

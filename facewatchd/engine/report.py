@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
+
 Box = tuple[int, int, int, int]  # top, right, bottom, left, in upright original pixels
 
 
@@ -60,3 +62,15 @@ class FaceReport:
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+
+def parse_box(text: str) -> Box:
+    """"L,T,W,H" (pixels of the upright photo, as `review face` reports boxes) → the
+    engine's (top, right, bottom, left)."""
+    try:
+        left, top, width, height = (int(round(float(v))) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--box {text!r}: give it as LEFT,TOP,WIDTH,HEIGHT in pixels") from None
+    if width < 8 or height < 8 or left < 0 or top < 0:
+        raise UsageError(f"--box {text!r}: a face of at least 8 x 8 pixels, inside the photo")
+    return (top, left + width, top + height, left)

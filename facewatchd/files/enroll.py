@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..engine.kinds import wanted
 from ..engine.report import Face, FaceReport
-from ..state import Store
+from ..state import Quality, Store
 from ..steps import Analyse
 from ..vocabulary import Origin
 from . import route, scan
@@ -73,7 +73,7 @@ def enrol(folder: Path, store: Store, progress: route.Progress = route._nothing
                         extra={"FACEWATCH_PATH": str(path)})
         else:
             store.add_reference(photos[path], Origin.FOLDER, str(path), report.sha256, face.box,
-                                face.encoding)
+                                face.encoding, Quality.of(face))
             summary.added += 1
     summary.persons = store.reference_counts()
     return summary

@@ -78,5 +78,5 @@ def report_of(entry: LedgerEntry, faces: tuple[StoredFace, ...]) -> FaceReport:
     return FaceReport(str(entry.path), entry.evidence.get("kind", "image"), sha256=entry.sha256,
                       size=tuple(entry.evidence.get("size", (0, 0))),
                       orientation=entry.evidence.get("orientation", 1),
-                      faces=tuple(Face(f.box, f.encoding, f.score, f.time) for f in faces),
+                      faces=tuple(Face(f.box, f.encoding, f.score, f.time, f.side, f.sharpness) for f in faces),
                       seconds=entry.evidence.get("seconds", 0.0))

@@ -20,10 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..config import WatchConfig
 from ..errors import RefusedError, UsageError
-from ..policy.decide import Decision, References, decide
-from ..state import LedgerEntry, Record, StoredFace
+from ..policy.decide import Decision, FaceVerdict, References, decide
+from ..state import LedgerEntry, Quality, Record, StoredFace
 from ..vocabulary import REVIEW_OUTCOMES, Actor, Band, Origin, Outcome, Reason
 from .folders import OWN_FOLDERS, in_review, own_folders
 from .items import Item, reason_of, report_of, valid_person_name
@@ -33,10 +35,11 @@ log = logging.getLogger("facewatchd.review")
 
 # Items whose faces may match once references change; the others stay for a person.
 RECHECKED_REASONS = (Reason.UNKNOWN_FACE, Reason.UNCERTAIN, Reason.SEVERAL_PEOPLE)
-# An unknown face this little beyond a person's tolerance is still offered as "maybe
-# them" (the review page's suggestions): for a person to confirm, never a decision.
-# Uncertain faces (within tolerance, without the support) always are.
-SUGGEST_MARGIN = 0.05
+# A face is offered as "maybe them" in one click only when the next person is at least
+# this much further: nearer, the suggestions are wrong too often (tests/eval/suggest.py).
+SUGGEST_MARGIN = 0.03
+# Other near misses, this little beyond a person's tolerance, are a hint on the tile.
+HINT_MARGIN = 0.05
 
 
 class ReviewQueue:
@@ -141,17 +144,38 @@ class ReviewQueue:
         return found[0] if found else None
 
     def suggestion(self, item: Item) -> dict[str, Any] | None:
-        """"Maybe NAME": the nearest person to one of the item's faces that match nobody,
-        when that face is uncertain or within SUGGEST_MARGIN beyond their tolerance."""
+        """"Maybe NAME", offered as a one-click group: the nearest person to one of the
+        item's faces that match nobody, only where that is right 9 times in 10 on a
+        queue of mostly strangers (tests/eval/suggest.py, docs/recognition.md): the face
+        is within their tolerance with the support a match needs, and missed only
+        because another person is nearly as close (by 0.03 or more) or it is small."""
         if item.reason not in (Reason.UNKNOWN_FACE, Reason.UNCERTAIN):
             return None
+        min_support = self.sorter.policy.min_support
         near = [v for v in item.decision.faces
                 if v.person is not None and v.distance is not None and v.tolerance is not None
-                and not v.matched and (v.band == Band.UNCERTAIN or v.distance <= v.tolerance + SUGGEST_MARGIN)]
+                and not v.matched and v.negative is None and v.band == Band.UNCERTAIN
+                and v.distance <= v.tolerance and v.support >= min(min_support, v.references)
+                and (v.margin is None or v.margin >= SUGGEST_MARGIN)]
+        return self._offer(near)
+
+    def hint(self, item: Item) -> dict[str, Any] | None:
+        """A near miss, shown on the item's tile but never offered as a group: the nearest
+        person of a face that matches nobody, within HINT_MARGIN beyond their tolerance."""
+        if item.reason not in (Reason.UNKNOWN_FACE, Reason.UNCERTAIN):
+            return None
+        return self._offer([v for v in item.decision.faces
+                            if v.person is not None and v.distance is not None and v.tolerance is not None
+                            and not v.matched and v.negative is None
+                            and v.distance <= v.tolerance + HINT_MARGIN])
+
+    @staticmethod
+    def _offer(near: list[FaceVerdict]) -> dict[str, Any] | None:
         if not near:
             return None
         best = min(near, key=lambda v: v.distance or 0.0)
-        return {"person": best.person, "distance": best.distance, "face": best.face + 1, "band": best.band}
+        return {"person": best.person, "distance": best.distance, "face": best.face + 1, "band": best.band,
+                "reference": best.reference}
 
     def by_suggestion(self, items: list[Item]) -> list[Item]:
         """The "maybe NAME" groups first (the group with the nearest face first, each
@@ -257,13 +281,38 @@ class ReviewQueue:
             raise RefusedError(f"item {item.id} has no face {face} (it has {len(item.faces)})")
         chosen = item.faces[face - 1]
         ref = self.store.add_reference(person, Origin.REVIEW, str(item.path), item.entry.sha256,
-                                       chosen.box, chosen.encoding)
+                                       chosen.box, chosen.encoding, Quality.of(chosen))
+        return self._file_taught(item, person, ref, face - 1, dict(item.entry.evidence),
+                                 f"face {face} taught as {person} by the user")
+
+    def add_face(self, item: Item, person: str, box: tuple[int, int, int, int],
+                 encoding: np.ndarray) -> dict[str, Any]:
+        """A face the detector missed, drawn by a person (`box`, upright pixels) and encoded
+        by their client: a face of the item from now on, a reference of `person` (origin
+        "drawn"), and the item filed under them."""
+        valid_person_name(person)
+        top, right, bottom, left = box
+        width, height = item.entry.evidence.get("size") or (0, 0)
+        if not (0 <= left < right and 0 <= top < bottom) or (width and height and (right > width or bottom > height)):
+            raise RefusedError(f"the box {list(box)} is not inside the photo ({width} x {height})")
+        index = self.store.add_stored_face(item.entry.sha256, box, encoding)
+        side = float(min(right - left, bottom - top))
+        ref = self.store.add_reference(person, Origin.DRAWN, str(item.path), item.entry.sha256, box,
+                                       encoding, Quality(side=side))
+        evidence = dict(item.entry.evidence)
+        evidence["faces"] = [*evidence.get("faces", []),
+                             {"box": list(box), "score": 0.0, "person": person, "drawn": True}]
+        return self._file_taught(item, person, ref, index, evidence,
+                                 f"a face drawn by the user, taught as {person}")
+
+    def _file_taught(self, item: Item, person: str, ref: int, face: int, evidence: dict[str, Any],
+                     rule: str) -> dict[str, Any]:
+        """File the item under `person`, its move teaching reference `ref` (face `face`, 0-based)."""
         folder = item.watch.destination_for(person) / item.subfolder
-        rule = f"face {face} taught as {person} by the user"
         try:
             target = self.sorter.relocate(item.entry, folder, Record(
                 Outcome.SORTED, Reason.TAUGHT, (person,),
-                {**item.entry.evidence, "rule": rule, "confirmed": {str(face - 1): person}},
+                {**evidence, "rule": rule, "confirmed": {str(face): person}},
                 Actor.USER, taught=[ref]))
         except BaseException:
             # Refused or not moved: no ledger row teaches it, so nothing may be learnt.

@@ -20,7 +20,7 @@ from ..engine.report import FaceReport
 from ..errors import RefusedError, RouteError
 from ..policy.decide import Decision, Policy, References, decide, evidence
 from ..policy.learn import auto_reference
-from ..state import LedgerEntry, Record, Store
+from ..state import LedgerEntry, Quality, Record, Store
 from ..vocabulary import Origin, Outcome, Reason
 from . import route
 from .exiftool import ExifTool
@@ -84,7 +84,7 @@ class Sorter:
         self.policy = Policy(config.tolerance_for, rec.multi_person, rec.sure_tolerance,
                              rec.min_support, rec.min_margin, rec.support_tolerance,
                              rec.min_band_face)
-        self.references = References(*store.active_references())
+        self.references = References(*store.active_references(), *store.active_negatives())
         # Files an undo put back in inbound, by path: (size, mtime_ns, ledger id).
         undone = store.current((Outcome.UNDONE,))
         self.held = {str(e.path): (e.size, e.evidence["held_mtime_ns"], e.id)
@@ -116,7 +116,7 @@ class Sorter:
         return True
 
     def reload_references(self) -> References:
-        self.references = References(*self.store.active_references())
+        self.references = References(*self.store.active_references(), *self.store.active_negatives())
         return self.references
 
     def watch_for(self, path: Path) -> WatchConfig | None:
@@ -168,10 +168,11 @@ class Sorter:
         if plan.outcome == Outcome.LEFT:
             return self._left(source, plan.why)
         assert plan.folder is not None and report.signature is not None
-        if plan.outcome != Outcome.SORTED:  # what review, clustering and the contact sheet will need
-            self.store.save_faces(report.sha256, [(f.box, f.score, f.time, f.encoding)
-                                                  for f in report.faces],
-                                  report.thumbnail, report.thumbnail_time)
+        # What review, clustering, the contact sheet, a person's gallery, "not this person"
+        # and the re-check of what was filed will need.
+        self.store.save_faces(report.sha256, [(f.box, f.score, f.time, f.encoding, f.side, f.sharpness)
+                                              for f in report.faces],
+                              report.thumbnail, report.thumbnail_time)
         # A file that an undo put back (and that changed since, or was released)
         # continues that history.
         held = self.held.pop(str(source), None)
@@ -201,7 +202,8 @@ class Sorter:
         verdict = next(v for v in decision.faces if v.face == face)
         assert verdict.person is not None
         ref = self.store.add_reference(verdict.person, Origin.AUTO, str(target), report.sha256,
-                                       report.faces[face].box, report.faces[face].encoding)
+                                       report.faces[face].box, report.faces[face].encoding,
+                                       Quality.of(report.faces[face]))
         self.store.set_taught(entry_id, [ref], f"face {face + 1} became automatic reference {ref} "
                                                f"of {verdict.person} ({verdict.why})")
         self.reload_references()

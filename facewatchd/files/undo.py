@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RefusedError, RouteError, UsageError
-from ..state import LedgerEntry, Record
+from ..state import LedgerEntry, Record, Store
 from ..vocabulary import Actor, Outcome, Reason
 from . import route, xmp
 from .sorter import Sorter
@@ -181,7 +181,13 @@ class Undo:
                 os.unlink(sidecar["to"])
         for ref in disabled:
             self.store.set_reference_active(ref, False)
-        if disabled:
+        said = [n for e in chain for n in e.evidence.get("negatives", ())]
+        for negative in said:  # "not this person", taken back
+            self.store.set_negative_active(negative, False)
+        for e in chain:
+            if "renamed" in e.evidence:
+                _give_back(self.store, e.evidence["renamed"])
+        if disabled or said or any("renamed" in e.evidence for e in chain):
             self.sorter.reload_references()
         return {"path": entry.target, "ok": True, "to": str(target), "disabled": disabled}
 
@@ -207,3 +213,16 @@ class Undo:
         assert undone is not None  # the move just made
         self.sorter.held[str(target)] = (entry.size, st.st_mtime_ns, undone.id)
         return target
+
+
+def _give_back(store: Store, renamed: dict[str, Any]) -> None:
+    """Undo a rename or merge (files/people.py): the references and negative examples it
+    carried are the first person's again, with their photos back in their folder. Only
+    once: an undo of the next file of the same rename finds nothing left to give back."""
+    store.move_person(renamed["into"], renamed["from"], references=renamed["references"],
+                      negatives=renamed["negatives"])
+    for ref, before, after in renamed.get("folder", ()):
+        if os.path.exists(after) and not os.path.lexists(before):
+            os.makedirs(os.path.dirname(before), exist_ok=True)
+            route.rename_noreplace(Path(after), Path(before))
+            store.set_reference_path(ref, before)

@@ -29,6 +29,11 @@ class References:
     # True for a reference the daemon took itself (auto_reference): it counts only within
     # the sure distance, never as support in the band (see _verdict). Empty: none is.
     auto: tuple[bool, ...] = ()
+    # Negative examples: negative_matrix row i is a face a person said is not
+    # negative_persons[i] (facewatchctl not); negative_ids[i] names it.
+    negative_ids: tuple[int, ...] = ()
+    negative_persons: tuple[str, ...] = ()
+    negative_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 128)))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -79,6 +84,9 @@ class FaceVerdict:
     margin: float | None = None  # how much further the next person is
     runner_up: str | None = None  # that next person
     why: str = ""  # the rule that applied, in words
+    # The negative example of `person` this face is as near as to them: it is not
+    # matched, and never offered as them (see _vetoed).
+    negative: int | None = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,32 @@ def _verdicts(report: FaceReport, references: References, policy: Policy) -> tup
                  np.arange(distances.shape[1]) if order is None else order)
     verdicts = [_verdict(_Seen(i, by_person[i], per_person[i], report.faces[i].side), runs,
                          references, policy) for i in range(len(distances))]
+    if references.negative_ids:
+        verdicts = _vetoed(faces, verdicts, references)
     return tuple(_across_frames(report, verdicts))
+
+
+def _vetoed(faces: np.ndarray, verdicts: list[FaceVerdict], references: References) -> list[FaceVerdict]:
+    """"Not this person": a face at least as near to a negative example of its nearest
+    person as to that person's nearest reference, and within their tolerance of it, is
+    not matched: it goes to review, for a person to say. A photo of them nearer their
+    references than the stranger once taken for them still matches."""
+    near = distance_matrix(faces, references.negative_matrix.astype(np.float32))
+    out = []
+    for v, row in zip(verdicts, near, strict=True):
+        mine = [(float(d), i) for i, (d, p) in enumerate(zip(row, references.negative_persons, strict=True))
+                if p == v.person]
+        if v.distance is None or v.tolerance is None or not mine:
+            out.append(v)
+            continue
+        d, i = min(mine)
+        if d <= v.tolerance and d <= v.distance:
+            v = replace(v, matched=False, band=Band.UNCERTAIN if v.matched else v.band,
+                        negative=references.negative_ids[i],
+                        why=f"{v.why}; but as near ({d:.3f}) to negative example"
+                            f" {references.negative_ids[i]}, a face said not to be {v.person}")
+        out.append(v)
+    return out
 
 
 @dataclass(frozen=True)
@@ -275,6 +308,8 @@ def evidence(report: FaceReport, decision: Decision) -> dict[str, Any]:
                         tolerance=v.tolerance, matched=v.matched, band=v.band, support=v.support,
                         references=v.references, margin=v.margin, runner_up=v.runner_up,
                         why=v.why)
+            if v.negative is not None:
+                item["negative"] = v.negative
         faces.append(item)
     evidence = {"kind": report.kind, "size": list(report.size), "orientation": report.orientation,
                 "faces": faces,

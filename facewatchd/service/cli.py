@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.oneshot:
             return Daemon(cfg, signals).run()
         signals.install()
+        if args.verbose == 0 and not log.to_journal(args.log):
+            # On a terminal or a pipe the progress line says it: the line per file only with -v.
+            logging.getLogger("facewatchd.sorter").setLevel(logging.WARNING)
         summary = oneshot.run(cfg, signals)
         print(oneshot.format_summary(summary))
         return 0

@@ -24,7 +24,7 @@ from ..config import Config
 from ..engine import kinds
 from ..engine.report import FaceReport, Signature
 from ..files import scan
-from ..files.sorter import Sorter
+from ..files.sorter import Handled, Sorter
 from ..files.triage import Tally, follow, sort, triage
 from ..files.watch import Arrival, Settler, Watcher
 from ..steps import Step
@@ -35,13 +35,32 @@ log = logging.getLogger("facewatchd")
 RETRY_MAX = 900.0  # seconds: the longest wait before a move is tried again
 
 
+RATE_WINDOW = 60.0  # seconds: the rate `status` gives is over the last minute
+
+
 @dataclass
 class Stats(Tally):
-    """The tally since start, and how many files a worker looked at (a retried move is
-    not analysed again)."""
+    """The tally since start, how many files a worker looked at (a retried move is not
+    analysed again), and when the files of the last minute were done (the rate)."""
 
     started: float = field(default_factory=time.monotonic)
     analysed: int = 0
+    recent: deque[float] = field(default_factory=deque)
+
+    def count(self, outcome: Handled) -> None:
+        super().count(outcome)
+        self.recent.append(time.monotonic())
+        self._forget(self.recent[-1])
+
+    def _forget(self, now: float) -> None:
+        while self.recent and self.recent[0] < now - RATE_WINDOW:
+            self.recent.popleft()
+
+    def rate(self) -> float:
+        """Files done a second over the last minute (or since start, if that is less)."""
+        now = time.monotonic()
+        self._forget(now)
+        return len(self.recent) / max(1.0, min(RATE_WINDOW, now - self.started))
 
 
 @dataclass

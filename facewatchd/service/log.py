@@ -18,7 +18,7 @@ TARGETS = ("auto", "journal", "stderr")
 
 def setup(verbosity: int = 0, target: str = "auto") -> None:
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
-    if target == "journal" or (target == "auto" and stderr_is_journal()):
+    if to_journal(target):
         from systemd.journal import JournalHandler
 
         handler: logging.Handler = JournalHandler(SYSLOG_IDENTIFIER="facewatchd")
@@ -32,6 +32,11 @@ def setup(verbosity: int = 0, target: str = "auto") -> None:
     root.setLevel(level)
     # watchdog's own info lines are noise for our users; its warnings are not.
     logging.getLogger("watchdog").setLevel(max(level, logging.WARNING))
+
+
+def to_journal(target: str) -> bool:
+    """Whether logs go to journald (TARGETS: asked for, or auto and run by systemd)."""
+    return target == "journal" or (target == "auto" and stderr_is_journal())
 
 
 def stderr_is_journal() -> bool:

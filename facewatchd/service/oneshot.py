@@ -22,6 +22,7 @@ from ..files.triage import Tally, Triaged, follow, sort, triage
 from ..state import Store
 from ..steps import run_to_end
 from ..vocabulary import Outcome
+from .progress import Progress, counted
 from .signals import Signals
 
 log = logging.getLogger("facewatchd")
@@ -36,6 +37,10 @@ class Summary(Tally):
     seconds: float = 0.0
     interrupted: bool = False
     analysis: dict[str, Any] = field(default_factory=dict)  # where analysis ran (pool.describe())
+
+    def so_far(self) -> dict[str, int]:
+        """What the progress line shows: how many went to people, and to review."""
+        return {"to people": self.outcomes[Outcome.SORTED], "to review": self.outcomes[Outcome.REVIEW]}
 
 
 def run(config: Config, signals: Signals) -> Summary:
@@ -53,7 +58,7 @@ def run(config: Config, signals: Signals) -> Summary:
             recovered = sorter.journal.recover()
             stop = lambda: signals.stop_requested  # noqa: E731
             enrolled = run_to_end(enrol(config.recognition.references, store),
-                                  lambda paths: pool.imap(paths, stop))
+                                  lambda paths: counted(pool.imap(paths, stop), len(paths), "references"))
             sorter.reload_references()
             summary = Summary(enrolled=enrolled, recovered=recovered)
             found: dict[Triaged, list[Path]] = {"media": [], "sidecar": [], "held": [], "ignored": []}
@@ -61,10 +66,15 @@ def run(config: Config, signals: Signals) -> Summary:
                 for path, kind in scan.walk(watch.inbound, watch.recursive):
                     found[triage(path, kind, sorter)].append(path)
             summary.ignored, summary.held = len(found["ignored"]), len(found["held"])
-            for report in pool.imap([str(p) for p in found["media"]], stop):
-                if signals.forced:
-                    break
-                summary.count(sort(sorter, report))
+            progress = Progress(len(found["media"]), "sorting")
+            try:
+                for report in pool.imap([str(p) for p in found["media"]], stop):
+                    if signals.forced:
+                        break
+                    summary.count(sort(sorter, report))
+                    progress.update(summary.so_far())
+            finally:
+                progress.close()
             # Sidecars still here: their photo was sorted before (follow it), or is not here.
             summary.ignored += sum(os.path.lexists(s) and not follow(sorter, s) for s in found["sidecar"])
             summary.analysis = pool.describe()

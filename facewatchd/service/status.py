@@ -51,9 +51,19 @@ def report(d: Observed) -> dict[str, Any]:
         "last_error": d.last_error.text, "last_error_time": d.last_error.time,
         "unavailable": d.sorter.mounts.problems(),
         "in_review": d.store.count_current(REVIEW_OUTCOMES),
+        **backlog(d),
         "watching": [str(w.inbound) for w in d.config.watches],
         "polling": [str(p) for p in d.watcher.polled] if d.watcher else [],
     }
+
+
+def backlog(d: Observed) -> dict[str, Any]:
+    """How many files wait (settling, queued, being analysed), the rate over the last
+    minute (files/s) and the time left at that rate (None: nothing is moving)."""
+    waiting = d.intake.waiting + len(d.intake.in_flight)
+    rate = d.stats.rate()
+    return {"backlog": waiting, "rate": round(rate, 2),
+            "eta_s": round(waiting / rate) if waiting and rate > 0 else None}
 
 
 def line(d: Observed) -> str:
@@ -61,6 +71,8 @@ def line(d: Observed) -> str:
     o = s.outcomes
     text = (f"{s.processed} sorted ({o[Outcome.SORTED]} to people, {o[Outcome.REVIEW]} to review, "
             f"{o[Outcome.FAILED]} failed); {d.intake.waiting} waiting, {len(d.intake.in_flight)} in flight")
+    if (b := backlog(d))["eta_s"] is not None:
+        text += f"; {b['rate']:.1f} files/s, {_left(b['eta_s'])} left"
     if d.config.daemon.paused:
         text = f"PAUSED (facewatchctl resume): {text}"
     if problems := d.sorter.mounts.problems():
@@ -70,3 +82,12 @@ def line(d: Observed) -> str:
         text += (f"; {analysis['workers']} Dask workers" if analysis["state"] == "connected"
                  else f"; Dask scheduler {analysis['state'].upper()}, files wait in inbound")
     return text
+
+
+def _left(seconds: float) -> str:
+    """A time left, as people say it: 40 s, 12 min, 3 h 20 min."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .faces import FaceTable, StoredFace
 from .ledger import Ledger, LedgerEntry, Record
-from .references import ReferenceRow, ReferenceTable
+from .references import Quality, ReferenceRow, ReferenceTable
 from .schema import DB_NAME
 from .settings import SettingsTable
 from .stats import StatsTable
@@ -20,4 +20,4 @@ class Store(Ledger, ReferenceTable, FaceTable, SettingsTable, StatsTable):
     """The one connection to the state database, with every table's queries."""
 
 
-__all__ = ["DB_NAME", "LedgerEntry", "Record", "ReferenceRow", "Store", "StoredFace"]
+__all__ = ["DB_NAME", "LedgerEntry", "Quality", "Record", "ReferenceRow", "Store", "StoredFace"]

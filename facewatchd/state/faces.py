@@ -1,11 +1,14 @@
-"""What the workers found in files sent to review: their faces and a thumbnail, so the
-queue can be taught, re-checked, clustered and shown without decoding anything again.
+"""What the workers found in the files they analysed: their faces and a thumbnail, so the
+queue can be taught, re-checked, clustered and shown, and what was filed re-checked and
+shown, without decoding anything again.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,21 +24,23 @@ class StoredFace:
     score: float
     time: float | None
     encoding: np.ndarray
+    side: float = 0.0  # as engine.report.Face (0: not recorded)
+    sharpness: float = 0.0
 
 
 
 class FaceTable(Database):
-    """Faces and thumbnails of files in review, by content hash."""
+    """Faces and thumbnails of analysed files, by content hash."""
 
-    def save_faces(self, sha256: str, faces: list[tuple[tuple[int, int, int, int], float,
-                                                        float | None, np.ndarray]],
+    def save_faces(self, sha256: str, faces: Sequence[tuple[Any, ...]],
                    thumbnail: bytes, thumbnail_time: float | None) -> None:
-        """Keep the faces (box, score, time, encoding) and thumbnail of a file's content:
+        """Keep the faces (box, score, time, encoding[, side, sharpness]) and thumbnail of a file's content:
         those of its latest analysis, whole. The same faces found again keep their ids
         (clusters and ignored faces name them); other faces (the content analysed again
         under other settings) replace them all, so face numbers are never mixed."""
         rows = [(json.dumps(list(box)), score, t, np.asarray(enc, "<f8").tobytes())
-                for box, score, t, enc in faces]
+                for box, score, t, enc, *_ in faces]
+        seen = [(*face[4:6], None, None)[:2] for face in faces]
         with self.transaction():
             kept = self.db.execute("SELECT box, score, time, encoding FROM faces WHERE sha256 = ?"
                                    " ORDER BY idx", (sha256,)).fetchall()
@@ -44,12 +49,24 @@ class FaceTable(Database):
                                 " (SELECT id FROM faces WHERE sha256 = ?)", (sha256,))
                 self.db.execute("DELETE FROM faces WHERE sha256 = ?", (sha256,))
                 self.db.executemany(
-                    "INSERT INTO faces (sha256, idx, box, score, time, encoding)"
-                    " VALUES (?, ?, ?, ?, ?, ?)", [(sha256, i, *row) for i, row in enumerate(rows)])
+                    "INSERT INTO faces (sha256, idx, box, score, time, encoding, side, sharpness)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(sha256, i, *row, *seen[i]) for i, row in enumerate(rows)])
                 self.db.execute("DELETE FROM thumbnails WHERE sha256 = ?", (sha256,))
             if thumbnail:
                 self.db.execute("INSERT OR IGNORE INTO thumbnails (sha256, jpeg, time) VALUES (?, ?, ?)",
                                 (sha256, thumbnail, thumbnail_time))
+
+    def add_stored_face(self, sha256: str, box: tuple[int, int, int, int], encoding: np.ndarray) -> int:
+        """One more face of a content (drawn by a person): its index, after the others'."""
+        with self.transaction():
+            (index,) = self.db.execute("SELECT coalesce(max(idx) + 1, 0) FROM faces WHERE sha256 = ?",
+                                       (sha256,)).fetchone()
+            self.db.execute("INSERT INTO faces (sha256, idx, box, score, time, encoding, side)"
+                            " VALUES (?, ?, ?, 0.0, NULL, ?, ?)",
+                            (sha256, index, json.dumps(list(box)), np.asarray(encoding, "<f8").tobytes(),
+                             float(min(box[1] - box[3], box[2] - box[0]))))
+            return int(index)
 
     def faces_of(self, hashes: list[str]) -> dict[str, list[StoredFace]]:
         """The stored faces of each content hash, in their original order."""
@@ -57,10 +74,10 @@ class FaceTable(Database):
         for start in range(0, len(hashes), 500):  # SQLite's limit on bound parameters
             chunk = hashes[start:start + 500]
             for r in self.db.execute(
-                    f"SELECT id, sha256, idx, box, score, time, encoding FROM faces"
+                    f"SELECT id, sha256, idx, box, score, time, encoding, side, sharpness FROM faces"
                     f" WHERE sha256 IN ({','.join('?' * len(chunk))}) ORDER BY sha256, idx", chunk):
                 found[r[1]].append(StoredFace(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5],
-                                              np.frombuffer(r[6], "<f8")))
+                                              np.frombuffer(r[6], "<f8"), r[7] or 0.0, r[8] or 0.0))
         return found
 
     def thumbnail(self, sha256: str) -> tuple[bytes, float | None] | None:

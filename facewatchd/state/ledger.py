@@ -208,6 +208,19 @@ class Ledger(Database):
             params += item_ids
         return [LedgerEntry.from_row(r) for r in self.db.execute(sql + " ORDER BY id", params)]
 
+    def filed_under(self, person: str) -> list[LedgerEntry]:
+        """The files now sorted under `person` (first or further), oldest first."""
+        return [LedgerEntry.from_row(r) for r in self.db.execute(
+            "SELECT * FROM files WHERE state = 'done' AND next_id IS NULL AND outcome = ?"
+            " AND EXISTS (SELECT 1 FROM json_each(files.persons) WHERE value = ?) ORDER BY id",
+            (Outcome.SORTED, person))]
+
+    def filed_persons(self) -> list[str]:
+        """Everyone files are now sorted under."""
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT p.value FROM files, json_each(files.persons) p WHERE files.state = 'done'"
+            " AND files.next_id IS NULL AND files.outcome = ? ORDER BY p.value", (Outcome.SORTED,))]
+
     def count_current(self, outcomes: Sequence[Outcome]) -> int:
         return int(self.db.execute(
             f"SELECT count(*) FROM files WHERE state = 'done' AND next_id IS NULL"

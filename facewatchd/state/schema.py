@@ -102,5 +102,25 @@ MIGRATIONS = [
     );
     CREATE INDEX files_created ON files(created);
     """,
+    """
+    -- "Not this person" (facewatchctl not): faces a person said are not PERSON. A face
+    -- near one is never sorted to PERSON without a person's say (policy/decide.py).
+    CREATE TABLE negatives (
+        id INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL REFERENCES persons(id),
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        box TEXT NOT NULL,
+        encoding BLOB NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created REAL NOT NULL
+    );
+    -- How the encoder saw a face, for the reference audit: detector score, side in px,
+    -- sharpness (variance of the Laplacian), or NULL: not recorded.
+    ALTER TABLE refs ADD COLUMN score REAL;
+    ALTER TABLE refs ADD COLUMN side REAL;
+    ALTER TABLE refs ADD COLUMN sharpness REAL;
+    ALTER TABLE faces ADD COLUMN side REAL;
+    ALTER TABLE faces ADD COLUMN sharpness REAL;
+    """,
 ]
-

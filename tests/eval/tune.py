@@ -421,5 +421,12 @@ def main() -> int:
     return 0
 
 
+def people_halves(people: list[str], seed: int) -> list[list[str]]:
+    """The people in two seeded halves (the people-disjoint checks of suggest.py, few.py)."""
+    shuffled = sorted(people)
+    random.Random(1000 + seed).shuffle(shuffled)
+    return [sorted(shuffled[:len(shuffled) // 2]), sorted(shuffled[len(shuffled) // 2:])]
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -65,6 +65,6 @@ def test_the_daemon_logs_structured_fields_to_a_real_journald(data: Path, tmp_pa
 def test_in_a_terminal_logs_are_readable_lines(data: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path)
     shutil.copy(data / "no_faces" / "cat.jpg", tmp_path / "inbound")
-    result = subprocess.run([sys.executable, "-m", "facewatchd", "--config", str(config), "--oneshot"],
+    result = subprocess.run([sys.executable, "-m", "facewatchd", "--config", str(config), "--oneshot", "-v"],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert f"facewatchd: INFO: {tmp_path}/inbound/cat.jpg → {tmp_path}/review/cat.jpg" in result.stderr

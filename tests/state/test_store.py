@@ -56,7 +56,7 @@ def test_reference_encodings_round_trip_exactly_as_floats(s: Store) -> None:
     assert len(blob) == 128 * 8  # plain float64, no pickle
     s.set_reference_active(ref, False)
     assert s.active_references().ids == ()
-    assert s.persons() == [{"name": "Anna", "references": 0, "disabled": 1}]
+    assert s.persons() == [{"name": "Anna", "references": 0, "disabled": 1, "negatives": 0}]
     assert s.reference_counts() == {}
 
 

@@ -5,8 +5,8 @@ Returns data; facewatchctl (or the review page) decides how it looks.
 
 from __future__ import annotations
 
-from . import clusters, daemon, files, page, people, pictures, queue, settings
+from . import clusters, daemon, files, page, people, persons, pictures, queue, settings
 from .base import HANDLERS, Context, Selection, Service, dispatch
 
 __all__ = ["HANDLERS", "Context", "Selection", "Service", "clusters", "daemon", "dispatch", "files",
-           "page", "people", "pictures", "queue", "settings"]
+           "page", "people", "persons", "pictures", "queue", "settings"]

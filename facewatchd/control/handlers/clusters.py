@@ -7,6 +7,7 @@ from typing import Any
 from ...errors import Code, FacewatchError, NotFoundError, UsageError
 from ...files.clusters import Cluster, cluster_number, clusters
 from ...files.items import Item, valid_person_name
+from ...state import Quality
 from ...steps import Step
 from ...vocabulary import Origin
 from .base import Context, handles, with_entries
@@ -70,7 +71,7 @@ def _name(ctx: Context, cluster: Cluster, person: str, strangers: set[int]) -> S
             if face.id in strangers:
                 continue
             ref = store.add_reference(person, Origin.CLUSTER, str(item.path), face.sha256,
-                                      face.box, face.encoding)
+                                      face.box, face.encoding, Quality.of(face))
             taught.setdefault(face.sha256, []).append(ref)
     moved = with_entries(ctx, (yield from ctx.service.references_changed(taught)))
     return {"id": cluster.name, "person": person, "references": sum(map(len, taught.values())),

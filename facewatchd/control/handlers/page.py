@@ -33,6 +33,7 @@ def page(ctx: Context, reason: str | None = None, person: str | None = None,
             group["items"].append({"id": item.id, "face": suggestion["face"]})
     return {"items": [{**item.as_dict(), "size": item.entry.evidence.get("size"),
                        "face_boxes": face_boxes(item), "suggestion": review.suggestion(item),
+                       "hint": review.hint(item),
                        "thumbnail": item.entry.sha256 in times,
                        "thumbnail_time": times.get(item.entry.sha256)} for item in shown],
             "total": len(items), "offset": offset, "ids": [item.id for item in items],

@@ -10,6 +10,9 @@ import numpy as np
 from ...errors import MediaError, NotFoundError, UsageError
 from ...files.enroll import the_face
 from ...files.items import valid_person_name
+from ...files.people import People
+from ...policy.decide import distance_matrix
+from ...state import Quality
 from ...steps import Analyse, Step
 from ...vocabulary import Origin
 from .base import Context, handles
@@ -27,11 +30,31 @@ def persons(ctx: Context) -> list[dict[str, Any]]:
 
 @handles("references")
 def references(ctx: Context, person: str | None = None) -> list[dict[str, Any]]:
-    refs = [dataclasses.asdict(r) for r in ctx.service.store.references()
-            if person is None or r.person == person]
-    if person is not None and not refs:
+    """Each reference with what the audit needs: how the encoder saw it (score, side,
+    sharpness, where recorded), when it came, and how far it is from its person's other
+    references in use (the median; `far` when beyond the support distance)."""
+    store = ctx.service.store
+    rows = [r for r in store.references() if person is None or r.person == person]
+    if person is not None and not rows:
         raise NotFoundError(f"no references of {person!r}")
+    encodings = store.reference_encodings([r.id for r in rows]) if rows else {}
+    far = ctx.service.config.recognition.support_tolerance
+    refs = []
+    for r in rows:
+        others = [o.id for o in rows if o.person == r.person and o.active and o.id != r.id]
+        spread = None
+        if others:
+            d = distance_matrix(encodings[r.id][None, :], np.stack([encodings[o] for o in others]))
+            spread = round(float(np.median(d)), 4)
+        refs.append({**dataclasses.asdict(r), "side": r.side or _side(r.box), "spread": spread,
+                     "far": spread is not None and len(others) >= 2 and spread > far})
     return refs
+
+
+def _side(box: tuple[int, int, int, int]) -> float:
+    """A face box's smaller side, px of the photo (where the encoder's was not recorded)."""
+    top, right, bottom, left = box
+    return float(min(right - left, bottom - top))
 
 
 @handles("reference.disable")
@@ -48,7 +71,11 @@ def _set_active(ctx: Context, ref_id: int, active: bool) -> Step:
     if not ctx.service.store.set_reference_active(ref_id, active):
         raise NotFoundError(f"no reference {ref_id}")
     filed = yield from ctx.service.references_changed()
-    return {"id": ref_id, "active": active, "filed": filed}
+    ref = ctx.service.store.reference(ref_id)
+    assert ref is not None
+    # Without it, what it brought in may no longer hold: for a person to look at.
+    check = [] if active else People(ctx.service.sorter).check([ref.person])
+    return {"id": ref_id, "active": active, "filed": filed, "check": check}
 
 
 @handles("import-regions")
@@ -104,7 +131,7 @@ def _enroll(ctx: Context, person: str, paths: list[str]) -> Step:
             results.append({"file": report.path, "added": False, "why": why})
         else:
             added = store.add_reference(person, Origin.CTL, report.path, report.sha256,
-                                        face.box, face.encoding)
+                                        face.box, face.encoding, Quality.of(face))
             results.append({"file": report.path, "added": True, "id": added})
     unusable = [r for r in results if not r["added"] and not r["why"].startswith("already")]
     if len(unusable) == len(results):  # not one photo taught anything: say so, as an error

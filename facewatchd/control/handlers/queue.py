@@ -6,10 +6,13 @@ import base64
 from collections.abc import Callable, Generator
 from typing import Any
 
-from ...errors import RefusedError, RouteError, UsageError
+import numpy as np
+
+from ...engine.report import parse_box
+from ...errors import NotFoundError, RefusedError, RouteError, UsageError
 from ...files.items import Item, valid_person_name
 from ...steps import Step
-from ...vocabulary import Band
+from ...vocabulary import REVIEW_OUTCOMES, Band
 from .base import Context, Selection, handles, with_entries
 from .clusters import find_cluster
 
@@ -135,3 +138,15 @@ def thumbnails(ctx: Context, ids: list[int]) -> dict[str, Any]:
             found[str(item.id)] = {"jpeg": base64.b64encode(thumbnail[0]).decode(),
                                    "time": thumbnail[1]}
     return found
+
+
+@handles("review.add-face")
+def add_face(ctx: Context, id: int, box: str, person: str, encoding: list[float]) -> Step:
+    item = ctx.review.find(id)
+    if item is None or item.entry.outcome not in REVIEW_OUTCOMES:
+        raise NotFoundError(f"no item {id} in review")
+    if len(encoding) != 128:
+        raise UsageError("the encoding is 128 numbers")
+    result = ctx.review.add_face(item, person, parse_box(box), np.array(encoding, dtype=float))
+    filed = yield from ctx.service.references_changed()
+    return {"results": with_entries(ctx, [result]), "filed": with_entries(ctx, filed)}

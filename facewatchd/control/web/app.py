@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ...engine.report import parse_box
 from ...errors import HTTP_STATUS, Code, FacewatchError, UsageError
 from ..client import AnswerError
 from ..protocol import INT_MAX, INT_MIN
@@ -57,8 +58,9 @@ def error_response(code: str, message: str) -> JSONResponse:
 
 
 def create_app(link: DaemonLink, *, token: str, listen_host: str, port: int,
-               allowed_hosts: list[str], trusted_proxies: list[str] | None = None) -> ASGIApp:
-    api = Api(link)
+               allowed_hosts: list[str], trusted_proxies: list[str] | None = None,
+               config: Path | None = None) -> ASGIApp:
+    api = Api(link, config)
     routes: list[BaseRoute] = [Route("/", index, methods=["GET", "HEAD"]),
                                Mount("/static", StaticFiles(directory=STATIC), name="static")]
     for command in COMMANDS.values():
@@ -95,8 +97,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 class Api:
-    def __init__(self, link: DaemonLink) -> None:
+    def __init__(self, link: DaemonLink, config: Path | None = None) -> None:
         self.link = link
+        self.config = config  # the daemon's configuration: the engine's settings, for a face drawn
         self.crops = images.Cache()
         self.responses: dict[str, Callable[[Command, dict[str, Any]], Awaitable[Response]]] = {
             "json": self.json, "thumbnail": self.thumbnail, "file": self.file, "crop": self.crop}
@@ -117,7 +120,17 @@ class Api:
         return endpoint
 
     async def call(self, command: Command, args: dict[str, Any]) -> Any:
+        if command.local == "drawn":  # the face drawn is encoded here, as facewatchctl does
+            args = {**args, "encoding": await run_in_threadpool(self._encode, args)}
         return await run_in_threadpool(self.link.call, command.name, args)
+
+    def _encode(self, args: dict[str, Any]) -> list[float]:
+        from ..drawn import encode, settings_of  # the models: loaded at the first face drawn
+
+        if not isinstance(args.get("id"), int) or not isinstance(args.get("box"), str):
+            raise UsageError("a face drawn needs the item's id and its box, LEFT,TOP,WIDTH,HEIGHT")
+        settings = settings_of(self.config) if self.config is not None else None
+        return encode(self.link.call_fd, args["id"], parse_box(args["box"]), settings)
 
     async def json(self, command: Command, args: dict[str, Any]) -> Response:
         at = time.time()  # before the daemon acts: the page's undo is `since @at, user`

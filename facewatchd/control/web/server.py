@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace, socket_path: Path, sock: socket.socket, host:
     except FacewatchError as e:
         print(f"facewatchctl web: {e}; the page says so until it can reach it", file=sys.stderr, flush=True)
     app = create_app(link, token=token, listen_host=host, port=port, allowed_hosts=args.allow_host,
-                     trusted_proxies=proxies)
+                     trusted_proxies=proxies, config=args.config)
     # Forwarded headers are Guard's to judge (only from --trusted-proxy), not uvicorn's.
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False,
                             proxy_headers=False, lifespan="off", timeout_graceful_shutdown=5, ws="none")

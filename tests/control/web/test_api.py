@@ -306,5 +306,5 @@ def test_an_id_beyond_the_stores_integers_is_not_found_or_a_usage_error(site: Si
 def _fine(arg: Arg) -> Any:
     """A value the table allows for `arg`."""
     kind = arg.item if arg.kind is list else arg.kind
-    value = {int: 1, bool: False, str: arg.choices[0] if arg.choices else "/x"}[kind]
+    value = {int: 1, bool: False, float: 1.0, str: arg.choices[0] if arg.choices else "/x"}[kind]
     return [value] if arg.kind is list else value

@@ -97,7 +97,7 @@ def test_settings_show_what_the_cli_set_refuse_what_the_file_would_and_apply_the
     # Grouped as the file is, each field typed as its value is; what is read at start only cannot be changed.
     groups = page.driver.find_elements(page.By.CSS_SELECTOR, "#settings .settings-group")
     assert [g.get_attribute("data-group") for g in groups] == [
-        "[daemon]", "[recognition]", "[review]", "[[watch]] #1", "[persons.NAME]"]
+        "[daemon]", "[recognition]", "[review]", "[xmp]", "[[watch]] #1", "[persons.NAME]"]
     checkbox = field(page, "recognition.auto_reference").find_element(page.By.CSS_SELECTOR, "input")
     assert checkbox.get_attribute("type") == "checkbox"
     assert row.find_element(page.By.CSS_SELECTOR, "input").get_attribute("type") == "number"
