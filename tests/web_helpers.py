@@ -8,13 +8,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .helpers import ROOT, SETTLE, need, tree, write_config
+from .helpers import ROOT, SETTLE, DaemonProcess, need, tree, write_config
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 UNKNOWN_ORANGE = (255, 128, 0)  # the page's unknown face boxes (as the contact sheet's)
@@ -102,6 +104,22 @@ def close_browser(driver: Any) -> None:
         driver.quit()
     finally:
         shutil.rmtree(driver.profile, ignore_errors=True)
+
+
+@contextmanager
+def browsing(config: Path) -> Iterator[tuple[DaemonProcess, WebProcess, Any]]:
+    """A daemon, `facewatchctl web` and a browser on its page; both must stop cleanly."""
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        with WebProcess(config) as web:
+            driver = browser()
+            try:
+                driver.get(web.url)
+                yield daemon, web, driver
+            finally:
+                close_browser(driver)
+            assert web.stop() == 0
+        assert daemon.stop() == 0
 
 
 def _rgb(png: bytes) -> np.ndarray:

@@ -85,6 +85,23 @@ class Journal:
         self.store.finish_move(entry_id, [str(p) for p in links])
         return Moved(entry_id, target, tuple(links))
 
+    def restate(self, entry: LedgerEntry, record: Record, also: Sequence[Path] = ()) -> Moved:
+        """A new decision for a file that stays where it is (the folder it is in is the
+        one the decision names: "not Anna" of a file whose own name is under Bob): one
+        more row of its history, in which it does not move, its sidecars stay, and it is
+        linked into `also` (links there now taken away by the caller first)."""
+        target = entry.path
+        record = replace(record, evidence={k: v for k, v in record.evidence.items() if k != "xmp"})
+        entry_id = self.store.begin_move(sha256=entry.sha256, size=entry.size, source=str(target),
+                                         target=str(target), record=record)
+        carried = Carried(self, entry_id, [s for s in entry.sidecars if not s.get("copy")])
+        self.store.plan_sidecars(entry_id, carried.done)
+        written = self._write_names(entry_id, target, record)
+        made = [{"to": written["path"]}] if written and written["created"] else []
+        links = self._link(entry_id, target, also, carried, made)
+        self.store.finish_move(entry_id, [str(p) for p in links])
+        return Moved(entry_id, target, tuple(links))
+
     def attach(self, entry: LedgerEntry, sidecar: Path, photo_name: str) -> Path:
         """Bring a sidecar that arrived after its photo (named `photo_name` then) to where
         the photo is now (the file the ledger's current `entry` has), and beside each of

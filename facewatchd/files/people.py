@@ -8,7 +8,6 @@ journaled moves (Sorter.relocate), so undo walks every one of them back.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -120,11 +119,10 @@ class People:
             reason = decision.reason if decision.outcome == Outcome.REVIEW else Reason.UNCERTAIN
             record = Record(Outcome.REVIEW, reason, (), evidence, Actor.USER)
             folder = in_review(watch.review, Outcome.REVIEW, subfolder)
-        target = self.sorter.relocate(entry, folder, record,
-                                      also=[watch.destination_for(p) / subfolder for p in others[1:]])
-        for link in entry.links:  # its names in the folders of the persons it was filed under
-            if route.file_sha256(Path(link)) == entry.sha256:
-                os.unlink(link)
+        also = [watch.destination_for(p) / subfolder for p in others[1:]]
+        self.sorter.unlink_links(entry, [folder, *also])  # their names are made again
+        target = self.sorter.relocate(entry, folder, record, also=also)
+        self.sorter.unlink_links(entry)  # its names under the person it is not
         return target
 
     def _subfolder(self, entry: LedgerEntry, watch: WatchConfig) -> Path:
@@ -164,9 +162,7 @@ class People:
         watch = self.watch_of(entry)
         subfolder = self._subfolder(entry, watch)
         persons = list(dict.fromkeys(new if p == old else p for p in entry.persons))
-        for link in entry.links:  # made again below, under the persons' names as they are now
-            if route.file_sha256(Path(link)) == entry.sha256:
-                os.unlink(link)
+        self.sorter.unlink_links(entry)  # made again below, under the persons' names as they are now
         try:
             target = self.sorter.relocate(
                 entry, watch.destination_for(persons[0]) / subfolder,
@@ -206,6 +202,11 @@ class People:
                 self.store.set_reference_path(ref.id, str(place))
                 moved.append([ref.id, str(at), str(place)])
         route.fsync_dir(target)
+        try:  # an empty folder left would read as a person with nobody in it
+            source.rmdir()
+            route.fsync_dir(root)
+        except OSError:  # not empty: what is not a reference stays where the user put it
+            pass
         return moved
 
     # Checking what was filed

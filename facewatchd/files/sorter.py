@@ -232,13 +232,33 @@ class Sorter:
             raise RouteError(f"{source} is not the file the ledger put there any more"
                              " (moved, replaced or changed)")
         record = replace(record, prior_id=entry.id)
-        moved = self.journal.move(source, folder, record, signature=identity[0], sha256=entry.sha256,
-                                  size=entry.size, name=name, also=also)
+        if folder == source.parent and (name is None or name == source.name):
+            moved = self.journal.restate(entry, record, also)  # where it belongs already
+        else:
+            moved = self.journal.move(source, folder, record, signature=identity[0], sha256=entry.sha256,
+                                      size=entry.size, name=name, also=also)
         log.info("%s → %s (%s by %s: %s)", source, moved.target, record.outcome, record.actor,
                  record.reason, extra={"FACEWATCH_PATH": str(source), "FACEWATCH_TARGET": str(moved.target),
                                        "FACEWATCH_DECISION": record.outcome,
                                        "FACEWATCH_ACTOR": record.actor})
         return moved.target
+
+    @staticmethod
+    def unlink_links(entry: LedgerEntry, folders: Sequence[Path] | None = None) -> None:
+        """Take away the file's links (and the sidecar copies beside them) in `folders`
+        (all: None), those still the file: a link someone removed or replaced is left
+        alone. Before a move that links it into one of those folders again, so that the
+        name is free for it; a link is a second name, the file stays."""
+        def chosen(path: Path) -> bool:
+            return folders is None or path.parent in folders
+
+        for link in (Path(link) for link in entry.links):
+            if chosen(link) and route.file_sha256(link) == entry.sha256:
+                os.unlink(link)
+        for sidecar in entry.sidecars:
+            at = Path(sidecar["to"])
+            if sidecar.get("copy") and chosen(at) and route.file_sha256(at) == sidecar["sha256"]:
+                os.unlink(at)
 
     def follow(self, sidecar: Path) -> Handled:
         """A sidecar whose photo is not beside it: bring it to where the ledger says its

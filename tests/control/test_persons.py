@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..helpers import DaemonProcess, files_under, sha256, tree
+from ..helpers import DaemonProcess, files_under, ledger_agrees_with_disk, sha256, tree
 
 # Where small_face() puts the photo: LEFT, TOP, WIDTH, HEIGHT.
 DRAWN = (800, 500, 40, 76)
@@ -70,6 +70,28 @@ def test_not_this_person_sends_a_filed_photo_to_review_and_vetoes_its_copies(
         assert undone["results"][0]["ok"], undone
         assert filed.exists()
         assert ctl_json(daemon, "negatives")[0]["active"] is False
+        assert daemon.stop() == 0
+
+
+def test_not_one_of_two_persons_and_its_undo_keep_the_file_under_everyone_else(
+        data: Path, tmp_path: Path) -> None:
+    config = tree(tmp_path, data)
+    sorted_ = tmp_path / "sorted"
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        drop(daemon, data / "groups" / "two_people.jpg", "t.jpg")
+        obama, biden = sorted_ / "Barack_Obama" / "t.jpg", sorted_ / "Joe_Biden" / "t.jpg"
+        assert obama.exists() and biden.exists()
+        said = ctl_json(daemon, "not", obama, "Barack_Obama")
+        assert said["moved"] and Path(said["path"]) == biden
+        assert not obama.exists() and biden.exists()
+        ledger_agrees_with_disk(tmp_path, [sorted_, tmp_path / "review"])
+
+        undone = ctl_json(daemon, "undo", "--entries", str(said["entry"]))
+        assert undone["results"][0]["ok"], undone
+        assert obama.exists() and biden.exists() and obama.stat().st_ino == biden.stat().st_ino
+        assert sorted(p.name for p in files_under(sorted_)) == ["t.jpg", "t.jpg"]
+        ledger_agrees_with_disk(tmp_path, [sorted_, tmp_path / "review"])
         assert daemon.stop() == 0
 
 

@@ -118,6 +118,8 @@ def test_a_group_of_500_is_confirmed_in_chunks(big: Big) -> None:
     driver.get(big.web.url)
     big.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .group .confirm-group"))
     driver.find_element(By.CSS_SELECTOR, "#grid .group .confirm-group").click()
+    big.wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '#group-rows input[name="teach"]:checked')) == NEAR)
+    driver.find_element(By.ID, "group-ok").click()
     big.wait.until(lambda d: f"Added as references of Near_Person: {NEAR} items" in
                    d.find_element(By.ID, "toast").text)
     big.wait.until(lambda d: big.page_info().startswith(f"1–100 of {COUNT - NEAR:,} items"))

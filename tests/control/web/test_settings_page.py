@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from ...helpers import DATA, DaemonProcess, account, files_under, sha256, wait_until
-from ...web_helpers import LEONARD, WebProcess, browser, close_browser, tree_with_a_lookalike
+from ...web_helpers import LEONARD, WebProcess, browser, browsing, close_browser, tree_with_a_lookalike
 from .test_page import Page
 
 # Each test's own photos (a content seen before would be a duplicate): both sure matches.
@@ -38,17 +38,8 @@ def page(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]
     shots = Path(os.environ.get("FACEWATCHD_SCREENSHOTS", root / "shots"))
     shots.mkdir(parents=True, exist_ok=True)
     dropped: Counter[str] = Counter()
-    with DaemonProcess(config) as daemon:
-        daemon.ready()
-        with WebProcess(config) as web:
-            driver = browser()
-            try:
-                driver.get(web.url)
-                yield Page(daemon, web, driver, root, shots, dropped)
-            finally:
-                close_browser(driver)
-            assert web.stop() == 0
-        assert daemon.stop() == 0
+    with browsing(config) as (daemon, web, driver):
+        yield Page(daemon, web, driver, root, shots, dropped)
     # Nothing the page did lost or doubled a byte.
     assert account([root / "inbound", root / "sorted", root / "review"]) == dropped
 

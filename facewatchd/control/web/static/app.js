@@ -8,7 +8,8 @@ import { showPeople } from "./people.js";
 import { showSettings, refreshSettings } from "./settings.js";
 import { showDashboard, redrawDashboard } from "./dashboard.js";
 import { PauseControl } from "./pause.js";
-import { el, toast, plural } from "./ui.js";
+import { el, toast, plural, distance, left } from "./ui.js";
+import { nameOf } from "./grid.js";
 
 const $ = (id) => document.getElementById(id);
 const CHUNK = 200; // ids per request: a long batch shows progress and never times out
@@ -88,7 +89,8 @@ async function load(view = state.view) {
     if (view === "queue") await loadQueue();
     else if (view === "trash") await loadTrash();
     else if (view === "clusters") await showClusters($("clusters"), { run: clusterAction });
-    else if (view === "people") await showPeople($("people"), { toggle: toggleReference, failed });
+    else if (view === "people") await showPeople($("people"), {
+      toggle: toggleReference, failed, rename: renamePerson, merge: mergePerson, not: notThisPerson });
     else if (view === "settings") await showSettings($("settings"), { failed });
     else if (view === "dashboard") {
       const status = state.status ?? await get("/api/status").catch(() => null);
@@ -150,8 +152,12 @@ async function pollStatus() {
     pause.show(Boolean(s.paused));
     line.classList.remove("down");
     const waiting = s.queued + s.settling;
+    // As `facewatchctl status` and `systemctl status` say it: the backlog, its rate, the
+    // time left, and the long jobs under way.
     line.textContent = `${plural(s.in_review, "in review", "in review")} · ${s.processed.toLocaleString()} sorted` +
       (waiting || s.in_flight ? ` · ${waiting} waiting, ${s.in_flight} in flight` : "") +
+      (s.eta_s !== null && s.eta_s !== undefined ? ` · ${s.rate.toFixed(1)} files/s, ${left(s.eta_s)} left` : "") +
+      (s.jobs ?? []).map((j) => ` · ${j.name}: ${j.done.toLocaleString()} of ${j.total.toLocaleString()}`).join("") +
       (s.last_error ? " · last error: " + s.last_error : "");
     line.title = line.textContent;
     $("count-review").textContent = s.in_review ? s.in_review.toLocaleString() : "";
@@ -213,10 +219,7 @@ async function batch(path, ids, extra, label) {
 }
 
 async function perform(label, work) {
-  if (state.busy) return;
-  state.busy = true;
-  busy(true);
-  try {
+  await guarded(async () => {
     const { done, notDone, entries } = await work();
     // Undo is offered only for what it can walk back: moves this action made.
     const undoable = entries.length > 0;
@@ -226,6 +229,19 @@ async function perform(label, work) {
     if (notDone.length) message += `; ${notDone.length} not done: ${notDone[0].error}`;
     toast(message, { error: notDone.length > 0 && !done.length, seconds: notDone.length ? 12 : 6,
       action: undoable ? { label: "Undo", run: undo } : null });
+  });
+}
+
+// One action at a time; its failure shown; then the page loaded again. False when it
+// failed or another was under way.
+async function guarded(work) {
+  if (state.busy) return false;
+  state.busy = true;
+  busy(true);
+  let ok = false;
+  try {
+    await work();
+    ok = true;
   } catch (error) {
     failed(error);
   } finally {
@@ -233,6 +249,7 @@ async function perform(label, work) {
     busy(false);
   }
   await Promise.all([load(), loadPersons().catch(() => {}), pollStatus()]);
+  return ok;
 }
 
 function pushUndo(entries, label) {
@@ -372,8 +389,150 @@ function chooseFaces(items, person) {
   });
 }
 
-function confirmGroup(group) {
-  teach(group.items.map((i) => i.id), group.person, new Map(group.items.map((i) => [i.id, i.face])));
+// "Yes, they are X": each face of the group beside X's nearest reference, ticked; only
+// the ticked ones are taught, and each can be said to be not X instead.
+async function confirmGroup(group) {
+  const person = group.person;
+  const dialog = $("group-dialog");
+  let changed = false; // a "Not X" was said: the queue is loaded again on closing
+  $("group-person").textContent = person;
+  const rows = group.items.map((entry) => {
+    const item = queue.known.get(entry.id);
+    const face = entry.face ?? item?.suggestion?.face ?? 1;
+    const reference = item?.suggestion?.person === person ? item.suggestion.reference : null;
+    const box = el("input", { type: "checkbox", name: "teach", value: entry.id, checked: true,
+      "aria-label": `Teach face ${face} of item ${entry.id} as ${person}` });
+    const said = el("span", { class: "said", "aria-live": "polite" });
+    const not = el("button", { type: "button", class: "small danger not-person", text: `Not ${person}`,
+      title: `This face becomes a negative example of ${person}: never suggested as ${person} again` });
+    const row = el("div", { class: "group-row", dataset: { id: entry.id, face } },
+      el("label", { class: "tick" }, box,
+        el("figure", { class: "crop maybe" },
+          el("img", { src: `/api/review/${entry.id}/faces/${face}/crop`, alt: `face ${face} of item ${entry.id}`, width: 112, height: 112, loading: "lazy" }),
+          el("figcaption", { text: `#${entry.id}${item?.faces > 1 ? ` face ${face}` : ""}` })),
+        el("span", { class: "beside", text: "beside" }),
+        reference !== null && reference !== undefined
+          ? el("figure", { class: "crop known reference" },
+            el("img", { src: `/api/references/${reference}/crop`, alt: `reference ${reference} of ${person}`, width: 112, height: 112, loading: "lazy" }),
+            el("figcaption", { text: `${person} #${reference}` }))
+          : el("figure", { class: "crop reference none" }, el("figcaption", { text: "no reference to show" })),
+        el("span", { class: "meta", text: item?.suggestion ? `distance ${distance(item.suggestion.distance)}` : "" })),
+      not, said);
+    not.addEventListener("click", async () => {
+      not.disabled = true;
+      try {
+        await post("/api/not", { item: entry.id, person, face });
+        changed = true;
+        box.checked = false;
+        box.disabled = true;
+        row.classList.add("said-not");
+        said.textContent = `not ${person}`;
+      } catch (error) {
+        not.disabled = false;
+        said.textContent = error.message || String(error);
+        failed(error);
+      }
+    });
+    return { row, box, entry, face };
+  });
+  $("group-rows").replaceChildren(...rows.map((r) => r.row));
+  dialog.returnValue = "";
+  dialog.showModal();
+  await new Promise((resolve) => dialog.addEventListener("close", resolve, { once: true }));
+  const ticked = rows.filter((r) => r.box.checked && !r.box.disabled);
+  if (dialog.returnValue === "ok" && ticked.length) {
+    await teach(ticked.map((r) => r.entry.id), person, new Map(ticked.map((r) => [r.entry.id, r.face])));
+  } else if (changed) {
+    await Promise.all([load(), pollStatus()]);
+  }
+}
+
+// A small action that is not a batch of items: its message, then the page loaded again.
+function simply(work) {
+  return guarded(async () => toast(await work()));
+}
+
+// Ask for a name (a person's, known or new) in a dialog; null when cancelled.
+async function askName({ title, text = "", value = "", ok = "OK", known = false, except = null }) {
+  const dialog = $("name-dialog");
+  const input = $("name-input");
+  $("name-title").textContent = title;
+  $("name-text").textContent = text;
+  $("name-ok").textContent = ok;
+  $("name-error").textContent = "";
+  input.value = value;
+  for (;;) {
+    dialog.returnValue = "";
+    if (!dialog.open) dialog.showModal();
+    input.select();
+    await new Promise((resolve) => dialog.addEventListener("close", resolve, { once: true }));
+    const name = input.value.trim();
+    if (dialog.returnValue !== "ok" || !name) return null;
+    const names = [...$("persons-list").options].map((option) => option.value);
+    if (known && !names.includes(name)) $("name-error").textContent = `Nobody is called ${name}: choose one of the people.`;
+    else if (except !== null && name === except) $("name-error").textContent = `Choose someone other than ${except}.`;
+    else return name;
+  }
+}
+
+$("name-input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter") { event.preventDefault(); $("name-dialog").close("ok"); }
+});
+
+// "Not X": the item's face becomes a negative example of X.
+function notPerson(item, person, face = null) {
+  return simply(async () => {
+    await post("/api/not", face ? { item: item.id, person, face } : { item: item.id, person });
+    return `#${item.id} is not ${person}: it will not be suggested as ${person} again`;
+  });
+}
+
+// A face drawn on the photo (the detector missed it): its box in the photo's pixels.
+async function drawnFace(item, box) {
+  const person = await askName({ title: "Who is this?", text: `The face drawn on #${item.id} becomes a reference of this person, and the photo is filed under them.`,
+    value: item.suggestion?.person ?? item.hint?.person ?? "", ok: "File as this person" });
+  if (!person) return false;
+  let ok = false;
+  await perform(`Drawn face filed as ${person}`, async () => {
+    try {
+      const answer = await post(`/api/review/${item.id}/add-face`, { box: box.join(","), person });
+      const done = answer.results.filter((r) => r.ok);
+      ok = done.length > 0;
+      return { done, notDone: answer.results.filter((r) => !r.ok), entries: entriesOf(done, answer.filed ?? []) };
+    } catch (error) {
+      lightbox.drawError(`Not filed: ${error.message || error}`);
+      throw error;
+    }
+  });
+  return ok;
+}
+
+// People: rename, merge, and their filed photos.
+async function renamePerson(old) {
+  const name = await askName({ title: `Rename ${old}`, text: "Their references, tolerance and folder take the new name.",
+    value: old, ok: "Rename", except: old });
+  if (!name) return;
+  await simply(async () => {
+    await post(`/api/persons/${encodeURIComponent(old)}/rename`, { new: name });
+    return `${old} is now called ${name}`;
+  });
+}
+
+async function mergePerson(old) {
+  const into = await askName({ title: `Merge ${old} into…`, text: `The person ${old} is the same as: their references and photos go there, and ${old} is no more.`,
+    ok: "Merge", known: true, except: old });
+  if (!into) return;
+  await simply(async () => {
+    await post(`/api/persons/${encodeURIComponent(old)}/merge`, { new: into });
+    return `${old} merged into ${into}`;
+  });
+}
+
+async function notThisPerson(file, person) {
+  await post("/api/not", { path: file.path, person });
+  toast(`Not ${person}: ${nameOf(file.path)} is back in review`);
+  loadPersons().catch(() => {});
+  pollStatus();
 }
 
 // From the lightbox: one item.
@@ -385,7 +544,8 @@ function actOn(action, item, face = null, person = null) {
   else if (action === "teach") {
     const who = person ?? needName();
     if (who) teach([item.id], who, new Map([[item.id, face ?? 1]]));
-  }
+  } else if (action === "not") notPerson(item, person, face);
+  else if (action === "draw") return drawnFace(item, face);
 }
 
 const selected = () => [...grid().selected];
@@ -442,7 +602,8 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if ($("help").open || $("faces-dialog").open || $("token-dialog").open || $("folder-dialog").open) return;
+  if ([...document.querySelectorAll("dialog[open]")].some((d) => d.id !== "lightbox")) return;
+  if (lightbox.drawing) return;
   const key = event.key;
   if (pendingG) {
     pendingG = false;

@@ -54,8 +54,8 @@ export class Grid {
       el("span", { class: "meta", text: `${plural(group.count, "item")}, nearest ${distance(group.best)}` }),
       el("button", { type: "button", class: "select-group", text: `Select all ${group.count}`,
         onclick: () => { this.selectIds(group.items.map((i) => i.id)); } }),
-      el("button", { type: "button", class: "primary confirm-group", text: `Yes, they are ${who}`,
-        title: `Their faces become references of ${who}, and they are filed under ${who}`,
+      el("button", { type: "button", class: "primary confirm-group", text: `Yes, they are ${who}…`,
+        title: `Check each face beside ${who}'s nearest reference: the ticked ones become references of ${who}, and they are filed under ${who}`,
         onclick: () => this.onGroup(group) }));
   }
 
@@ -71,7 +71,12 @@ export class Grid {
       item.faces > 1 ? `, ${item.faces} faces` : "",
       suggestion
         ? el("span", { class: "why maybe", text: `maybe ${suggestion.person} ${distance(suggestion.distance)}` })
-        : el("span", { class: "why", text: item.person ? `nearest ${item.person} ${distance(item.distance)}` : nameOf(item.path) }));
+        : el("span", { class: "why", text: item.person ? `nearest ${item.person} ${distance(item.distance)}` : nameOf(item.path) }),
+      // A near miss: only a hint to the eye, never a one-click group.
+      !suggestion && item.hint
+        ? el("span", { class: "why hint-like", title: `face ${item.hint.face}: ${item.hint.person} ${distance(item.hint.distance)}`,
+          text: `looks a bit like ${item.hint.person}` })
+        : null);
     return el("div", {
       class: "tile", role: "option", tabindex: "-1", "aria-selected": String(this.selected.has(item.id)),
       "aria-label": label, dataset: { id: item.id, index }, title: nameOf(item.path),

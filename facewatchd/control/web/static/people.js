@@ -4,7 +4,7 @@ import { get } from "./api.js";
 import { el, plural } from "./ui.js";
 import { settingField } from "./settings.js";
 
-export async function showPeople(root, { toggle, failed }) {
+export async function showPeople(root, { toggle, failed, rename, merge, not }) {
   const [persons, references, settings] = await Promise.all([get("/api/persons"), get("/api/references"), get("/api/settings")]);
   const tolerances = new Map(settings.filter((row) => row.key.startsWith("persons.")).map((row) => [row.key, row]));
   if (!persons.length) {
@@ -18,6 +18,13 @@ export async function showPeople(root, { toggle, failed }) {
     return el("section", { class: "card person", dataset: { person: person.name } },
       el("h3", {}, person.name, " ", el("small", {
         text: `${plural(person.references, "reference")}${person.disabled ? `, ${person.disabled} disabled` : ""}` })),
+      el("div", { class: "person-actions" },
+        el("button", { type: "button", class: "small photos", text: "Photos", "aria-label": `Photos filed under ${person.name}`,
+          onclick: () => showGallery(person.name, { not, failed }) }),
+        el("button", { type: "button", class: "small rename", text: "Rename…", "aria-label": `Rename ${person.name}`,
+          onclick: () => rename(person.name) }),
+        el("button", { type: "button", class: "small merge", text: "Merge into…", "aria-label": `Merge ${person.name} into someone else`,
+          disabled: persons.length < 2, onclick: () => merge(person.name) })),
       el("div", { class: "strip" }, refs.map((ref) => el("figure", { class: `crop known${ref.active ? "" : " disabled"}`, dataset: { ref: ref.id } },
         el("img", { src: `/api/references/${ref.id}/crop`, alt: `reference ${ref.id} of ${person.name}`, loading: "lazy", width: 112, height: 112 }),
         el("figcaption", {}, `#${ref.id} ${ref.origin}`, el("br"),
@@ -28,6 +35,72 @@ export async function showPeople(root, { toggle, failed }) {
         : el("p", { class: "hint", text: `tolerance ${person.tolerance}` }));
   }));
   return persons;
+}
+
+const PER_PAGE = 60;
+
+// A person's filed photos, in a dialog: each with "Not this person" (it goes back to
+// review, and its face becomes a negative example of them).
+async function showGallery(person, { not, failed }) {
+  const dialog = document.getElementById("gallery-dialog");
+  const list = document.getElementById("gallery-items");
+  const more = document.getElementById("gallery-more");
+  const count = document.getElementById("gallery-count");
+  document.getElementById("gallery-person").textContent = person;
+  list.replaceChildren();
+  count.textContent = "loading…";
+  let offset = 0;
+  let total = 0;
+  const page = async () => {
+    let answer;
+    try {
+      answer = await get(`/api/persons/${encodeURIComponent(person)}/files`, { limit: PER_PAGE, offset });
+    } catch (error) {
+      count.textContent = `Cannot list them: ${error.message}`;
+      failed(error);
+      return;
+    }
+    total = answer.total;
+    offset = answer.offset + answer.items.length;
+    list.append(...answer.items.map((file) => figure(file, person, { not, failed }, () => {
+      total -= 1;
+      offset -= 1;
+      shown();
+    })));
+    shown();
+  };
+  const shown = () => {
+    count.textContent = total ? `${plural(total, "photo")} filed under ${person}` : `No photos filed under ${person}.`;
+    more.hidden = offset >= total;
+  };
+  more.onclick = page;
+  if (!dialog.open) dialog.showModal();
+  await page();
+}
+
+function figure(file, person, { not, failed }, gone) {
+  const name = file.path.split("/").pop();
+  const said = el("span", { class: "said" });
+  const button = el("button", { type: "button", class: "small danger not-person", text: "Not this person",
+    "aria-label": `${name} is not ${person}`, title: `Back to review, and never taken for ${person} again` });
+  const node = el("figure", { class: "filed", dataset: { entry: file.entry }, title: file.path },
+    el("img", { src: `/api/filed/${file.entry}/thumbnail`, alt: name, loading: "lazy",
+      onerror: (event) => event.target.replaceWith(el("div", { class: "nopic", text: "no picture" })) }),
+    el("figcaption", {}, el("span", { class: "name", text: name }), el("br"), button, said));
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await not(file, person);
+      node.classList.add("said-not");
+      said.textContent = " back in review";
+      gone();
+    } catch (error) {
+      button.disabled = false;
+      said.textContent = ` ${error.message || error}`;
+      failed(error);
+    }
+  });
+  return node;
 }
 
 function group(references) {

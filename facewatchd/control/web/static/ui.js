@@ -47,6 +47,14 @@ export function whenShort(seconds) {
   return moment.toLocaleString([], moment.getFullYear() === now.getFullYear() ? options : { ...options, year: "numeric" });
 }
 
+// A time left, as people say it: 40 s, 12 min, 3 h 20 min.
+export function left(seconds) {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  const minutes = Math.round(seconds / 60);
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
 export const REASONS = {
   no_face: "no face", unknown_face: "unknown face", uncertain: "uncertain",
   several_people: "several people", duplicate: "duplicate", failed: "failed",
