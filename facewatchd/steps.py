@@ -2,7 +2,8 @@
 and the loop that runs it (service/tasks.py).
 
 Long work is a generator. A bare `yield` is a point where the loop may leave it and
-come back; `yield Analyse(paths)` is resumed with the files' reports, in order;
+come back (so is `yield Counted(done, total)`, which also says how far along it is, for
+`status`); `yield Analyse(paths)` is resumed with the files' reports, in order;
 `yield future` with the Future's value (or its error, raised where it waits). What
 the generator returns is its result.
 """
@@ -21,6 +22,14 @@ class Analyse:
     """Yielded by a task: analyse these files; the task resumes with their reports."""
 
     paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Counted:
+    """Yielded by a task as a bare yield is: `done` of `total` done (files, say)."""
+
+    done: int
+    total: int
 
 
 class Future:
@@ -46,7 +55,7 @@ class Future:
             self._callbacks.append(callback)
 
 
-Step = Generator[Analyse | Future | None, Any, Any]
+Step = Generator[Analyse | Counted | Future | None, Any, Any]
 Done = Callable[[Any, BaseException | None], None]  # (result, None) or (None, error)
 
 

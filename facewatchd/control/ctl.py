@@ -4,7 +4,8 @@ Its arguments, help and way of showing each answer come from the table of comman
 (table.py); it sends one request (or pages through a long answer), then prints the
 answer as text for people (show.py) or, with --json, as one JSON document for
 scripts. Some commands do part of their work here (`local`): `scan` waits with a
-progress line, `review sheet` writes the contact sheet.
+progress line, `review sheet` writes the contact sheet. On a terminal, long work in the
+daemon (`progress` in the table: enroll, undo) shows how far along it is meanwhile.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any
 from .. import __version__
 from ..config import DEFAULT_PATH
 from ..errors import BATCH_FAILED, Code, FacewatchError
+from ..progress import Progress
 from . import sheet
 from .client import Client, socket_path
 from .show import show
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         client = Client(args.socket or socket_path(args.config))
         if command.local:
             result = LOCAL[command.local](client, request, args)
+        elif command.progress and sys.stderr.isatty() and not args.json:
+            result = watched(client, args.cmd, request, args)
         elif command.paged:
             result = client.call_all_pages(args.cmd, request)
         else:
@@ -129,6 +134,39 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(result, dict) and any(r.get("ok") is False for r in result.get("results", ())):
         return BATCH_FAILED
     return 0
+
+
+def watched(client: Client, cmd: str, request: dict[str, Any], args: argparse.Namespace) -> Any:
+    """The answer to long work, with a live line on the terminal meanwhile: how far the
+    daemon's job of that name has got, asked of `status` on a second connection."""
+    answer: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            answer["result"] = client.call(cmd, request)
+        except BaseException as e:  # raised again below, in the main thread
+            answer["error"] = e
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    progress: Progress | None = None
+    watcher = Client(client.path)
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+            jobs = [j for j in watcher.call("status", {}).get("jobs", ()) if j["name"] == cmd]
+            if jobs and worker.is_alive():
+                progress = progress or Progress(jobs[-1]["total"], cmd, sys.stderr)
+                progress.to(jobs[-1]["done"], jobs[-1]["total"])
+    finally:
+        watcher.close()
+        if progress is not None:
+            if "result" in answer:
+                progress.to(progress.total, progress.total)
+            progress.close()
+    if "error" in answer:
+        raise answer["error"]
+    return answer["result"]
 
 
 def write_sheet(client: Client, request: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -155,24 +193,24 @@ def scan_and_wait(client: Client, request: dict[str, Any], args: argparse.Namesp
         return dict(client.call("scan", request))
     before = client.call("status", {})
     result = client.call("scan", request)
-    progress = sys.stderr.isatty() and not args.json
-    while True:
-        time.sleep(0.5)
-        status = client.call("status", {})
-        done = status["processed"] - before["processed"]
-        busy = status["scanning"] or status["queued"] or status["settling"] or status["in_flight"]
-        if progress:
-            print(f"\rscanning: {done} sorted, {status['queued'] + status['settling']} waiting, "
-                  f"{status['in_flight']} in flight   ", end="", file=sys.stderr, flush=True)
-        if not busy:
-            break
-        if why := status["analysis"].get("unavailable"):  # what is in flight cannot come back now
-            if progress:
-                print(file=sys.stderr)
-            raise FacewatchError(f"the scan goes on, but nothing can be analysed now: {why}",
-                                 Code.UNAVAILABLE)
-    if progress:
-        print(file=sys.stderr)
+    # On a terminal, sorted of sorted + waiting (the total grows while the scan finds files).
+    progress = Progress(0, "scan", sys.stderr, live=True) if sys.stderr.isatty() and not args.json else None
+    try:
+        while True:
+            time.sleep(0.5)
+            status = client.call("status", {})
+            done = status["processed"] - before["processed"]
+            busy = status["scanning"] or status["queued"] or status["settling"] or status["in_flight"]
+            if progress is not None:
+                progress.to(done, done + status["backlog"])
+            if not busy:
+                break
+            if why := status["analysis"].get("unavailable"):  # what is in flight cannot come back now
+                raise FacewatchError(f"the scan goes on, but nothing can be analysed now: {why}",
+                                     Code.UNAVAILABLE)
+    finally:
+        if progress is not None:
+            progress.close()
     keys = ("processed", "matched", "review", "duplicates", "failed", "left")
     return {**result, **{k: status[k] - before[k] for k in keys}}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..errors import FacewatchError, UsageError
 from ..files import xmp
 from ..files.exiftool import ExifTool
 from ..files.items import valid_person_name
+from ..progress import counted
 from .client import Client
 from .drawn import settings_of
 
@@ -41,7 +43,8 @@ def import_regions(client: Client, request: dict[str, Any], args: argparse.Names
     tool = ExifTool()
     try:
         engine = FaceEngine(**vars(settings_of(args.config)))
-        for photo in _photos(paths):
+        photos = list(_photos(paths))
+        for photo in counted(photos, len(photos), "import-regions", sys.stderr):
             regions, where = _regions(tool, photo)
             if regions:
                 _faces(engine, photo, regions, where, found, skipped)

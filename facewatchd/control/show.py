@@ -83,6 +83,7 @@ def format_status(s: dict[str, Any]) -> str:
         lines.append(f"could not be moved yet, tried again soon: {s['waiting_to_move']}")
     if s["tasks"]:
         lines.append(f"working on: {', '.join(s['tasks'])}")
+    lines += [f"  {j['name']}: {j['done']} of {j['total']}" for j in s.get("jobs", ())]
     if s["polling"]:
         lines.append(f"polled (no inotify watches left): {', '.join(s['polling'])}")
     lines.append(f"last error: {s['last_error'] or 'none'}")

@@ -69,6 +69,9 @@ class Command:
     selects: bool = False
     # What facewatchctl does itself around the request (ctl.py: "wait", "sheet").
     local: str = ""
+    # Long work in the daemon: on a terminal, facewatchctl shows how far along it is
+    # (the job of this name in `status`) while it waits for the answer.
+    progress: bool = False
     http: Http | None = None
 
 
@@ -120,7 +123,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("enroll", "add reference faces of a person from photos (one face each)",
             (Arg("person", str, "the person's name (their folder's name)"),
              Arg("files", list, "photos of them", path=True)),
-            view="enroll"),
+            view="enroll", progress=True),
     Command("reference.disable", "stop using a reference face", (Arg("id", int, "its id"),),
             http=Http("POST", "/api/references/{id}/disable"),
             view="reference"),
@@ -299,7 +302,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
                                   " caused); one moved again since stays", required=False,
                  option=True, item=int),
              Arg("dry_run", bool, "only say what would move", required=False, option=True)),
-            view="batch", http=Http("POST", "/api/undo", args=("since", "user", "entries", "dry_run"))),
+            view="batch", progress=True,
+            http=Http("POST", "/api/undo", args=("since", "user", "entries", "dry_run"))),
     Command("held", "files an undo put back in inbound: they wait there until released",
             view="table", columns=("path", "since")),
     Command("release", "let files an undo put back in inbound be sorted again",

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import RefusedError, RouteError, UsageError
 from ..state import LedgerEntry, Record, Store
+from ..steps import Counted
 from ..vocabulary import Actor, Outcome, Reason
 from . import route, xmp
 from .sorter import Sorter
@@ -71,7 +72,7 @@ class Undo:
         return self._rewind(self._since(entry, self._last_move(entry).created), dry_run)
 
     def since(self, since: float, dry_run: bool = False,
-              user: bool = False) -> Generator[None, None, list[dict[str, Any]]]:
+              user: bool = False) -> Generator[Counted, None, list[dict[str, Any]]]:
         """Undo every move made at or after `since`, newest first (but not undos), one
         file a step; with `dry_run`, only say what would move where. With `user`, only
         what people did and the re-checks it caused: files the daemon sorted meanwhile
@@ -86,7 +87,7 @@ class Undo:
                 results.append(self._rewind(self._since(entry, since, actors), dry_run))
             except (RouteError, RefusedError) as e:
                 results.append({"path": entry.target, "ok": False, "error": str(e)})
-            yield
+            yield Counted(len(results), len(entries))
         # What import-regions brought in since then moved no file: its references go.
         imported = self.store.imported_since(since)
         if imported and not dry_run:
@@ -98,20 +99,21 @@ class Undo:
         return results
 
     def entries(self, entry_ids: list[int],
-                dry_run: bool = False) -> Generator[None, None, list[dict[str, Any]]]:
+                dry_run: bool = False) -> Generator[Counted, None, list[dict[str, Any]]]:
         """Undo exactly the moves these ledger entries made (an action's, as its answer
         named them, with the re-checks it caused), newest first, one file a step. What
         anyone else moved meanwhile stays as it is: a file moved again since is not put
         back (the later move is not this action's to undo)."""
         results = []
-        for entry_id in sorted(set(entry_ids), reverse=True):
+        wanted = sorted(set(entry_ids), reverse=True)
+        for entry_id in wanted:
             entry = self.store.entry(entry_id)
             try:
                 result = self._rewind(self._made_by(entry_id, entry), dry_run)
             except (RouteError, RefusedError) as e:
                 result = {"path": entry.target if entry else None, "ok": False, "error": str(e)}
             results.append({"entry": entry_id, **result})
-            yield
+            yield Counted(len(results), len(wanted))
         return results
 
     def _last_move(self, entry: LedgerEntry) -> LedgerEntry:

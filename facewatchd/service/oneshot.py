@@ -19,10 +19,10 @@ from ..files.enroll import EnrollSummary, enrol
 from ..files.exiftool import ExifTool
 from ..files.sorter import Sorter
 from ..files.triage import Tally, Triaged, follow, sort, triage
+from ..progress import Progress, counted
 from ..state import Store
 from ..steps import run_to_end
 from ..vocabulary import Outcome
-from .progress import Progress, counted
 from .signals import Signals
 
 log = logging.getLogger("facewatchd")

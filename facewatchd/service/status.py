@@ -47,7 +47,7 @@ def report(d: Observed) -> dict[str, Any]:
         "duplicates": s.outcomes[Outcome.DUPLICATE], "left": s.outcomes[Outcome.LEFT],
         "analysed": s.analysed, "waiting_to_move": len(intake.left),
         "ignored": intake.ignored_count(), "held": len(d.sorter.held_files()),
-        "tasks": d.tasks.names(), "references": d.store.reference_counts(),
+        "tasks": d.tasks.names(), "jobs": d.tasks.jobs(), "references": d.store.reference_counts(),
         "last_error": d.last_error.text, "last_error_time": d.last_error.time,
         "unavailable": d.sorter.mounts.problems(),
         "in_review": d.store.count_current(REVIEW_OUTCOMES),
@@ -73,6 +73,7 @@ def line(d: Observed) -> str:
             f"{o[Outcome.FAILED]} failed); {d.intake.waiting} waiting, {len(d.intake.in_flight)} in flight")
     if (b := backlog(d))["eta_s"] is not None:
         text += f"; {b['rate']:.1f} files/s, {_left(b['eta_s'])} left"
+    text += "".join(f"; {j['name']}: {j['done']} of {j['total']}" for j in d.tasks.jobs())
     if d.config.daemon.paused:
         text = f"PAUSED (facewatchctl resume): {text}"
     if problems := d.sorter.mounts.problems():

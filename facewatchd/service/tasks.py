@@ -32,7 +32,7 @@ from typing import Any
 
 from ..engine.report import FaceReport
 from ..errors import FacewatchError, UnavailableError
-from ..steps import Analyse, Done, Future, Step
+from ..steps import Analyse, Counted, Done, Future, Step
 
 log = logging.getLogger("facewatchd.tasks")
 
@@ -53,6 +53,14 @@ class Task:
     paths: tuple[str, ...] = ()  # of the Analyse it waits for
     asked: int = 0  # Analyses asked: a report for one given up is not taken for the next
     patient: bool = False  # waits for its analyses however long the pool has no workers
+    counted: Counted | None = None  # how far along it said it is, the last time
+    started: float = field(default_factory=time.monotonic)
+
+    def progress(self) -> Counted | None:
+        """How far along: its analyses back, while it waits for some; else what it said."""
+        if self.missing:
+            return Counted(len(self.paths) - self.missing, len(self.paths))
+        return self.counted
 
 
 class Tasks:
@@ -90,6 +98,12 @@ class Tasks:
     def names(self) -> list[str]:
         return [t.name for t in (*self._runnable, *self._waiting, *self._parked)]
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """The tasks that know how far along they are: {name, done, total}, oldest first."""
+        tasks = sorted((*self._runnable, *self._waiting, *self._parked), key=lambda t: t.started)
+        return [{"name": t.name, "done": c.done, "total": c.total}
+                for t in tasks if (c := t.progress()) is not None and c.total]
+
     def run(self, budget: float) -> None:
         """Advance the runnable tasks in turn until `budget` seconds are spent."""
         deadline = time.monotonic() + budget
@@ -114,11 +128,14 @@ class Tasks:
                 self._finish(task, None, e)
                 continue
             if isinstance(asked, Analyse):
+                task.counted = None
                 self._wait(task, asked.paths, why)
             elif isinstance(asked, Future):
                 self._parked.append(task)
                 asked.then(functools.partial(self._resume, task, asked))
             else:
+                if isinstance(asked, Counted):
+                    task.counted = asked
                 self._runnable.append(task)
         self._pump()
 

@@ -173,12 +173,13 @@ def run_facewatchd(dump: Path, folder: str, workers: int) -> tuple[float, float,
         config = write_config(work, dump / "references", work / "inbound", workers)
         command = [BIN / "facewatchd", "--oneshot", "--config", config, "--log", "stderr"]
         started = time.monotonic()
-        subprocess.run(command, check=True, capture_output=True)
+        # The oneshot's own progress line on our stderr: the figures alone on stdout.
+        subprocess.run(command, check=True, stdout=sys.stderr, stderr=subprocess.DEVNULL)
         enrolling = time.monotonic() - started
         for file in (dump / folder).iterdir():
             shutil.copy2(file, work / "inbound")
         started = time.monotonic()
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(command, stdout=sys.stderr, stderr=subprocess.PIPE)
         memory = PeakMemory(proc.pid)
         _, err = proc.communicate()
         seconds = time.monotonic() - started

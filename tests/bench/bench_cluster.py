@@ -78,9 +78,9 @@ class Setup:
             remote = ([dask.scheduler.pid] + [p.pid for p in dask.workers.values()]) if dask else []
             before = [cpu_seconds([pid]) for pid in remote]
             started = time.monotonic()
-            with (work / "out.txt").open("w") as out, (work / "err.txt").open("w") as err:
+            with (work / "err.txt").open("w") as err:  # its progress line on our stderr
                 proc = subprocess.Popen([str(BIN / "facewatchd"), "--oneshot", "--config", str(config),
-                                         "--log", "stderr"], stdout=out, stderr=err)
+                                         "--log", "stderr"], stdout=sys.stderr, stderr=err)
             children = CpuClock(proc.pid, children_only=True)  # the local pool's workers (under its forkserver)
             _, status, usage = os.wait4(proc.pid, 0)
             workers_cpu = children.stop()

@@ -8,6 +8,7 @@ order is random)."""
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -257,3 +258,19 @@ def test_a_person_is_merged_into_another_from_the_people_view(page: Page) -> Non
     persons = {p["name"]: p for p in page.api("/api/persons")}
     assert OLD_NAME not in persons and persons["Joe_Biden"]["references"] == expected
     assert not (page.root / "references" / OLD_NAME).exists()
+
+
+def test_the_status_line_gives_the_rate_and_the_time_left_while_a_backlog_drains(page: Page, data: Path) -> None:
+    face = Image.open(data / "people" / "Barack_Obama" / "obama2.jpg").convert("RGB")
+    inbound = page.root / "inbound" / "backlog"
+    inbound.mkdir()
+    for i in range(60):  # distinct photos, each to be analysed
+        canvas = Image.new("RGB", (1300, 900), (4 * i, 120, 200))
+        canvas.paste(face, (100 + 12 * i, 60))
+        canvas.save(inbound / f"p{i:02d}.jpg", quality=90)
+    seen = set()
+    deadline = time.monotonic() + 300
+    while page.daemon.status()["processed"] < 60 and time.monotonic() < deadline:
+        seen.add(page.driver.find_element(page.By.ID, "status").text)
+        time.sleep(0.3)
+    assert any("files/s" in text and " left" in text for text in seen), seen

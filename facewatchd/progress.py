@@ -18,7 +18,8 @@ T = TypeVar("T")
 
 
 class Progress:
-    def __init__(self, total: int, what: str, stream: IO[str] | None = None) -> None:
+    def __init__(self, total: int, what: str, stream: IO[str] | None = None, live: bool = False) -> None:
+        """`live`: a bar even before the total is known (to()'s job)."""
         self.stream = stream or sys.stdout
         self.total, self.what, self.done = total, what, 0
         self.counts: dict[str, int] = {}
@@ -26,7 +27,7 @@ class Progress:
         # The terminal's width, or 80 where it says 0 (a pseudo-terminal nobody sized).
         self.bar = (tqdm(total=total, unit=" files", desc=what, file=self.stream, leave=True,
                          ncols=shutil.get_terminal_size().columns, smoothing=0.1)
-                    if self.stream.isatty() and total else None)
+                    if self.stream.isatty() and (total or live) else None)
 
     def update(self, counts: dict[str, int] | None = None) -> None:
         """One more done; `counts` are what became of them so far (to people, review)."""
@@ -38,6 +39,17 @@ class Progress:
         elif time.monotonic() - self._said >= PLAIN_EVERY and self.done < self.total:
             self._said = time.monotonic()
             print(self.line(), file=self.stream, flush=True)
+
+    def to(self, done: int, total: int) -> None:
+        """Where a job someone else does has got to (the daemon's, as `status` says)."""
+        if self.bar is not None:
+            if total != self.total:
+                self.bar.total = total
+            if done > self.done:  # as update() does, so that tqdm's rate is right
+                self.bar.update(done - self.done)
+            else:
+                self.bar.refresh()
+        self.done, self.total = done, total
 
     def line(self) -> str:
         """The plain line: 30 of 60 files, 12 to people, 3.1 files/s, 10 s left."""
@@ -55,9 +67,9 @@ class Progress:
             self.bar.close()
 
 
-def counted(items: Iterable[T], total: int, what: str) -> Iterator[T]:
+def counted(items: Iterable[T], total: int, what: str, stream: IO[str] | None = None) -> Iterator[T]:
     """`items`, with a Progress of them as they come."""
-    progress = Progress(total, what)
+    progress = Progress(total, what, stream)
     try:
         for item in items:
             yield item
