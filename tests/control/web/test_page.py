@@ -80,9 +80,10 @@ class Page:
 
     def reload(self, view: str) -> None:
         """Show a view as the daemon has it now: opening a view loads it again."""
-        self.view("people" if view != "people" else "queue")
-        self.wait.until(lambda d: d.execute_script("return document.body.dataset.loading") == "no")
-        self.view(view)
+        for shown in ("people" if view != "people" else "queue", view):
+            self.view(shown)
+            # Loaded, or a test would find the view's old elements before they are replaced.
+            self.wait.until(lambda d: d.execute_script("return document.body.dataset.loading") == "no")
 
     def api(self, path: str, **params: Any) -> Any:
         return httpx.get(self.web.base + path, params=params, headers=self.web.auth, timeout=60).json()
