@@ -119,11 +119,8 @@ class People:
             reason = decision.reason if decision.outcome == Outcome.REVIEW else Reason.UNCERTAIN
             record = Record(Outcome.REVIEW, reason, (), evidence, Actor.USER)
             folder = in_review(watch.review, Outcome.REVIEW, subfolder)
-        also = [watch.destination_for(p) / subfolder for p in others[1:]]
-        self.sorter.unlink_links(entry, [folder, *also])  # their names are made again
-        target = self.sorter.relocate(entry, folder, record, also=also)
-        self.sorter.unlink_links(entry)  # its names under the person it is not
-        return target
+        return self.sorter.relocate(entry, folder, record,
+                                    also=[watch.destination_for(p) / subfolder for p in others[1:]])
 
     def _subfolder(self, entry: LedgerEntry, watch: WatchConfig) -> Path:
         """Where it sat below inbound, read off its place below a person's folder."""
@@ -162,7 +159,6 @@ class People:
         watch = self.watch_of(entry)
         subfolder = self._subfolder(entry, watch)
         persons = list(dict.fromkeys(new if p == old else p for p in entry.persons))
-        self.sorter.unlink_links(entry)  # made again below, under the persons' names as they are now
         try:
             target = self.sorter.relocate(
                 entry, watch.destination_for(persons[0]) / subfolder,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -215,7 +215,8 @@ class Sorter:
                  also: Sequence[Path] = ()) -> Path:
         """Move a file the ledger knows (at `entry.target`) on into `folder`, journaled
         as `record` says (the next of the file's moves), and link it into the folders
-        `also` (further persons).
+        `also` (further persons). Its links of now go: those in `folder` and `also`
+        before the move (so that it takes their names again), the others after it.
 
         Refuses with RouteError when the file there is no longer the one the ledger
         knows; returns where it went (`name`, or its own name, made unique).
@@ -232,33 +233,19 @@ class Sorter:
             raise RouteError(f"{source} is not the file the ledger put there any more"
                              " (moved, replaced or changed)")
         record = replace(record, prior_id=entry.id)
+        named = {folder, *also}
+        _unlink_links(entry, lambda at: at in named)
         if folder == source.parent and (name is None or name == source.name):
             moved = self.journal.restate(entry, record, also)  # where it belongs already
         else:
             moved = self.journal.move(source, folder, record, signature=identity[0], sha256=entry.sha256,
                                       size=entry.size, name=name, also=also)
+        _unlink_links(entry, lambda at: at not in named)
         log.info("%s → %s (%s by %s: %s)", source, moved.target, record.outcome, record.actor,
                  record.reason, extra={"FACEWATCH_PATH": str(source), "FACEWATCH_TARGET": str(moved.target),
                                        "FACEWATCH_DECISION": record.outcome,
                                        "FACEWATCH_ACTOR": record.actor})
         return moved.target
-
-    @staticmethod
-    def unlink_links(entry: LedgerEntry, folders: Sequence[Path] | None = None) -> None:
-        """Take away the file's links (and the sidecar copies beside them) in `folders`
-        (all: None), those still the file: a link someone removed or replaced is left
-        alone. Before a move that links it into one of those folders again, so that the
-        name is free for it; a link is a second name, the file stays."""
-        def chosen(path: Path) -> bool:
-            return folders is None or path.parent in folders
-
-        for link in (Path(link) for link in entry.links):
-            if chosen(link) and route.file_sha256(link) == entry.sha256:
-                os.unlink(link)
-        for sidecar in entry.sidecars:
-            at = Path(sidecar["to"])
-            if sidecar.get("copy") and chosen(at) and route.file_sha256(at) == sidecar["sha256"]:
-                os.unlink(at)
 
     def follow(self, sidecar: Path) -> Handled:
         """A sidecar whose photo is not beside it: bring it to where the ledger says its
@@ -298,3 +285,16 @@ def _log_outcome(result: Handled, plan: Plan, report: FaceReport) -> None:
     level = logging.WARNING if result.outcome == Outcome.FAILED else logging.INFO
     log.log(level, "%s → %s (%s: %s)", result.source, result.target, result.outcome,
             plan.evidence["rule"], extra=fields)
+
+
+def _unlink_links(entry: LedgerEntry, chosen: Callable[[Path], bool]) -> None:
+    """Take away the file's links (and the sidecar copies beside them) in the folders
+    `chosen` picks, those still the file: a link someone removed or replaced is left
+    alone. A link is a second name: the file stays."""
+    for link in (Path(link) for link in entry.links):
+        if chosen(link.parent) and route.file_sha256(link) == entry.sha256:
+            os.unlink(link)
+    for sidecar in entry.sidecars:
+        at = Path(sidecar["to"])
+        if sidecar.get("copy") and chosen(at.parent) and route.file_sha256(at) == sidecar["sha256"]:
+            os.unlink(at)

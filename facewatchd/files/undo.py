@@ -167,20 +167,15 @@ class Undo:
             if "xmp" in e.evidence:
                 xmp.revert(e.evidence["xmp"], xmp.sidecar_of(entry.path))
         if previous is None or previous.outcome == Outcome.UNDONE:
-            again: list[Path] = []
             target = self._to_inbound(entry, Path(first.source))
         else:
             # Back as it was, with the decision it had, and filed again under everyone it
-            # was filed under (a "not" may have taken it from one of several); a link of
-            # now in one of their folders goes first, so that the name is free for it.
-            again = [Path(link).parent for link in previous.links]
-            self.sorter.unlink_links(entry, again)
+            # was filed under (a "not" may have taken it from one of several).
             target = self.sorter.relocate(
                 entry, previous.path.parent, Record(previous.outcome, previous.reason, previous.persons,
                                                     previous.evidence, Actor.UNDO,
                                                     item_id=previous.item_id),
-                name=previous.path.name, also=again)
-        self.sorter.unlink_links(entry, [Path(link).parent for link in entry.links if Path(link).parent not in again])
+                name=previous.path.name, also=[Path(link).parent for link in previous.links])
         for ref in disabled:
             self.store.set_reference_active(ref, False)
         said = [n for e in chain for n in e.evidence.get("negatives", ())]

@@ -195,3 +195,36 @@ def test_the_reference_audit_flags_a_stranger_and_a_disable_lists_what_to_check(
         assert kit.exists()  # listed, never moved on its own
         assert [Path(r["path"]) for r in ctl_json(daemon, "check")] == [kit]
         assert daemon.stop() == 0
+
+
+def test_not_one_of_three_persons_leaves_the_file_under_the_two_others(data: Path, tmp_path: Path) -> None:
+    # Three known faces side by side: filed under all three, one name each.
+    people = data / "people"
+    canvas = Image.new("RGB", (1500, 600), (128, 128, 128))
+    for n, photo in enumerate((people / "Barack_Obama" / "obama2.jpg", people / "Joe_Biden" / "biden2.jpg",
+                               people / "Kit_Harington" / "johnsnow_test1.jpg")):
+        face = Image.open(photo).convert("RGB")
+        face.thumbnail((480, 580))
+        canvas.paste(face, (500 * n + 10, 10))
+    three = tmp_path / "three.jpg"
+    canvas.save(three, quality=92)
+    config = tree(tmp_path, data)
+    sorted_ = tmp_path / "sorted"
+    with DaemonProcess(config) as daemon:
+        daemon.ready()
+        drop(daemon, three, "t.jpg")
+        names = [sorted_ / p / "t.jpg" for p in ("Barack_Obama", "Joe_Biden", "Kit_Harington")]
+        assert all(n.exists() for n in names), list(files_under(sorted_))
+        primary = Path(ctl_json(daemon, "why", names[0])["target"])
+        person = primary.parent.name  # not the one whose folder holds the file's own name
+        said = ctl_json(daemon, "not", primary, person)
+        assert said["moved"]
+        assert sorted(p.parent.name for p in files_under(sorted_)) == sorted(
+            p.parent.name for p in names if p.parent.name != person)
+        ledger_agrees_with_disk(tmp_path, [sorted_, tmp_path / "review"])
+
+        undone = ctl_json(daemon, "undo", "--entries", str(said["entry"]))
+        assert undone["results"][0]["ok"], undone
+        assert all(n.exists() for n in names) and len({n.stat().st_ino for n in names}) == 1
+        ledger_agrees_with_disk(tmp_path, [sorted_, tmp_path / "review"])
+        assert daemon.stop() == 0
