@@ -125,12 +125,14 @@ def test_enroll_on_a_terminal_shows_how_far_the_daemon_has_got(data: Path, tmp_p
         run = threading.Thread(target=lambda: out.append(on_a_terminal(
             [sys.executable, "-m", "facewatchd.control.ctl", "--config", config, "enroll", "Barack_Obama", *photos])))
         run.start()
-        jobs = []
+        jobs, texts = [], []
         while run.is_alive():
             jobs += [j for j in daemon.status()["jobs"] if j["name"] == "enroll"]
+            texts.append(daemon.ctl("status").stdout)
             time.sleep(0.2)
         run.join()
         assert jobs and all(j["total"] == PHOTOS for j in jobs), jobs
+        assert any("  enroll: " in t and f" of {PHOTOS}" in t for t in texts), texts
         assert jobs[-1]["done"] >= jobs[0]["done"]
         (text,) = out
         assert "enroll: 100%" in text and f"{PHOTOS}/{PHOTOS}" in text and "\r" in text, text[-2000:]

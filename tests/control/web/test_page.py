@@ -100,7 +100,11 @@ class Page:
 
     def view(self, name: str) -> None:
         """Open a view, seen from its top (a test before may have scrolled the page)."""
-        self.driver.find_element(self.By.CSS_SELECTOR, f'a[data-view="{name}"]').click()
+        link = self.driver.find_element(self.By.CSS_SELECTOR, f'a[data-view="{name}"]')
+        link.click()
+        # The page goes there on the hashchange that follows: until then the old view is
+        # the one shown (and loaded).
+        self.wait.until(lambda d: link.get_attribute("aria-current") == "page")
         self.driver.execute_script("window.scrollTo(0, 0)")
 
     def settled(self, selector: str = "#grid .tile") -> list[Any]:

@@ -51,9 +51,16 @@ class Page:
         """Open a view as the daemon has it now (leaving it first loads it again)."""
         other = "people" if name != "people" else "queue"
         for view in (other, name):
-            self.driver.find_element(self.By.CSS_SELECTOR, f'a[data-view="{view}"]').click()
+            self.open(view)
             self.loaded()
         self.driver.execute_script("window.scrollTo(0, 0)")
+
+    def open(self, view: str) -> None:
+        link = self.driver.find_element(self.By.CSS_SELECTOR, f'a[data-view="{view}"]')
+        link.click()
+        # The page goes there on the hashchange that follows: until then the old view is
+        # the one shown (and loaded).
+        self.wait.until(lambda d: link.get_attribute("aria-current") == "page")
 
     def loaded(self) -> None:
         self.wait.until(lambda d: d.execute_script("return document.body.dataset.loading") == "no")
@@ -232,6 +239,7 @@ def test_a_filed_photo_is_not_the_person_from_their_gallery(page: Page, data: Pa
     page.wait.until(lambda d: "1 photo filed under Joe_Biden" in d.find_element(page.By.ID, "gallery-count").text)
     (thumbnail,) = page.images_loaded("#gallery-items img")
     assert thumbnail.get_attribute("alt") == "biden2.jpg"
+    assert dialog.find_elements(page.By.CSS_SELECTOR, "#gallery-items .face.known")  # the face taken for him
     page.click(dialog.find_element(page.By.CSS_SELECTOR, "button.not-person"))
 
     page.toast_says("Not Joe_Biden: biden2.jpg is back in review")

@@ -1,7 +1,7 @@
 // People: each person's reference faces as crops, disable / enable one, and the
 // tolerance that applies to them, changed here as in the Settings view.
 import { get } from "./api.js";
-import { el, plural } from "./ui.js";
+import { el, picture, plural } from "./ui.js";
 import { settingField } from "./settings.js";
 
 export async function showPeople(root, { toggle, failed, rename, merge, not }) {
@@ -83,9 +83,11 @@ function figure(file, person, { not, failed }, gone) {
   const said = el("span", { class: "said" });
   const button = el("button", { type: "button", class: "small danger not-person", text: "Not this person",
     "aria-label": `${name} is not ${person}`, title: `Back to review, and never taken for ${person} again` });
+  // With its face boxes, as the queue's tiles have them (green: taken for them).
+  const shown = picture(`/api/filed/${file.entry}/thumbnail`, file.size, file.faces, { alt: name });
+  shown.querySelector("img").addEventListener("error", () => shown.replaceWith(el("div", { class: "nopic", text: "no picture" })));
   const node = el("figure", { class: "filed", dataset: { entry: file.entry }, title: file.path },
-    el("img", { src: `/api/filed/${file.entry}/thumbnail`, alt: name, loading: "lazy",
-      onerror: (event) => event.target.replaceWith(el("div", { class: "nopic", text: "no picture" })) }),
+    el("div", { class: "frame" }, shown),
     el("figcaption", {}, el("span", { class: "name", text: name }), el("br"), button, said));
   button.addEventListener("click", async () => {
     button.disabled = true;
