@@ -54,6 +54,20 @@ def files_under(*folders: Path) -> list[Path]:
                   for p in folder.rglob("*") if p.is_file() or p.is_symlink())
 
 
+def tiny_pictures(folder: Path, count: int, start: int = 0) -> Counter[str]:
+    """`count` distinct tiny JPEGs (64x48 px of noise: no face, analysed in a moment)
+    named as a phone names them; returns their hashes."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    made: Counter[str] = Counter()
+    for i in range(start, start + count):
+        path = folder / f"IMG_{i:06d}.jpg"
+        Image.frombytes("RGB", (64, 48), os.urandom(64 * 48 * 3)).save(path, "JPEG", quality=90)
+        made[sha256(path)] += 1
+    return made
+
+
 def write_config(folder: Path, *, extra: str = "", watch_extra: str = "", daemon: str = "",
                  destination: str = "sorted/{person}", socket: str = "state/facewatchd.sock",
                  **recognition: object) -> Path:
@@ -189,13 +203,15 @@ class NotifySocket:
 class DaemonProcess:
     """facewatchd started as a subprocess with its own NOTIFY_SOCKET."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None,
+                 under: tuple[str, ...] = ()) -> None:
+        """`under`: a command to run it under (strace...)."""
         self.config = config
         self.notify = NotifySocket(config.parent / "notify.sock")
         self.log = config.parent / "daemon.log"
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "facewatchd", "--config", str(config), "--log", "stderr"],
+                [*under, sys.executable, "-m", "facewatchd", "--config", str(config), "--log", "stderr"],
                 stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT,
                 env={**os.environ, "NOTIFY_SOCKET": str(self.notify.path), **(env or {})})
 

@@ -16,6 +16,7 @@ Cheap and pure: no decoder is imported, so the main process never loads Pillow.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -88,26 +89,30 @@ def belongs_to(sidecar: str, photo: str) -> bool:
     return False
 
 
-def sidecars_of(photo: Path) -> list[Path]:
-    """The sidecars beside `photo`: regular files only, never followed links."""
+def sidecars_of(photo: Path, listing: Sequence[str] | None = None) -> list[Path]:
+    """The sidecars beside `photo`: regular files only, never followed links. Costs one
+    listing of its folder, unless `listing` is one (`listed`) still current."""
+    stem = Path(photo.name).stem.lower()
+    # Every sidecar's name begins with the photo's stem: a plain comparison of each name
+    # first, as an inbound folder may hold a whole phone dump.
+    names = [n for n in (listed(photo.parent) if listing is None else listing)
+             if n.lower().startswith(stem) and n != photo.name]
+    return sorted(photo.parent / n for n in names
+                  if wanted(n) and kind_of(Path(n)) == "sidecar" and belongs_to(n, photo.name))
+
+
+def listed(folder: Path) -> list[str]:
+    """The names of the regular files in `folder` (none if it cannot be read)."""
     try:
-        with os.scandir(photo.parent) as entries:
-            names = [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
     except OSError:
         return []
-    return sorted(photo.parent / n for n in names
-                  if n != photo.name and wanted(n) and kind_of(Path(n)) == "sidecar"
-                  and belongs_to(n, photo.name))
 
 
 def photo_of(sidecar: Path) -> Path | None:
     """The photo beside `sidecar` that it belongs to, if there is one there."""
-    try:
-        with os.scandir(sidecar.parent) as entries:
-            names = [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
-    except OSError:
-        return None
-    return next((sidecar.parent / n for n in sorted(names)
+    return next((sidecar.parent / n for n in sorted(listed(sidecar.parent))
                  if is_media(Path(n)) and wanted(n) and belongs_to(sidecar.name, n)), None)
 
 

@@ -20,9 +20,10 @@ sorted again.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,18 @@ class Moved:
     links: tuple[Path, ...]
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One file of a group move (`Journal.move_group`): the file at `source`, as analysed
+    (`signature`, `sha256`), into `folder`; `record` is what its row says."""
+
+    source: Path
+    folder: Path
+    record: Record
+    signature: Signature
+    sha256: str
+
+
 class Journal:
     def __init__(self, store: Store, progress: route.Progress = route._nothing,
                  xmp: Writer | None = None) -> None:
@@ -61,8 +74,7 @@ class Journal:
 
         Raises RouteError, with the file where it was, when it cannot be moved.
         """
-        # What an earlier move wrote is that row's to undo, not this one's.
-        record = replace(record, evidence={k: v for k, v in record.evidence.items() if k != "xmp"})
+        record = _fresh(record)
         target = route.free_target(folder, name or source.name)
         entry_id = self.store.begin_move(sha256=sha256, size=size, source=str(source),
                                          target=str(target), record=record)
@@ -85,13 +97,83 @@ class Journal:
         self.store.finish_move(entry_id, [str(p) for p in links])
         return Moved(entry_id, target, tuple(links))
 
+    def plain(self, source: Path, folder: Path, record: Record, signature: Signature,
+              listing: Sequence[str] | None = None) -> bool:
+        """Whether a move may go in a group (`move_group`): nothing to carry along (no
+        sidecar beside it, no XMP to write), and one rename into `folder` (the same
+        filesystem). Costs a listing of the file's folder, unless `listing` is one
+        (kinds.listed) taken since the file's sidecars would have arrived."""
+        return ((self.xmp is None or record.outcome != Outcome.SORTED)
+                and route.same_filesystem(signature, folder)
+                and not (kinds.is_media(source) and kinds.sidecars_of(source, listing)))
+
+    def move_group(self, planned: Sequence[Planned],
+                   first: Callable[[], None] = lambda: None) -> list[Moved | RouteError]:
+        """`move` for many plain files at once (each `plain`, without links), in the same
+        order on disk, its cost shared: one synced commit of every 'moving' row (`first`
+        writes in that transaction too), the renames, one fsync of each folder they touched,
+        one synced commit of every 'done'. A crash anywhere leaves rows 'moving' that
+        `recover` settles one by one, as for a single move.
+
+        Returns, for each file, where it went, or the RouteError that left it where it was.
+        """
+        targets: list[Path] = []
+        taken: set[Path] = set()  # two files of the group may want one name
+        for p in planned:
+            targets.append(route.free_target(p.folder, p.source.name, taken))
+            taken.add(targets[-1])
+        with self.store.transaction():
+            first()
+            ids = [self.store.begin_move(sha256=p.sha256, size=p.signature.size, source=str(p.source),
+                                         target=str(t), record=_fresh(p.record))
+                   for p, t in zip(planned, targets, strict=True)]
+        results: list[Moved | RouteError] = []
+        folders: set[Path] = set()
+        for p, entry_id, target in zip(planned, ids, targets, strict=True):
+            while True:
+                try:
+                    self._rename_in_group(p, target, entry_id)
+                except FileExistsError:  # the name was taken meanwhile: the next one
+                    target = route.free_target(target.parent, p.source.name, taken)
+                    taken.add(target)
+                    self.store.retarget(entry_id, str(target))
+                    continue
+                except RouteError as e:
+                    results.append(e)
+                else:
+                    results.append(Moved(entry_id, target, ()))
+                    folders.update((target.parent, p.source.parent))
+                break
+        # The renames on disk before any row says 'done' (else a power cut could leave a
+        # row saying the file is where it never got to, and the file back in inbound).
+        for folder in folders:
+            route.fsync_dir(folder)
+        with self.store.transaction():
+            for entry_id, result in zip(ids, results, strict=True):
+                if isinstance(result, RouteError):
+                    self.store.abandon_move(entry_id, str(result))
+                else:
+                    self.store.finish_move(entry_id)
+        return results
+
+    def _rename_in_group(self, p: Planned, target: Path, entry_id: int) -> None:
+        """One file of a group renamed, its folders synced with the others'; one across a
+        mount point (a bind mount of the same filesystem too) is moved on its own, copied
+        and synced (route.move)."""
+        try:
+            route.rename_unsynced(p.source, target, p.signature)
+        except OSError as e:
+            if isinstance(e, FileExistsError) or e.errno != errno.EXDEV:
+                raise
+            route.move(p.source, target, str(entry_id), p.signature, self.progress)
+
     def restate(self, entry: LedgerEntry, record: Record, also: Sequence[Path] = ()) -> Moved:
         """A new decision for a file that stays where it is (the folder it is in is the
         one the decision names: "not Anna" of a file whose own name is under Bob): one
         more row of its history, in which it does not move, its sidecars stay, and it is
         linked into `also` (links there now taken away by the caller first)."""
         target = entry.path
-        record = replace(record, evidence={k: v for k, v in record.evidence.items() if k != "xmp"})
+        record = _fresh(record)
         entry_id = self.store.begin_move(sha256=entry.sha256, size=entry.size, source=str(target),
                                          target=str(target), record=record)
         carried = Carried(self, entry_id, [s for s in entry.sidecars if not s.get("copy")])
@@ -301,6 +383,11 @@ class Carried:
                 route.temp_path(Path(record["to"]), tag).unlink(missing_ok=True)
             else:
                 route.recover(Path(record["from"]), Path(record["to"]), tag, record["sha256"])
+
+
+def _fresh(record: Record) -> Record:
+    """What an earlier move wrote into the sidecar is that row's to undo, not this one's."""
+    return replace(record, evidence={k: v for k, v in record.evidence.items() if k != "xmp"})
 
 
 def _delete_sidecars(sidecars: Sequence[dict[str, Any]]) -> None:

@@ -28,7 +28,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from pathlib import Path
 
 from ..engine.report import Signature
@@ -48,12 +48,13 @@ def _nothing() -> None:
     pass
 
 
-def free_target(directory: Path, name: str) -> Path:
-    """The first of `name`, `stem_1.ext`, `stem_2.ext`... not present in `directory`."""
+def free_target(directory: Path, name: str, taken: Container[Path] = ()) -> Path:
+    """The first of `name`, `stem_1.ext`, `stem_2.ext`... not present in `directory`
+    (nor in `taken`: names promised to other files)."""
     candidate = directory / name
     stem, dot, ext = name.rpartition(".") if "." in name.lstrip(".") else (name, "", "")
     n = 0
-    while os.path.lexists(candidate):
+    while os.path.lexists(candidate) or candidate in taken:
         n += 1
         suffix = f"_{n}{dot}{ext}"
         room = NAME_MAX - len(os.fsencode(suffix))
@@ -109,6 +110,38 @@ def move(source: Path, target: Path, tag: str, expected: Signature | None = None
         raise
     except OSError as e:
         raise RouteError(f"cannot move {source} to {target}: {e.strerror or e}") from None
+
+
+def rename_unsynced(source: Path, target: Path, expected: Signature) -> None:
+    """`move` within one filesystem without its fsyncs, for a group of moves whose caller
+    then fsyncs each folder once (`fsync_dir`) before it may call them done. The same
+    refusals: FileExistsError, and RouteError with the file back at `source` (or beside
+    it); an OSError of errno EXDEV, the file untouched, when `target` is across a mount
+    point (a bind mount of the same filesystem too): that one is `move`'s."""
+    try:
+        if Signature.of(os.lstat(source)) != expected:
+            raise RouteError(f"{source} changed while it was being analysed")
+        _make_folders(target.parent)
+        rename_noreplace(source, target)
+        _check_arrived(target, source, expected)
+    except FileNotFoundError:
+        raise RouteError(f"{source} disappeared before it could be moved") from None
+    except (FileExistsError, RouteError):
+        raise
+    except OSError as e:
+        if e.errno == errno.EXDEV:
+            raise
+        raise RouteError(f"cannot move {source} to {target}: {e.strerror or e}") from None
+
+
+def same_filesystem(source: Signature, folder: Path) -> bool:
+    """Whether a file of `source`'s signature can be renamed into `folder` (made if
+    missing, each new folder synced into its parent)."""
+    try:
+        _make_folders(folder)
+        return os.stat(folder).st_dev == source.device
+    except OSError:
+        return False
 
 
 def _move_across(source: Path, target: Path, tag: str, expected: Signature,

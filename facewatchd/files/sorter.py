@@ -25,7 +25,7 @@ from ..vocabulary import Origin, Outcome, Reason
 from . import route
 from .exiftool import ExifTool
 from .folders import in_review
-from .journal import Journal
+from .journal import Journal, Moved, Planned
 from .mounts import Mounts
 from .xmp import Writer
 
@@ -159,6 +159,68 @@ class Sorter:
 
     def handle(self, report: FaceReport) -> Handled:
         """Decide where the file of `report` goes and move it there."""
+        prepared = self._prepare(report)
+        if isinstance(prepared, Handled):
+            return prepared
+        report, plan = prepared
+        assert plan.folder is not None and report.signature is not None
+        self._save_faces(report)
+        try:
+            moved = self.journal.move(
+                Path(report.path), plan.folder, self._record(report, plan),
+                signature=report.signature, sha256=report.sha256, size=report.signature.size,
+                also=plan.also)
+        except RouteError as e:
+            return self._left(Path(report.path), str(e))
+        return self._done(report, plan, moved)
+
+    def handle_many(self, reports: Sequence[FaceReport]) -> list[Handled]:
+        """`handle` for each file of `reports`, in order; those that are plain (one rename,
+        nothing carried along: Journal.plain) moved as a group, with one synced commit
+        before their renames and one after (Journal.move_group) instead of two each."""
+        handled: dict[int, Handled] = {}
+        group: list[tuple[int, FaceReport, Plan]] = []
+        planned: list[Planned] = []
+        alone: list[int] = []
+        contents: set[str] = set()
+        listings: dict[Path, list[str]] = {}  # each inbound folder listed once for the group
+        for n, report in enumerate(reports):
+            prepared = self._prepare(report)
+            if isinstance(prepared, Handled):
+                handled[n] = prepared
+                continue
+            report, plan = prepared
+            assert plan.folder is not None and report.signature is not None
+            record = self._record(report, plan)
+            # A second copy waits for the first to be filed, to be found its duplicate.
+            source = Path(report.path)
+            if source.parent not in listings:
+                listings[source.parent] = kinds.listed(source.parent)
+            if (report.sha256 in contents or plan.also or not self.journal.plain(
+                    source, plan.folder, record, report.signature, listings[source.parent])):
+                alone.append(n)
+            else:
+                group.append((n, report, plan))
+                planned.append(Planned(Path(report.path), plan.folder, record, report.signature,
+                                       report.sha256))
+            contents.add(report.sha256)
+
+        def faces() -> None:
+            for _, report, _ in group:
+                self._save_faces(report)
+
+        if group:
+            moves = self.journal.move_group(planned, first=faces)
+            for (n, report, plan), moved in zip(group, moves, strict=True):
+                handled[n] = (self._left(Path(report.path), str(moved))
+                              if isinstance(moved, RouteError) else self._done(report, plan, moved))
+        for n in alone:
+            handled[n] = self.handle(reports[n])
+        return [handled[n] for n in range(len(reports))]
+
+    def _prepare(self, report: FaceReport) -> tuple[FaceReport, Plan] | Handled:
+        """The report (identified here if the worker never said what it read) and where
+        its file goes; or what happened to a file that stays in inbound."""
         source = Path(report.path)
         if report.signature is None and report.abandoned:
             # The worker never said what it read: identify the file here to set it aside.
@@ -167,25 +229,28 @@ class Sorter:
         plan = self.plan(report)
         if plan.outcome == Outcome.LEFT:
             return self._left(source, plan.why)
-        assert plan.folder is not None and report.signature is not None
+        return report, plan
+
+    def _save_faces(self, report: FaceReport) -> None:
         # What review, clustering, the contact sheet, a person's gallery, "not this person"
         # and the re-check of what was filed will need.
         self.store.save_faces(report.sha256, [(f.box, f.score, f.time, f.encoding, f.side, f.sharpness)
                                               for f in report.faces],
                               report.thumbnail, report.thumbnail_time)
-        # A file that an undo put back (and that changed since, or was released)
-        # continues that history.
-        held = self.held.pop(str(source), None)
-        prior = held[2] if held else self.released.pop(str(source), None)
-        try:
-            moved = self.journal.move(
-                source, plan.folder, Record(plan.outcome, plan.reason, plan.persons, plan.evidence,
-                                            original_id=plan.original.id if plan.original else None,
-                                            prior_id=prior),
-                signature=report.signature, sha256=report.sha256, size=report.signature.size,
-                also=plan.also)
-        except RouteError as e:
-            return self._left(source, str(e))
+
+    def _record(self, report: FaceReport, plan: Plan) -> Record:
+        """The row of the move; a file that an undo put back (and that changed since, or
+        was released) continues that history."""
+        held = self.held.get(str(Path(report.path)))
+        prior = held[2] if held else self.released.get(str(Path(report.path)))
+        return Record(plan.outcome, plan.reason, plan.persons, plan.evidence,
+                      original_id=plan.original.id if plan.original else None, prior_id=prior)
+
+    def _done(self, report: FaceReport, plan: Plan, moved: Moved) -> Handled:
+        """A file moved: logged, the history it continued closed, and perhaps learnt from."""
+        source = Path(report.path)
+        self.held.pop(str(source), None)
+        self.released.pop(str(source), None)
         result = Handled(source, plan.outcome, plan.reason, plan.persons, moved.target,
                          moved.entry_id)
         _log_outcome(result, plan, report)

@@ -39,6 +39,18 @@ def sort(sorter: Sorter, report: FaceReport) -> Handled:
         return Handled(Path(report.path), Outcome.LEFT, f"internal error: {type(e).__name__}: {e}")
 
 
+def sort_many(sorter: Sorter, reports: list[FaceReport]) -> list[Handled]:
+    """`sort` for many files at once (Sorter.handle_many: moved as a group); an internal
+    error leaves each file where it is then (those moved already are in the ledger)."""
+    try:
+        return sorter.handle_many(reports)
+    except Exception as e:
+        log.exception("internal error while sorting %d files; those not moved stay in inbound",
+                      len(reports))
+        return [Handled(Path(r.path), Outcome.LEFT, f"internal error: {type(e).__name__}: {e}")
+                for r in reports]
+
+
 def follow(sorter: Sorter, sidecar: Path) -> bool:
     """A settled sidecar with no photo beside it: to its photo's place if that was sorted
     before. False when it stays (ignored)."""

@@ -178,6 +178,7 @@ class Daemon:
                 except BlockingIOError:
                     pass
             self._step("collect", self._collect)
+            self._step("sort", self.intake.sort_analysed)
             self._step("control", self.control.service, ready)
             self._step("tasks", self.tasks.run, TASK_SLICE)
             self._step("timers", lambda: self.timers.tick(self))

@@ -25,7 +25,7 @@ from ..engine import kinds
 from ..engine.report import FaceReport, Signature
 from ..files import scan
 from ..files.sorter import Handled, Sorter
-from ..files.triage import Tally, follow, sort, triage
+from ..files.triage import Tally, follow, sort, sort_many, triage
 from ..files.watch import Arrival, Settler, Watcher
 from ..steps import Step
 from ..vocabulary import Outcome
@@ -33,6 +33,11 @@ from ..vocabulary import Outcome
 log = logging.getLogger("facewatchd")
 
 RETRY_MAX = 900.0  # seconds: the longest wait before a move is tried again
+# Files analysed are moved in groups (Sorter.handle_many: two synced commits a group, not
+# two a file): a group goes once nothing else is being analysed, once it has GROUP_MAX
+# files, or once its first has waited GROUP_WAIT seconds.
+GROUP_MAX = 128
+GROUP_WAIT = 0.05
 
 
 RATE_WINDOW = 60.0  # seconds: the rate `status` gives is over the last minute
@@ -93,7 +98,8 @@ class Intake:
         limits = host.config.daemon
         self.settler = Settler(limits.settle, limits.queue_limit)
         self.queue: dict[Path, None] = {}  # ready to analyse, in order, no duplicates
-        self.in_flight: set[Path] = set()
+        self.in_flight: set[Path] = set()  # being analysed, or analysed and to be sorted
+        self.analysed: dict[Path, tuple[FaceReport, float]] = {}  # to be sorted: since when
         self.left: dict[Path, Left] = {}
         self.ignored: set[Path] = set()  # files left alone in inbound: not media
         self.scans: deque[tuple[str, Found]] = deque()
@@ -113,7 +119,7 @@ class Intake:
     @property
     def busy(self) -> bool:
         """Something to do at once: the loop should not sleep long."""
-        return bool(self.scans or (self.queue and not self.paused))
+        return bool(self.scans or self.analysed or (self.queue and not self.paused))
 
     def apply(self, config: Config) -> None:
         self.settler.quiet = config.daemon.settle
@@ -204,11 +210,30 @@ class Intake:
                     self._ignore(path)
             elif path not in self.in_flight:
                 self.queue[path] = None
-        while self.queue and not self.paused and len(self.in_flight) < self.host.capacity():
+        while (self.queue and not self.paused
+               and len(self.in_flight) - len(self.analysed) < self.host.capacity()):
             path = next(iter(self.queue))
             del self.queue[path]
             self.in_flight.add(path)
-            self.host.analyse(str(path), functools.partial(self._sort, path))
+            self.host.analyse(str(path), functools.partial(self._analysed, path))
+
+    def _analysed(self, path: Path, report: FaceReport) -> None:
+        self.analysed[path] = (report, time.monotonic())
+
+    def sort_analysed(self) -> None:
+        """Sort the files analysed, as a group, when one is due (GROUP_MAX, GROUP_WAIT)."""
+        if not self.analysed:
+            return
+        first = next(iter(self.analysed.values()))[1]
+        if (len(self.analysed) < min(GROUP_MAX, len(self.in_flight))
+                and time.monotonic() - first < GROUP_WAIT):
+            return  # others are being analysed: they may join
+        group = list(self.analysed.items())[:GROUP_MAX]
+        for path, _ in group:
+            del self.analysed[path]
+        outcomes = sort_many(self.host.sorter, [report for _, (report, _) in group])
+        for (path, (report, _)), outcome in zip(group, outcomes, strict=True):
+            self._settle(path, report, outcome)
 
     def _consider(self, path: Path, kind: kinds.Kind | None, now: float | None) -> None:
         """A file seen in inbound: media and sidecars wait in the settler until they stop
@@ -231,9 +256,9 @@ class Intake:
         left = self.left.get(path)
         return left is None or not _unchanged(path, left.report.signature)
 
-    def _sort(self, path: Path, report: FaceReport) -> None:
+    def _settle(self, path: Path, report: FaceReport, outcome: Handled) -> None:
+        """Count a file sorted; one that could not be moved waits to be moved again."""
         self.in_flight.discard(path)
-        outcome = sort(self.host.sorter, report)
         self.host.stats.count(outcome)
         before = self.left.pop(path, None)
         if outcome.outcome != Outcome.LEFT or report.signature is None or not os.path.lexists(path):
@@ -258,7 +283,7 @@ class Intake:
             if left is None or path in self.in_flight:
                 continue
             if _unchanged(path, left.report.signature):
-                self._sort(path, left.report)
+                self._settle(path, left.report, sort(self.host.sorter, left.report))
             else:
                 del self.left[path]
                 if os.path.lexists(path):
