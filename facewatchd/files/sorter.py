@@ -192,17 +192,16 @@ class Sorter:
             report, plan = prepared
             assert plan.folder is not None and report.signature is not None
             record = self._record(report, plan)
-            # A second copy waits for the first to be filed, to be found its duplicate.
             source = Path(report.path)
             if source.parent not in listings:
                 listings[source.parent] = kinds.listed(source.parent)
+            # A second copy waits for the first to be filed, to be found its duplicate.
             if (report.sha256 in contents or plan.also or not self.journal.plain(
                     source, plan.folder, record, report.signature, listings[source.parent])):
                 alone.append(n)
             else:
                 group.append((n, report, plan))
-                planned.append(Planned(Path(report.path), plan.folder, record, report.signature,
-                                       report.sha256))
+                planned.append(Planned(source, plan.folder, record, report.signature, report.sha256))
             contents.add(report.sha256)
 
         def faces() -> None:

@@ -14,6 +14,7 @@ DIR (default: a temporary folder) should be the disk that holds the photos and s
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -45,18 +46,26 @@ def durable_loop(folder: Path, count: int) -> float:
         return count / (time.perf_counter() - started)
 
 
-def live_daemon(folder: Path, count: int, workers: int) -> tuple[float, dict]:
-    """Files a second through the live daemon, from READY=1 to all handled."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of one process (not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def live_daemon(folder: Path, count: int, workers: int) -> tuple[float, float, dict]:
+    """Files a second through the live daemon, from READY=1 to all handled, and the main
+    process's CPU seconds a file."""
     config = write_config(folder, daemon=f"settle = 0.3\nqueue_limit = {max(count, 1000)}\n")
     config.write_text(config.read_text().replace("workers = 2", f"workers = {workers}"))
     tiny_pictures(folder / "inbound", count)
     with DaemonProcess(config) as daemon:
         daemon.ready(timeout=300)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(daemon.proc.pid)
         status = daemon.wait_idle(count, timeout=3600)
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(daemon.proc.pid) - cpu
         assert daemon.stop() == 0
-    return count / elapsed, status
+    return count / elapsed, cpu / count, status
 
 
 def main() -> None:
@@ -67,20 +76,25 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--daemon-only", action="store_true")
     args = parser.parse_args()
-    loops, daemons = [], []
+    loops: list[float] = []
+    daemons: list[float] = []
+    cpus: list[float] = []
     for _ in range(args.rounds):  # interleaved: a noisy disk or CPU hits both
         if not args.daemon_only:
             with tempfile.TemporaryDirectory(dir=args.dir) as folder:
                 loops.append(durable_loop(Path(folder), args.files))
         with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-            rate, status = live_daemon(Path(folder), args.files, args.workers)
+            rate, cpu, status = live_daemon(Path(folder), args.files, args.workers)
             daemons.append(rate)
+            cpus.append(cpu)
     print(f"{args.files} tiny pictures, {args.workers} workers, on {args.dir or tempfile.gettempdir()},"
           f" {args.rounds} rounds side by side (files/s each, best):")
     if loops:
         print(f"  durable loop, one file at a time  {_rates(loops)}")
     print(f"  live daemon                       {_rates(daemons)}"
           + (f"  {max(daemons) / max(loops):.2f}x the loop" if loops else ""))
+    print(f"  the daemon's main process: {min(cpus) * 1000:.2f} ms of CPU a file (least), so one"
+          f" daemon moves at most ~{1 / min(cpus):.0f} files/s however fast its workers")
     print("  the last daemon's files: " + ", ".join(
         f"{status[k]} {k}" for k in ("matched", "review", "duplicates", "failed", "left")))
 
