@@ -21,8 +21,9 @@ the daemon, the main process's resident memory every --sample seconds (the curve
 its slope per 1,000 files after each life's warm-up, the database's size (main file +
 WAL) per file, and where every file went. Then it accounts for every file written, by
 its bytes and inode (tests/bench/soak_audit.py): exit status 1 if one is lost, there
-twice, left half-made, or the ledger's final rows and the disk disagree. Timings are
-printed, never asserted.
+twice, still in inbound, left half-made, or the ledger's final rows and the disk
+disagree (or the daemon's last stop was not clean). Timings and memory are printed,
+never asserted.
 """
 
 from __future__ import annotations
@@ -58,14 +59,18 @@ from tests.helpers import DATA, SETTLE, DaemonProcess, tree  # noqa: E402
 PHOTOS = ["people/Barack_Obama/obama2.jpg", "people/Joe_Biden/biden2.jpg",
           "people/Kit_Harington/johnsnow_test1.jpg", "groups/two_people.jpg", "no_faces/cat.jpg"]
 PER_FOLDER = 500
+PHOTO_BYTES: dict[str, bytes] = {}  # read once; each copy is made as it is written
 
 
 @dataclass
 class Item:
     name: str  # inbound/<name>
-    data: bytes
+    data: bytes  # the file, or what follows the real photo's bytes
     kind: str  # "tiny", "photo" or "duplicate"
     source: str = ""  # the real photo it was made from
+
+    def content(self) -> bytes:
+        return PHOTO_BYTES[self.source] + self.data if self.source else self.data
 
 
 def tiny(rng: random.Random, index: int) -> bytes:
@@ -80,7 +85,7 @@ def tiny(rng: random.Random, index: int) -> bytes:
 def plan(files: int, faces: float, duplicates: int, seed: int) -> list[Item | int]:
     """What to write, in order: Items, and for a duplicate the position it repeats."""
     rng = random.Random(seed)
-    photos = {p: (DATA / p).read_bytes() for p in PHOTOS}
+    PHOTO_BYTES.update({p: (DATA / p).read_bytes() for p in PHOTOS})
     dup_at = set(rng.sample(range(files // 10, files), min(duplicates, files - files // 10)))
     items: list[Item | int] = []
     for i in range(files):
@@ -90,7 +95,7 @@ def plan(files: int, faces: float, duplicates: int, seed: int) -> list[Item | in
         elif rng.random() < faces:
             source = PHOTOS[i % len(PHOTOS)]
             items.append(Item(f"{folder}/{i:05d}-{Path(source).name}",
-                              photos[source] + rng.randbytes(16), "photo", source))
+                              rng.randbytes(16), "photo", source))
         else:
             items.append(Item(f"{folder}/{i:05d}.jpg", tiny(rng, i), "tiny"))
     return items
@@ -125,7 +130,10 @@ class Stream:
             return len(self._pending)
 
     def done(self) -> int:
-        return self.count - self.waiting()
+        """Files written and gone from inbound (sorted, or on their way)."""
+        with self._lock:
+            self._pending = {p for p in self._pending if os.path.lexists(p)}
+            return self.count - len(self._pending)
 
     def _run(self) -> None:
         staging = self.root / "staging"
@@ -139,7 +147,7 @@ class Stream:
                     time.sleep(0.01)
                 item = Item(f"{Path(first.name).parent}/{i:05d}-again-{Path(first.name).name}",
                             first.data, "duplicate", first.source)
-                self.repeated.add(hashlib.sha256(item.data).hexdigest())
+                self.repeated.add(hashlib.sha256(item.content()).hexdigest())
             else:
                 item = entry
             resolved.append(item)
@@ -149,8 +157,9 @@ class Stream:
                 time.sleep(0.01)  # (looked at only when full: each look is a stat per file waiting)
             target = self.root / "inbound" / item.name
             target.parent.mkdir(exist_ok=True)
-            (staging / "next").write_bytes(item.data)
-            digest = hashlib.sha256(item.data).hexdigest()
+            data = item.content()
+            (staging / "next").write_bytes(data)
+            digest = hashlib.sha256(data).hexdigest()
             self.written[digest] += 1
             if item.source:
                 self.source_of[digest] = item.source
@@ -316,14 +325,20 @@ def report(args: argparse.Namespace, root: Path, stream: Stream, lives: list[Lif
     print(f"\n{stream.count} files in {seconds:.1f} s: {stream.count / seconds:.1f} files/s overall "
           f"(kills and restarts included; the stream took {stream.finished - stream.started:.1f} s)")
     print(f"{'life':>4} {'pid':>8} {'start→READY s':>13} {'files':>6} {'seconds':>8} {'files/s':>8}"
-          f" {'RSS MB at warm-up, end':>22} {'MB per 1,000 files':>18}")
+          f" {'RSS MB at READY':>15} {'at warm-up, end':>15} {'MB per 1,000 files':>18}")
+    at_ready: list[Sample] = []
     for n, life in enumerate(lives, 1):
         files, span = life.done_at_end - life.done_at_ready, life.ended - life.ready
         mine = [s for s in samples if s.life == n]
         warm = [s for s in mine if s.done - life.done_at_ready >= args.warmup]
         edges = f"{warm[0].rss_mb:.1f}, {warm[-1].rss_mb:.1f}" if warm else "-"
+        at_ready += mine[:1]
+        first = f"{mine[0].rss_mb:.1f}" if mine else "-"
         print(f"{n:4d} {life.pid:8d} {life.ready - life.started:13.1f} {files:6d} {span:8.1f} "
-              f"{files / span if span else 0:8.1f} {edges:>22} {slope(warm):18.2f}")
+              f"{files / span if span else 0:8.1f} {first:>15} {edges:>15} {slope(warm):18.2f}")
+    if len(at_ready) >= 3:
+        print(f"RSS at READY after a start: {slope(at_ready):.2f} MB more per 1,000 files handled before it "
+              f"({', '.join(f'{s.rss_mb:.1f} MB with {s.done}' for s in at_ready)})")
     warm_all = [s for n, life in enumerate(lives, 1) for s in samples
                 if s.life == n and s.done - life.done_at_ready >= args.warmup]
     if warm_all:
@@ -340,6 +355,10 @@ def report(args: argparse.Namespace, root: Path, stream: Stream, lives: list[Lif
           f"{stopped_db[0] / 2**20:.2f} MB + WAL {stopped_db[1] / 2**20:.2f} MB = "
           f"{sum(stopped_db) / handled / 1024:.2f} KB per file")
     print(f"daemon log: {tracebacks} tracebacks")
+    with open(root / "daemon.log") as log:
+        text = log.read()
+    print(f"interrupted moves settled at start: {text.count('finished the interrupted move')} finished, "
+          f"{text.count('rolled back the interrupted move')} rolled back")
 
 
 def account(root: Path, stream: Stream, result: soak_audit.Audit, code: int, tracebacks: int) -> int:
@@ -353,10 +372,11 @@ def account(root: Path, stream: Stream, result: soak_audit.Audit, code: int, tra
     print(f"ledger: {dict(result.ledger_rows)} rows; {result.final_entries} final entries for "
           f"{stream.count} files written")
     lost, twice = sum(result.lost.values()), sum(result.duplicated.values())
-    print(f"lost {lost}, duplicated {twice}, temporary files left {len(result.temporary)}, "
-          f"misfiled {len(result.misfiled)}, ledger disagreements {len(result.ledger)}")
+    print(f"lost {lost}, duplicated {twice}, left in inbound {len(result.unsorted)}, temporary files left "
+          f"{len(result.temporary)}, misfiled {len(result.misfiled)}, ledger disagreements {len(result.ledger)}")
     for line in ([f"lost: {h}" for h in result.lost] + [f"there twice: {h}" for h in result.duplicated]
-                 + [f"left: {p}" for p in result.temporary] + result.misfiled + result.ledger)[:40]:
+                 + [f"not sorted: {p}" for p in result.unsorted] + [f"half-made: {p}" for p in result.temporary]
+                 + result.misfiled + result.ledger)[:40]:
         print(f"  {line}")
     return 0 if result.ok and code == 0 else 1
 

@@ -43,8 +43,13 @@ class Audit:
     final_entries: int = 0
 
     @property
+    def unsorted(self) -> list[Path]:
+        """Files still in inbound (or not yet renamed into it): not sorted in the end."""
+        return [item.names[0] for item in self.found.values() if item.folder in ("inbound", "staging")]
+
+    @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.temporary or self.ledger)
+        return not (self.lost or self.duplicated or self.temporary or self.ledger or self.unsorted)
 
 
 def sha256(path: Path) -> str:
