@@ -354,11 +354,28 @@ def report(args: argparse.Namespace, root: Path, stream: Stream, lives: list[Lif
           f"{sum(live_db) / handled / 1024:.2f} KB per file; after a clean stop (exit {code}): "
           f"{stopped_db[0] / 2**20:.2f} MB + WAL {stopped_db[1] / 2**20:.2f} MB = "
           f"{sum(stopped_db) / handled / 1024:.2f} KB per file")
+    print(f"  by table and index: {tables(root)}")
     print(f"daemon log: {tracebacks} tracebacks")
     with open(root / "daemon.log") as log:
         text = log.read()
     print(f"interrupted moves settled at start: {text.count('finished the interrupted move')} finished, "
           f"{text.count('rolled back the interrupted move')} rolled back")
+
+
+def tables(root: Path) -> str:
+    """The database's largest tables and indexes (SQLite's dbstat), and the thumbnails'
+    average size by where their files went."""
+    db = sqlite3.connect(f"file:{root / 'state' / 'facewatchd.db'}?mode=ro", uri=True)
+    try:
+        sizes = db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 6").fetchall()
+        thumbs = db.execute("SELECT f.outcome, avg(length(t.jpeg)) FROM files f JOIN thumbnails t"
+                            " ON t.sha256 = f.sha256 WHERE f.next_id IS NULL GROUP BY f.outcome").fetchall()
+    except sqlite3.Error as e:
+        return f"not known ({e})"
+    finally:
+        db.close()
+    return (", ".join(f"{name} {size / 2**20:.2f} MB" for name, size in sizes) + "; a thumbnail: "
+            + ", ".join(f"{size / 1024:.1f} KB ({outcome})" for outcome, size in thumbs))
 
 
 def account(root: Path, stream: Stream, result: soak_audit.Audit, code: int, tracebacks: int) -> int:
