@@ -22,6 +22,7 @@ Where faces are looked for, and why (what each costs: docs/performance.md):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -51,6 +52,17 @@ MAX_IMAGE_BYTES = 512 * 1024 * 1024
 _CHUNK = 1024 * 1024
 
 
+@functools.cache
+def shared_models() -> tuple[dlib.fhog_object_detector, dlib.shape_predictor, dlib.face_recognition_model_v1]:
+    """The HOG detector, the 5-point landmark model and the encoder, loaded once per
+    process (~0.37 CPU s, most of it the detector's deserialisation). The pool's
+    forkserver loads them before forking (engine/preload.py): its workers start with
+    them, their pages shared. All three are only read once loaded."""
+    return (dlib.get_frontal_face_detector(),
+            dlib.shape_predictor(models.pose_predictor_five_point_model_location()),
+            dlib.face_recognition_model_v1(models.face_recognition_model_location()))
+
+
 class FaceEngine:
     """Models loaded once; `analyse` turns one file into a FaceReport."""
 
@@ -62,11 +74,12 @@ class FaceEngine:
         self.video_frames = video_frames
         self.min_face = min_face
         self.weak_threshold = min(0.0, weak_threshold)
+        hog, self._landmarks, self._encoder = shared_models()
         if model == "cnn":
             self._cnn = dlib.cnn_face_detection_model_v1(models.cnn_face_detector_model_location())
         else:
             self._cnn = None
-            self._hog = dlib.get_frontal_face_detector()
+            self._hog = hog
         self._proposals = proposals.load() if fine_pass == "proposals" and model == "hog" else None
         if fine_pass == "proposals" and model == "hog" and self._proposals is None:
             log.warning("BlazeFace or LiteRT is missing or unusable: small faces are searched for by HOG "
@@ -75,8 +88,6 @@ class FaceEngine:
         elif fine_pass == "proposals" and model != "hog":
             fine_pass = "always"  # crops are searched by HOG: the CNN searches finely instead
         self._fine_search = FINE_SEARCHES[fine_pass]
-        self._landmarks = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
-        self._encoder = dlib.face_recognition_model_v1(models.face_recognition_model_location())
 
     def analyse(self, path: str | Path) -> FaceReport:
         """Hash, decode, detect and encode every face in the file at `path`.
@@ -185,12 +196,15 @@ class FaceEngine:
         shapes = dlib.full_object_detections()
         for rect, _ in faces:
             shapes.append(self._landmarks(image, rect))
-        encodings = self._encoder.compute_face_descriptor(image, shapes)
+        # The encoder given the chips gives the very descriptors it would cut them for
+        # itself; cut once, they serve for the sharpness too.
+        chips = rects.chips(image, shapes)
+        encodings = self._encoder.compute_face_descriptor(chips)
         height, width = image.shape[:2]
         return [
             Face(rects.box_of(rect, frame.scale, width, height), np.array(encoding), float(score), frame.time,
-                 side=float(min(rect.width(), rect.height())), sharpness=rects.sharpness(image, shape))
-            for (rect, score), encoding, shape in zip(faces, encodings, shapes, strict=True)
+                 side=float(min(rect.width(), rect.height())), sharpness=rects.sharpness(chip))
+            for (rect, score), encoding, chip in zip(faces, encodings, chips, strict=True)
         ]
 
     # The searches of one frame: the first pass alone, or one of FINE_SEARCHES when a
