@@ -74,16 +74,20 @@ class FaceProposals:
     def __call__(self, rgb: Image.Image) -> list[Proposal]:
         """Faces proposed in the RGB image, best first, overlapping ones merged."""
         scale = _INPUT / (_TILE_SHARE * max(rgb.size))
-        # The model wants -1..1; padding (a tile past the edge) is black.
-        seen = np.asarray(media.resized(rgb, scale), np.float32) / 127.5 - 1.0
+        seen = np.asarray(media.resized(rgb, scale))
+        # The model wants -1..1; padding (a tile past the edge) is black. The picture is
+        # normalised once, in place, into one padded canvas the tiles are views of.
+        starts = [_starts(n) for n in seen.shape[:2]]
+        canvas = np.zeros((starts[0][-1] + _INPUT, starts[1][-1] + _INPUT, 3), np.float32)
+        canvas[:seen.shape[0], :seen.shape[1]] = seen
+        canvas *= 1 / 127.5
+        canvas -= 1.0
         found: list[Proposal] = []
-        for top in _starts(seen.shape[0]):
-            for left in _starts(seen.shape[1]):
-                tile = np.full((_INPUT, _INPUT, 3), -1.0, np.float32)
-                part = seen[top:top + _INPUT, left:left + _INPUT]
-                tile[:part.shape[0], :part.shape[1]] = part
+        for top in starts[0]:
+            for left in starts[1]:
                 found += [((x0 + left) / scale, (y0 + top) / scale, (x1 + left) / scale,
-                           (y1 + top) / scale, s) for x0, y0, x1, y1, s in self._tile(tile)]
+                           (y1 + top) / scale, s)
+                          for x0, y0, x1, y1, s in self._tile(canvas[top:top + _INPUT, left:left + _INPUT])]
         return _suppress(found)
 
     def _tile(self, tile: np.ndarray) -> list[Proposal]:

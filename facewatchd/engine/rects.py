@@ -33,11 +33,16 @@ def overlap(a: dlib.rectangle, b: dlib.rectangle) -> float:
     return float(inter.area()) / float(max(1, min(a.area(), b.area())))
 
 
-def sharpness(image: np.ndarray, shape: dlib.full_object_detection) -> float:
-    """Variance of the Laplacian of the face as the encoder sees it (the 150 px aligned
-    chip, grey): low for a blurred or upscaled face."""
-    chip = dlib.get_face_chip(image, shape, 150, 0.25).astype(np.float32)
-    g = chip @ np.array([0.299, 0.587, 0.114], np.float32)
+def chips(image: np.ndarray, shapes: dlib.full_object_detections) -> list[np.ndarray]:
+    """The faces aligned as the encoder sees them (150 px, its padding): made once, for
+    both the encoder and `sharpness`."""
+    return list(dlib.get_face_chips(image, shapes, 150, 0.25))
+
+
+def sharpness(chip: np.ndarray) -> float:
+    """Variance of the Laplacian of a face's aligned chip (`chips`), in grey: low for a
+    blurred or upscaled face."""
+    g = chip.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
     return round(float(lap.var()), 1)
 

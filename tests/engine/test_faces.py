@@ -214,3 +214,35 @@ def test_a_face_is_encoded_in_a_box_given_whether_or_not_it_is_detected(engine, 
     top, right, bottom, left = found.box
     (looser,) = engine.faces_at(photo, [(top - 20, right + 15, bottom + 10, left - 15)])  # a tool's box
     assert np.linalg.norm(looser.encoding - found.encoding) < 0.3
+
+
+def test_the_encodings_from_the_cut_chips_are_the_encoders_own(engine, data: Path) -> None:
+    # _encoded cuts each face's chip once, for the encoder and the sharpness: the encoder
+    # given the image and the landmarks would cut the very same chip.
+    import dlib
+
+    from facewatchd.engine import media, rects
+
+    frame, _, _ = media.load_image((data / "groups" / "obama_and_biden.jpg").read_bytes(), 1600)
+    found = rects.strong(engine._whole(frame))
+    assert len(found) >= 2
+    faces = engine._encoded(frame, found)
+    shapes = dlib.full_object_detections()
+    for rect, _ in found:
+        shapes.append(engine._landmarks(frame.pixels, rect))
+    theirs = engine._encoder.compute_face_descriptor(frame.pixels, shapes)
+    for face, encoding in zip(faces, theirs, strict=True):
+        assert np.linalg.norm(face.encoding - np.array(encoding)) < 1e-6
+        assert face.sharpness > 0
+
+
+def test_a_worker_starts_with_the_models_its_forkserver_loaded() -> None:
+    # engine/preload.py, which the pool's forkserver imports, loads them; every engine of
+    # the process (a forked worker's) then uses those, loading none of its own.
+    from facewatchd.engine import faces, preload
+
+    assert preload.shared_models is faces.shared_models
+    assert faces.shared_models.cache_info().currsize == 1
+    engine = faces.FaceEngine(fine_pass="never")
+    hog, landmarks, encoder = faces.shared_models()
+    assert engine._hog is hog and engine._landmarks is landmarks and engine._encoder is encoder

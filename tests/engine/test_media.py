@@ -141,3 +141,16 @@ def test_resizing_keeps_the_picture_and_its_proportions(factor: float) -> None:
     assert centre.min() == 255 and corner.max() == 0
     frame = media.Frame(pixels, 1.0)
     assert frame.picture is frame.picture  # made once for every copy taken from it
+
+
+def test_a_decoded_frame_keeps_its_picture_and_an_upright_one_is_not_copied(data: Path) -> None:
+    # The picture every smaller copy is made from is the decoded image itself: the same
+    # pixels as the frame's array, not a second copy made from it.
+    photo = data / "people" / "Barack_Obama" / "obama.jpg"
+    frame, _, orientation = media.load_image(photo.read_bytes(), 1600)
+    assert orientation == 1
+    assert "picture" in frame.__dict__ and frame.picture.mode == "RGB"
+    assert np.array_equal(np.asarray(frame.picture), frame.pixels)
+    turned, _, orientation = media.load_image(
+        (data / "formats" / "rose_leslie_exif_orientation6.jpg").read_bytes(), 1600)
+    assert orientation == 6 and np.array_equal(np.asarray(turned.picture), turned.pixels)
