@@ -208,6 +208,20 @@ class Ledger(Database):
             params += item_ids
         return [LedgerEntry.from_row(r) for r in self.db.execute(sql + " ORDER BY id", params)]
 
+    def written_since(self, after: int, also: Sequence[int] = ()) -> list[LedgerEntry]:
+        """The rows after row `after`, and rows `also` (read before while 'moving'),
+        oldest first: what an incremental reader of the ledger has not seen settled yet.
+        Cost: the rows returned (the primary key's range)."""
+        sql, params = "SELECT * FROM files WHERE id > ?", [after]
+        if also:
+            sql += f" OR id IN ({','.join('?' * len(also))})"
+            params += list(also)
+        return [LedgerEntry.from_row(r) for r in self.db.execute(sql + " ORDER BY id", params)]
+
+    def last_id(self) -> int:
+        """The id of the newest row (0 for none)."""
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM files").fetchone()[0])
+
     def filed_under(self, person: str) -> list[LedgerEntry]:
         """The files now sorted under `person` (first or further), oldest first."""
         return [LedgerEntry.from_row(r) for r in self.db.execute(

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import UsageError
+from ...steps import Step
 from .base import Context, handles
-from .queue import MAX_PAGE, face_boxes
+from .queue import face_boxes, page_limit
 
 
 @handles("review.page")
 def page(ctx: Context, reason: str | None = None, person: str | None = None,
          limit: int | None = None, offset: int = 0, order: str = "oldest",
-         deleted: bool = False) -> dict[str, Any]:
-    limit = MAX_PAGE if limit is None else min(limit, MAX_PAGE)
-    if offset < 0 or limit < 0:
-        raise UsageError("offset and limit cannot be negative")
+         deleted: bool = False) -> Step:
+    """Long work the first time after the queue's rows or the references changed: every
+    item is decided (ReviewQueue.prepare, a step every hundred), then remembered."""
+    return _page(ctx, reason, person, page_limit(limit, offset), offset, order, deleted)
+
+
+def _page(ctx: Context, reason: str | None, person: str | None, limit: int, offset: int,
+          order: str, deleted: bool) -> Step:
     review = ctx.review
+    yield from review.prepare(deleted)
     items = review.listing(reason=reason, person=person, deleted=deleted, order=order)
     shown = items[offset:offset + limit]
     times = ctx.service.store.thumbnail_times([item.entry.sha256 for item in shown])
