@@ -84,6 +84,7 @@ def grouped(queue: ReviewQueue, eps: float, min_size: int, ignored: set[int]
         return list(kept[2])
     members = unknown_faces(items)
     ids = [face.id for _, face in members]
+    yield
     yield from queue.neighbourhoods.update(ids, [face.encoding for _, face in members], eps)
     labels = yield from queue.neighbourhoods.labels(ids, min_size)
     found = [Cluster(min(members[i][1].id for i in rows), tuple(members[i] for i in rows))

@@ -30,6 +30,7 @@ def recheck(queue: ReviewQueue, taught: dict[str, list[int]] | None = None
     that file's move also takes them back.
     """
     moved = []
+    yield from queue.prepare()  # every item decided against the new references, in steps
     for n, item in enumerate(queue.iter_items(queue.entries()), 1):
         if n % DECIDED_A_STEP == 0:
             yield  # deciding 100,000 items is long work too, even where none moves

@@ -32,9 +32,9 @@ import numpy as np
 from .decide import distance_matrix
 
 BLOCK = 1024  # rows of the distance matrix computed at once
-# Rows of distances between two yields of Neighbourhoods.update: 256 × 20,000 faces is
-# ~40 MB of distances and a few tens of ms.
-STEP_ROWS = 256
+# Rows of distances between two yields of Neighbourhoods.update: 128 × 20,000 faces is
+# 20 MB of distances (a few times that in temporaries) and a few tens of ms.
+STEP_ROWS = 128
 STEP_FACES = 2000  # faces labelled between two yields
 
 
@@ -106,26 +106,39 @@ class Neighbourhoods:
             for i in touched:
                 self._near[i] = self._near[i][~np.isin(self._near[i], dropped)]
             yield
+        known = [i for i in wanted if i in self._near]
         new = [i for i in wanted if i not in self._near]
         if not new:
             return
-        everyone = np.array(list(wanted))
-        points = np.stack([wanted[i] for i in everyone.tolist()])
+        order = np.array(known + new, dtype=np.int64)
+        points = np.stack([wanted[i] for i in order.tolist()])
         squared = (points * points).sum(1)
-        added = set(new)
-        also: dict[int, list[int]] = {}  # known face → the new faces near it
-        for start in range(0, len(new), STEP_ROWS):
-            rows = new[start:start + STEP_ROWS]
-            distances = distance_matrix(np.stack([wanted[i] for i in rows]), points, squared)
-            for face, row in zip(rows, distances, strict=True):
-                near = everyone[row <= eps]
-                self._near[face] = near
-                for other in near.tolist():
-                    if other not in added:
-                        also.setdefault(other, []).append(face)
+        first = len(known)
+        gets: list[np.ndarray] = []  # pairs: face gets[k] has face gives[k] within eps
+        gives: list[np.ndarray] = []
+        for start in range(first, len(order), STEP_ROWS):
+            # Each pair once: a new face against the known ones and the new ones from it on.
+            block = points[start:start + STEP_ROWS]
+            for lo, hi in ((0, first), (start, len(order))):
+                if lo == hi:
+                    continue
+                rows, columns = np.nonzero(distance_matrix(block, points[lo:hi], squared[lo:hi]) <= eps)
+                rows, columns = rows + start, columns + lo
+                if lo == start:
+                    keep = columns >= rows
+                    rows, columns = rows[keep], columns[keep]
+                one, other = order[rows], order[columns]
+                twice = rows != columns
+                gets += [one, other[twice]]
+                gives += [other, one[twice]]
             yield
-        for face, more in also.items():
-            self._near[face] = np.concatenate([self._near[face], np.array(more)])
+        receiving, giving = np.concatenate(gets), np.concatenate(gives)
+        by_face = np.argsort(receiving, kind="stable")
+        receiving, giving = receiving[by_face], giving[by_face]
+        faces, starts = np.unique(receiving, return_index=True)
+        for face, more in zip(faces.tolist(), np.split(giving, starts[1:]), strict=True):
+            before = self._near.get(face)
+            self._near[face] = more if before is None else np.concatenate([before, more])
 
     def labels(self, ids: Sequence[int], min_size: int) -> Generator[None, None, np.ndarray]:
         """Long work: dbscan's labels of faces `ids` (every one of them updated), in

@@ -195,11 +195,15 @@ class Ledger(Database):
         return LedgerEntry.from_row(row) if row else None
 
     def current(self, outcomes: Sequence[Outcome], *, since: float | None = None,
-                item_ids: list[int] | None = None) -> list[LedgerEntry]:
-        """The entries saying where files now are, of these outcomes, oldest first."""
+                item_ids: list[int] | None = None, rows: range | None = None) -> list[LedgerEntry]:
+        """The entries saying where files now are, of these outcomes, oldest first (of
+        the row ids in `rows`, if given)."""
         sql = (f"SELECT * FROM files WHERE state = 'done' AND next_id IS NULL"
                f" AND outcome IN ({','.join('?' * len(outcomes))})")
         params: list[Any] = list(outcomes)
+        if rows is not None:
+            sql += " AND id >= ? AND id < ?"
+            params += [rows.start, rows.stop]
         if since is not None:
             sql += " AND updated >= ?"
             params.append(since)

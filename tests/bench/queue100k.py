@@ -46,6 +46,7 @@ from facewatchd.vocabulary import Origin  # noqa: E402
 from tests.helpers import DaemonProcess, write_config  # noqa: E402
 
 PEOPLE = 8  # with references, each near one of the centres
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def tiny_jpeg() -> bytes:
@@ -134,18 +135,27 @@ class StatusProbe:
         return self.slowest, self.asked
 
 
-def timed(socket: Path, label: str, call: Callable[[Client], Any], probe: bool = False) -> Any:
+def cpu(pid: int) -> float:
+    """CPU seconds the process has used, all its threads: steadier than the wall clock
+    on a machine shared with other work."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def timed(socket: Path, pid: int, label: str, call: Callable[[Client], Any], probe: bool = False) -> Any:
+    """One request: its answer time, the daemon's CPU time for it (a status probe's
+    included, when there is one) and the slowest `status` answered meanwhile."""
     client = Client(socket)
     watcher = StatusProbe(socket) if probe else None
-    started = time.perf_counter()
+    started, used = time.perf_counter(), cpu(pid)
     answer = call(client)
-    took = time.perf_counter() - started
+    took, used = time.perf_counter() - started, cpu(pid) - used
     client.close()
     extra = ""
     if watcher is not None:
         slowest, asked = watcher.stop()
-        extra = f"   (status meanwhile: slowest {slowest * 1000:6.0f} ms of {asked})"
-    print(f"  {label:<44} {took * 1000:8.0f} ms{extra}", flush=True)
+        extra = f"   status meanwhile: slowest {slowest * 1000:5.0f} ms of {asked}"
+    print(f"  {label:<44} {took * 1000:8.0f} ms {used * 1000:7.0f} ms CPU{extra}", flush=True)
     return answer
 
 
@@ -181,36 +191,38 @@ def main() -> None:
         config = build(root, args.items, args.faces, args.centres)
         print(f"built {args.items} items, {args.faces} faces around {args.centres} centres in "
               f"{time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.2f}", flush=True)
+        started = time.perf_counter()
         with DaemonProcess(config, env={"WATCHDOG_USEC": "1000000"}) as daemon:
             daemon.ready(600)
             socket = root / "state" / "facewatchd.sock"
             pid = daemon.proc.pid
-            print(f"daemon ready; main process {rss(pid)[0]:.0f} MB resident", flush=True)
-            print("over the socket (one request each):")
-            timed(socket, "status", lambda c: c.call("status", {}))
+            print(f"daemon ready after {time.perf_counter() - started:.1f} s (the start-up re-check"
+                  f" decides every item); main process {rss(pid)[0]:.0f} MB resident", flush=True)
+            print("over the socket (one request each): answer time, the daemon's CPU time")
+            timed(socket, pid, "status", lambda c: c.call("status", {}))
             for order in ("oldest", "suggested"):
                 for when in ("cold", "warm"):
-                    timed(socket, f"review.list {order}, first 100, {when}",
+                    timed(socket, pid, f"review.list {order}, first 100, {when}",
                           lambda c, o=order: c.call("review.list", {"order": o, "limit": 100}),
                           probe=when == "cold")
-                timed(socket, f"review.list {order}, 100 at 50,000",
+                timed(socket, pid, f"review.list {order}, 100 at 50,000",
                       lambda c, o=order: c.call("review.list", {"order": o, "limit": 100, "offset": 50_000}))
                 for when in ("cold", "warm"):
-                    timed(socket, f"review.page {order}, first 100, {when}",
+                    timed(socket, pid, f"review.page {order}, first 100, {when}",
                           lambda c, o=order: c.call("review.page", {"order": o, "limit": 100}),
                           probe=when == "cold")
             found = []
             for when in ("cold", "warm"):
-                found = timed(socket, f"clusters, {when}", every_cluster,
+                found = timed(socket, pid, f"clusters, {when}", every_cluster,
                               probe=when == "cold")
             print(f"    ({len(found)} clusters, {sum(c['size'] for c in found)} faces in them)")
             if found:
-                timed(socket, "review.sheet of the largest cluster",
+                timed(socket, pid, "review.sheet of the largest cluster",
                       lambda c: c.call("review.sheet", {"cluster": found[0]["id"]}))
-            timed(socket, "review.sheet, first 100 items", lambda c: c.call("review.sheet", {"limit": 100}))
-            timed(socket, "references", lambda c: c.call("references", {}))
-            timed(socket, "held", lambda c: c.call("held", {}))
-            timed(socket, "status", lambda c: c.call("status", {}), probe=True)
+            timed(socket, pid, "review.sheet, first 100 items", lambda c: c.call("review.sheet", {"limit": 100}))
+            timed(socket, pid, "references", lambda c: c.call("references", {}))
+            timed(socket, pid, "held", lambda c: c.call("held", {}))
+            timed(socket, pid, "status", lambda c: c.call("status", {}), probe=True)
             now, peak = rss(pid)
             print(f"main process memory: {now:.0f} MB resident now, {peak:.0f} MB at its peak")
             print("the CLI (a process each, every page in turn):")

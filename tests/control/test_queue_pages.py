@@ -18,7 +18,7 @@ from facewatchd.control.client import Client
 from tests.bench.queue100k import build
 from tests.helpers import DaemonProcess
 
-ITEMS, FACES, CENTRES = 3000, 2500, 60
+ITEMS, FACES, CENTRES = 6000, 6000, 100
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_clusters_and_sheets_page_too(large: DaemonProcess) -> None:
 
 
 def test_status_is_answered_while_the_queue_is_clustered(large: DaemonProcess) -> None:
-    """Clustering 2,500 faces anew (a setting changed: the queue is decided and the
+    """Clustering 6,000 faces anew (a setting changed: the queue is decided and the
     neighbourhoods made again) is long work: `status` on a second connection is answered again and again
     before the clusters come."""
     control = Client(large.socket)
