@@ -77,12 +77,11 @@ def grouped(queue: ReviewQueue, eps: float, min_size: int, ignored: set[int]
     """Long work: the clusters of unknown faces in the queue, largest first, without
     ignored ones; the same as before while nothing they depend on changed."""
     yield from queue.prepare()
-    items = queue.items()
     references, key = queue.sorter.references, (queue.rows_version(), frozenset(ignored), eps, min_size)
     kept = queue.clustered
     if kept is not None and kept[0] is references and kept[1] == key:
         return list(kept[2])
-    members = unknown_faces(items)
+    members = unknown_faces(queue.items())
     ids = [face.id for _, face in members]
     yield
     yield from queue.neighbourhoods.update(ids, [face.encoding for _, face in members], eps)

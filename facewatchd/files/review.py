@@ -16,9 +16,9 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from .sorter import Sorter
 from .suggest import hint, suggestion
 
 log = logging.getLogger("facewatchd.review")
+T = TypeVar("T")
 
 # Items whose faces may match once references change; the others stay for a person.
 RECHECKED_REASONS = (Reason.UNKNOWN_FACE, Reason.UNCERTAIN, Reason.SEVERAL_PEOPLE)
@@ -63,11 +64,11 @@ class ReviewQueue:
         self._decided_with: References | None = None
         self._current = {False: CurrentRows(self.store, REVIEW_OUTCOMES),
                          True: CurrentRows(self.store, (Outcome.TRASH,))}
-        # Against _decided_with: row id → its item; row id → its (suggestion, hint);
-        # (deleted) → (the rows' version, the "suggested" order of them all).
+        # Against _decided_with: row id → its item; row id → its (suggestion, hint).
         self._items: dict[int, Item] = {}
         self._offers: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
-        self._ordered: dict[bool, tuple[int, list[Item]]] = {}
+        # deleted → (the rows' version, the references, what was worked out of them all).
+        self._whole: dict[bool, tuple[int, References | None, dict[Any, Any]]] = {}
         # Row id → the watch the item is of and the review folder it is in (or None: a
         # folder the configuration no longer names nor had, see _home).
         self._homes: dict[int, tuple[WatchConfig, Path] | None] = {}
@@ -81,11 +82,27 @@ class ReviewQueue:
         """The ledger rows of the items in review (or, with `deleted`, in its trash),
         oldest first; cheap: no faces are read and nothing is decided. By id, read from
         the database; else from the rows kept up to date (files/listing.py)."""
-        rows = (self._current[deleted].rows() if ids is None else
-                self.store.current((Outcome.TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids))
+        if ids is None:
+            rows = self.remembered(deleted, "entries", lambda: [
+                e for e in self._current[deleted].rows() if self._home(e) is not None])
+            return rows if reason is None else [e for e in rows if reason_of(e) == reason]
+        rows = self.store.current((Outcome.TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids)
         return [e for e in rows
                 if self._home(e) is not None  # else its folder left the config
                 and (reason is None or reason_of(e) == reason)]
+
+    def remembered(self, deleted: bool, key: Any, make: Callable[[], T]) -> T:
+        """What `make` works out of the whole queue (or its trash), made once until its
+        rows or the references change. Shared: do not change it."""
+        current = self._current[deleted]
+        current.rows()
+        self._against_references()
+        kept = self._whole.get(deleted)
+        if kept is None or kept[0] != current.version or kept[1] is not self._decided_with:
+            kept = self._whole[deleted] = (current.version, self._decided_with, {})
+        if key not in kept[2]:
+            kept[2][key] = make()
+        return cast(T, kept[2][key])
 
     def rows_version(self) -> int:
         """Changes whenever the queue's rows do (an item comes, goes, or moves)."""
@@ -97,7 +114,7 @@ class ReviewQueue:
         references = self.sorter.references
         if self._decided_with is not references:
             self._decided, self._decided_with = {}, references
-            self._items, self._offers, self._ordered = {}, {}, {}
+            self._items, self._offers = {}, {}
         return self._items
 
     def iter_items(self, entries: list[LedgerEntry]) -> Iterator[Item]:
@@ -131,6 +148,8 @@ class ReviewQueue:
         DECIDED_A_STEP items a step, so that the listings after it find them all decided."""
         current = self._current[deleted]
         yield from current.read()
+        if self.remembered(deleted, "prepared", lambda: False):
+            return
         while True:
             homeless = [e for e in current.rows() if e.id not in self._homes]
             for start in range(0, len(homeless), 50 * DECIDED_A_STEP):  # where each is: ~3 µs
@@ -140,6 +159,7 @@ class ReviewQueue:
             known = self._against_references()
             todo = [e for e in self.entries(deleted=deleted) if e.id not in known]
             if not todo:
+                self._whole[deleted][2]["prepared"] = True
                 return
             for start in range(0, len(todo), DECIDED_A_STEP):
                 for item in self.iter_items(todo[start:start + DECIDED_A_STEP]):
@@ -175,24 +195,22 @@ class ReviewQueue:
         else:
             everything = self._everything(deleted)
         if reason is None and wanted is None and person is None:
-            return list(everything)
+            return everything  # shared: see remembered
         return [item for item in everything
                 if (reason is None or item.reason == reason) and (wanted is None or item.id in wanted)
                 and (person is None or item.nearest()[0] == person)]
 
     def _suggested(self, deleted: bool) -> list[Item]:
-        """Every item in the "suggested" order, kept until the rows or the references
-        change (a filter keeps that order: by_suggestion is stable)."""
-        everything = self._everything(deleted)  # first: it forgets what the references changed
-        version = self._current[deleted].version
-        kept = self._ordered.get(deleted)
-        if kept is None or kept[0] != version:
-            kept = self._ordered[deleted] = (version, self.by_suggestion(everything))
-        return kept[1]
+        """Every item in the "suggested" order, remembered (a filter keeps that order:
+        by_suggestion is stable)."""
+        return self.remembered(deleted, "suggested", lambda: self.by_suggestion(self._everything(deleted)))
 
     def _everything(self, deleted: bool) -> list[Item]:
         """Every item in review (or its trash): those remembered, and the others decided
         now (long work: see prepare)."""
+        return self.remembered(deleted, "items", lambda: self._all_items(deleted))
+
+    def _all_items(self, deleted: bool) -> list[Item]:
         entries = self.entries(deleted=deleted)
         if not deleted:
             self._forget_all_but(entries)
