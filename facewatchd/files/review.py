@@ -143,13 +143,21 @@ class ReviewQueue:
                     known[entry.id] = item
                 yield item
 
-    def prepare(self, deleted: bool = False) -> Generator[None, None, None]:
+    def prepare(self, deleted: bool = False, order: str = "oldest") -> Generator[None, None, None]:
         """Long work (steps.py): decide every item not decided yet, with its suggestion,
-        DECIDED_A_STEP items a step, so that the listings after it find them all decided."""
+        DECIDED_A_STEP items a step, then list them all (in `order`) a step each, so
+        that the listings after it find it all done."""
         current = self._current[deleted]
         yield from current.read()
-        if self.remembered(deleted, "prepared", lambda: False):
-            return
+        if not self.remembered(deleted, "prepared", lambda: False):
+            yield from self._decide_all(deleted)
+        if order == "suggested" and "suggested" not in self._whole[deleted][2]:
+            self._everything(deleted)
+            yield
+            self._suggested(deleted)
+
+    def _decide_all(self, deleted: bool) -> Generator[None, None, None]:
+        current = self._current[deleted]
         while True:
             homeless = [e for e in current.rows() if e.id not in self._homes]
             for start in range(0, len(homeless), 50 * DECIDED_A_STEP):  # where each is: ~3 µs

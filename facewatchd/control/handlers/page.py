@@ -24,7 +24,7 @@ def page(ctx: Context, reason: str | None = None, person: str | None = None,
 def _page(ctx: Context, reason: str | None, person: str | None, limit: int, offset: int,
           order: str, deleted: bool) -> Step:
     review = ctx.review
-    yield from review.prepare(deleted)
+    yield from review.prepare(deleted, order)
     items = review.listing(reason=reason, person=person, deleted=deleted, order=order)
     shown = items[offset:offset + limit]
     times = ctx.service.store.thumbnail_times([item.entry.sha256 for item in shown])

@@ -40,7 +40,7 @@ def page_limit(limit: int | None, offset: int, most: int = MAX_PAGE) -> int:
 def _listing(ctx: Context, reason: str | None, person: str | None, limit: int, offset: int,
              order: str, deleted: bool) -> Step:
     if person is not None or order != "oldest":
-        yield from ctx.review.prepare(deleted)
+        yield from ctx.review.prepare(deleted, order)
     items, total = ctx.review.page(reason=reason, person=person, limit=limit, offset=offset,
                                    deleted=deleted, order=order)
     return {"items": [item.as_dict() for item in items], "total": total, "offset": offset}
