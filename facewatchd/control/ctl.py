@@ -172,7 +172,7 @@ def watched(client: Client, cmd: str, request: dict[str, Any], args: argparse.Na
 def write_sheet(client: Client, request: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Fetch the items and their thumbnails, and write the contact sheet to `args.out`."""
     out = Path(args.out)
-    items = client.call("review.sheet", request)
+    items = client.call_all_pages("review.sheet", request)
     thumbnails: dict[str, Any] = {}
     for start in range(0, len(items), 50):
         ids = [item["id"] for item in items[start:start + 50]]
@@ -220,7 +220,7 @@ def name_shown(client: Client, request: dict[str, Any], args: argparse.Namespace
     daemon names those or nothing, and the answer lists them, so what was named is shown."""
     if "faces" not in request:
         wanted = request["id"].lower()
-        found = next((c for c in client.call("clusters", {}) if c["id"].lower() == wanted), None)
+        found = next((c for c in client.call_all_pages("clusters", {}) if c["id"].lower() == wanted), None)
         if found is None:
             raise FacewatchError(f"no cluster {request['id']} (facewatchctl clusters lists them)",
                                  Code.NOT_FOUND)

@@ -261,7 +261,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
                             " thumbnails, face boxes, reasons, nearest people",
             (Arg("out", str, "the HTML file to write", local=True),
              Arg("cluster", str, "only the items of this cluster (c17)", required=False, option=True),
-             REASON, LIMIT),
+             REASON, LIMIT, Arg("offset", int, "skip this many items first", required=False,
+                                option=True)),
             local="sheet",
             view="sheet"),
     Command("review.thumbnails", "the thumbnails of items (in review or its trash), base64 JPEG"
@@ -270,7 +271,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
             http=Http("GET", "/api/review/{ids}/thumbnail", response="thumbnail"),
             view="thumbnails"),
     Command("clusters", "groups of unknown faces in review that look like the same person",
-            view="clusters", http=Http("GET", "/api/clusters")),
+            (LIMIT, Arg("offset", int, "skip this many clusters first", required=False, option=True)),
+            view="clusters", paged=True, http=Http("GET", "/api/clusters")),
     Command("clusters.name", "make a cluster's faces references of a person, and file every"
                              " item that then matches",
             (Arg("id", str, "the cluster's id (c17)"), Arg("person", str, "who it is"),

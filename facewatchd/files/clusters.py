@@ -2,7 +2,10 @@
 
 Which faces take part: those of items that may match someone once taught (unknown,
 uncertain, several people), and that match nobody now. The grouping itself is
-policy/cluster.py's DBSCAN.
+policy/cluster.py's DBSCAN, on neighbourhoods the review queue keeps from one listing
+to the next (a face that came costs a row of distances, not n²), and the clusters are
+remembered until the queue's rows, the references, the ignored faces or the settings
+change. Finding them is long work (`grouped`, steps.py).
 
 A cluster's id is its smallest face id, written `c17` so that it is never taken for a
 review item's: it stays the same while that face is in the queue, however the queue
@@ -11,16 +14,15 @@ grows, so `clusters name c17 Anna` names what `clusters` showed.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ..errors import UsageError
-from ..policy.cluster import groups
+from ..policy.cluster import labelled
 from ..state import StoredFace
 from .items import Item
-from .review import RECHECKED_REASONS
+from .review import RECHECKED_REASONS, ReviewQueue
 
 
 def cluster_number(name: str) -> int:
@@ -57,8 +59,8 @@ class Cluster:
                 "faces": faces}
 
 
-def clusters(items: list[Item], eps: float, min_size: int, ignored: set[int]) -> list[Cluster]:
-    """The clusters of unknown faces among `items`, largest first, without ignored ones."""
+def unknown_faces(items: list[Item]) -> list[tuple[Item, StoredFace]]:
+    """The faces that take part, in the order of `items` (each face once)."""
     unknown: dict[int, tuple[Item, StoredFace]] = {}
     for item in items:
         if item.reason not in RECHECKED_REASONS:
@@ -67,10 +69,24 @@ def clusters(items: list[Item], eps: float, min_size: int, ignored: set[int]) ->
         for face in item.faces:
             if face.index not in matched:
                 unknown.setdefault(face.id, (item, face))
-    members = list(unknown.values())
-    if not members:
-        return []
-    found = groups(np.stack([face.encoding for _, face in members]), [face.id for _, face in members],
-                   eps, min_size, ignored)
-    return [Cluster(min(members[i][1].id for i in rows), tuple(members[i] for i in rows))
-            for rows in found]
+    return list(unknown.values())
+
+
+def grouped(queue: ReviewQueue, eps: float, min_size: int, ignored: set[int]
+            ) -> Generator[None, None, list[Cluster]]:
+    """Long work: the clusters of unknown faces in the queue, largest first, without
+    ignored ones; the same as before while nothing they depend on changed."""
+    yield from queue.prepare()
+    references, key = queue.sorter.references, (queue.rows_version(), frozenset(ignored), eps, min_size)
+    kept = queue.clustered
+    if kept is not None and kept[0] is references and kept[1] == key:
+        return list(kept[2])
+    members = unknown_faces(queue.items())
+    ids = [face.id for _, face in members]
+    yield
+    yield from queue.neighbourhoods.update(ids, [face.encoding for _, face in members], eps)
+    labels = yield from queue.neighbourhoods.labels(ids, min_size)
+    found = [Cluster(min(members[i][1].id for i in rows), tuple(members[i] for i in rows))
+             for rows in labelled(labels, ids, ignored)]
+    queue.clustered = (references, key, found)
+    return list(found)

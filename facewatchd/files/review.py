@@ -16,30 +16,32 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from ..config import WatchConfig
 from ..errors import RefusedError, UsageError
-from ..policy.decide import Decision, FaceVerdict, References, decide
+from ..policy.cluster import Neighbourhoods
+from ..policy.decide import Decision, References, decide
 from ..state import LedgerEntry, Quality, Record, StoredFace
-from ..vocabulary import REVIEW_OUTCOMES, Actor, Band, Origin, Outcome, Reason
+from ..vocabulary import REVIEW_OUTCOMES, Actor, Origin, Outcome, Reason
 from .folders import OWN_FOLDERS, in_review, own_folders
 from .items import Item, reason_of, report_of, valid_person_name
+from .listing import CurrentRows
 from .sorter import Sorter
+from .suggest import hint, suggestion
 
 log = logging.getLogger("facewatchd.review")
+T = TypeVar("T")
 
 # Items whose faces may match once references change; the others stay for a person.
 RECHECKED_REASONS = (Reason.UNKNOWN_FACE, Reason.UNCERTAIN, Reason.SEVERAL_PEOPLE)
-# A face is offered as "maybe them" in one click only when the next person is at least
-# this much further: nearer, the suggestions are wrong too often (tests/eval/suggest.py).
-SUGGEST_MARGIN = 0.03
-# Other near misses, this little beyond a person's tolerance, are a hint on the tile.
-HINT_MARGIN = 0.05
+# Items decided between two points where the loop may do other things (prepare):
+# ~0.4 ms each (docs/performance.md), so a step stays well under a tenth of a second.
+DECIDED_A_STEP = 100
 
 
 class ReviewQueue:
@@ -48,8 +50,11 @@ class ReviewQueue:
     It remembers each content's stored faces and its decision against the sorter's
     references: both depend on nothing else (the sorter's policy is fixed; a reload
     makes a new sorter), so a queue of thousands is decided once, not at every
-    listing, until the references change. And it keeps the last whole listing until
-    the database is written: paging through 5,000 items costs the first page only.
+    listing, until the references change; and each item, with its suggestion. The
+    queue's rows are read incrementally (files/listing.py), and the "suggested" order
+    is kept until the rows or the references change, so paging through 100,000 items
+    costs the first page only. Deciding what is not decided yet is long work, a step
+    every DECIDED_A_STEP items (prepare): the handlers of long listings do that first.
     """
 
     def __init__(self, sorter: Sorter) -> None:
@@ -57,40 +62,117 @@ class ReviewQueue:
         self.store = sorter.store
         self._decided: dict[str, tuple[tuple[StoredFace, ...], Decision]] = {}
         self._decided_with: References | None = None
-        # (deleted, the database's generation, the references, the items)
-        self._listed: tuple[bool, int, References, list[Item]] | None = None
-        # Items in a review folder the configuration no longer names (watch.N.review
-        # changed at run time): entry id → its watch and that folder.
-        self._former: dict[int, tuple[WatchConfig, Path] | None] = {}
+        self._current = {False: CurrentRows(self.store, REVIEW_OUTCOMES),
+                         True: CurrentRows(self.store, (Outcome.TRASH,))}
+        # Against _decided_with: row id → its item; row id → its (suggestion, hint).
+        self._items: dict[int, Item] = {}
+        self._offers: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
+        # deleted → (the rows' version, the references, what was worked out of them all).
+        self._whole: dict[bool, tuple[int, References | None, dict[Any, Any]]] = {}
+        # Row id → the watch the item is of and the review folder it is in (or None: a
+        # folder the configuration no longer names nor had, see _home).
+        self._homes: dict[int, tuple[WatchConfig, Path] | None] = {}
+        # files/clusters.py's: the unknown faces' neighbourhoods, and the clusters last
+        # found (the references, what else they were found with, the clusters).
+        self.neighbourhoods = Neighbourhoods()
+        self.clustered: tuple[References, tuple[Any, ...], list[Any]] | None = None
 
     def entries(self, *, reason: str | None = None, ids: list[int] | None = None,
                 deleted: bool = False) -> list[LedgerEntry]:
         """The ledger rows of the items in review (or, with `deleted`, in its trash),
-        oldest first; cheap: no faces are read and nothing is decided."""
-        return [e for e in self.store.current((Outcome.TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids)
+        oldest first; cheap: no faces are read and nothing is decided. By id, read from
+        the database; else from the rows kept up to date (files/listing.py)."""
+        if ids is None:
+            rows = self.remembered(deleted, "entries", lambda: [
+                e for e in self._current[deleted].rows() if self._home(e) is not None])
+            return rows if reason is None else [e for e in rows if reason_of(e) == reason]
+        rows = self.store.current((Outcome.TRASH,) if deleted else REVIEW_OUTCOMES, item_ids=ids)
+        return [e for e in rows
                 if self._home(e) is not None  # else its folder left the config
                 and (reason is None or reason_of(e) == reason)]
+
+    def remembered(self, deleted: bool, key: Any, make: Callable[[], T]) -> T:
+        """What `make` works out of the whole queue (or its trash), made once until its
+        rows or the references change. Shared: do not change it."""
+        current = self._current[deleted]
+        current.rows()
+        self._against_references()
+        kept = self._whole.get(deleted)
+        if kept is None or kept[0] != current.version or kept[1] is not self._decided_with:
+            kept = self._whole[deleted] = (current.version, self._decided_with, {})
+        if key not in kept[2]:
+            kept[2][key] = make()
+        return cast(T, kept[2][key])
+
+    def rows_version(self) -> int:
+        """Changes whenever the queue's rows do (an item comes, goes, or moves)."""
+        self._current[False].rows()
+        return self._current[False].version
+
+    def _against_references(self) -> dict[int, Item]:
+        """The items remembered, forgotten once the references changed."""
+        references = self.sorter.references
+        if self._decided_with is not references:
+            self._decided, self._decided_with = {}, references
+            self._items, self._offers = {}, {}
+        return self._items
 
     def iter_items(self, entries: list[LedgerEntry]) -> Iterator[Item]:
         """The items of `entries`, decided against the references in use now; the
         faces not remembered are read 500 files at a time."""
+        known = self._against_references()
         references = self.sorter.references
-        if self._decided_with is not references:
-            self._decided, self._decided_with = {}, references
         for start in range(0, len(entries), 500):
             chunk = entries[start:start + 500]
-            faces = self.store.faces_of(sorted({e.sha256 for e in chunk} - self._decided.keys()))
-            sources = self.store.sources([e.item for e in chunk])
+            new = [e for e in chunk if e.id not in known]
+            if new:
+                faces = self.store.faces_of(sorted({e.sha256 for e in new} - self._decided.keys()))
+                sources = self.store.sources([e.item for e in new])
             for entry in chunk:
-                home = self._home(entry)
-                if home is None:
-                    continue  # its review folder left the configuration
-                if entry.sha256 not in self._decided:
-                    found = tuple(faces.get(entry.sha256, ()))
-                    self._decided[entry.sha256] = (found, decide(report_of(entry, found), references,
-                                                                 self.sorter.policy))
-                found, decision = self._decided[entry.sha256]
-                yield Item(entry, *home, found, decision, sources.get(entry.item, entry.source))
+                item = known.get(entry.id)
+                if item is None:
+                    home = self._home(entry)
+                    if home is None:
+                        continue  # its review folder left the configuration
+                    if entry.sha256 not in self._decided:
+                        found = tuple(faces.get(entry.sha256, ()))
+                        self._decided[entry.sha256] = (found, decide(report_of(entry, found), references,
+                                                                     self.sorter.policy))
+                    found, decision = self._decided[entry.sha256]
+                    item = Item(entry, *home, found, decision, sources.get(entry.item, entry.source))
+                    known[entry.id] = item
+                yield item
+
+    def prepare(self, deleted: bool = False, order: str = "oldest") -> Generator[None, None, None]:
+        """Long work (steps.py): decide every item not decided yet, with its suggestion,
+        DECIDED_A_STEP items a step, then list them all (in `order`) a step each, so
+        that the listings after it find it all done."""
+        current = self._current[deleted]
+        yield from current.read()
+        if not self.remembered(deleted, "prepared", lambda: False):
+            yield from self._decide_all(deleted)
+        if order == "suggested" and "suggested" not in self._whole[deleted][2]:
+            self._everything(deleted)
+            yield
+            self._suggested(deleted)
+
+    def _decide_all(self, deleted: bool) -> Generator[None, None, None]:
+        current = self._current[deleted]
+        while True:
+            homeless = [e for e in current.rows() if e.id not in self._homes]
+            for start in range(0, len(homeless), 50 * DECIDED_A_STEP):  # where each is: ~3 µs
+                for entry in homeless[start:start + 50 * DECIDED_A_STEP]:
+                    self._home(entry)
+                yield
+            known = self._against_references()
+            todo = [e for e in self.entries(deleted=deleted) if e.id not in known]
+            if not todo:
+                self._whole[deleted][2]["prepared"] = True
+                return
+            for start in range(0, len(todo), DECIDED_A_STEP):
+                for item in self.iter_items(todo[start:start + DECIDED_A_STEP]):
+                    self._offered(item)
+                yield
 
     def items(self, *, reason: str | None = None, person: str | None = None,
               limit: int | None = None, ids: list[int] | None = None,
@@ -116,24 +198,40 @@ class ReviewQueue:
         """Every matching item, oldest first, or with order "suggested" the "maybe NAME"
         groups first (see by_suggestion)."""
         wanted = None if ids is None else set(ids)
-        items = [item for item in self._everything(deleted)
-                 if (reason is None or item.reason == reason) and (wanted is None or item.id in wanted)
-                 and (person is None or item.nearest()[0] == person)]
-        return self.by_suggestion(items) if order == "suggested" else items
+        if order == "suggested":
+            everything = self._suggested(deleted)
+        else:
+            everything = self._everything(deleted)
+        if reason is None and wanted is None and person is None:
+            return everything  # shared: see remembered
+        return [item for item in everything
+                if (reason is None or item.reason == reason) and (wanted is None or item.id in wanted)
+                and (person is None or item.nearest()[0] == person)]
+
+    def _suggested(self, deleted: bool) -> list[Item]:
+        """Every item in the "suggested" order, remembered (a filter keeps that order:
+        by_suggestion is stable)."""
+        return self.remembered(deleted, "suggested", lambda: self.by_suggestion(self._everything(deleted)))
 
     def _everything(self, deleted: bool) -> list[Item]:
-        """Every item in review (or its trash), read again only once the database was
-        written (the daemon is its one writer) or the references changed."""
-        key = (deleted, self.store.generation)
-        if self._listed is None or self._listed[:2] != key or self._listed[2] is not self.sorter.references:
-            entries = self.entries(deleted=deleted)
-            if not deleted:
-                self._forget_all_but(entries)
-            self._listed = (*key, self.sorter.references, list(self.iter_items(entries)))
-        return self._listed[3]
+        """Every item in review (or its trash): those remembered, and the others decided
+        now (long work: see prepare)."""
+        return self.remembered(deleted, "items", lambda: self._all_items(deleted))
+
+    def _all_items(self, deleted: bool) -> list[Item]:
+        entries = self.entries(deleted=deleted)
+        if not deleted:
+            self._forget_all_but(entries)
+        return list(self.iter_items(entries))
 
     def _forget_all_but(self, entries: list[LedgerEntry]) -> None:
-        """Drop what is remembered of contents that left the queue, once they are many."""
+        """Drop what is remembered of items and contents that left the queue, once they
+        are many."""
+        if len(self._items) > 2 * len(entries) + 1000:
+            rows = {e.id for e in entries} | {e.id for e in self._current[True].rows()}
+            self._items = {i: item for i, item in self._items.items() if i in rows}
+            self._offers = {i: offer for i, offer in self._offers.items() if i in rows}
+            self._homes = {i: home for i, home in self._homes.items() if i in rows}
         if len(self._decided) > 2 * len(entries) + 1000:
             kept = {e.sha256 for e in entries}
             self._decided = {sha: known for sha, known in self._decided.items() if sha in kept}
@@ -144,38 +242,20 @@ class ReviewQueue:
         return found[0] if found else None
 
     def suggestion(self, item: Item) -> dict[str, Any] | None:
-        """"Maybe NAME", offered as a one-click group: the nearest person to one of the
-        item's faces that match nobody, only where that is right 9 times in 10 on a
-        queue of mostly strangers (tests/eval/suggest.py, docs/recognition.md): the face
-        is within their tolerance with the support a match needs, and missed only
-        because another person is nearly as close (by 0.03 or more) or it is small."""
-        if item.reason not in (Reason.UNKNOWN_FACE, Reason.UNCERTAIN):
-            return None
-        min_support = self.sorter.policy.min_support
-        near = [v for v in item.decision.faces
-                if v.person is not None and v.distance is not None and v.tolerance is not None
-                and not v.matched and v.negative is None and v.band == Band.UNCERTAIN
-                and v.distance <= v.tolerance and v.support >= min(min_support, v.references)
-                and (v.margin is None or v.margin >= SUGGEST_MARGIN)]
-        return self._offer(near)
+        """"Maybe NAME" (files/suggest.py), remembered."""
+        return self._offered(item)[0]
 
     def hint(self, item: Item) -> dict[str, Any] | None:
-        """A near miss, shown on the item's tile but never offered as a group: the nearest
-        person of a face that matches nobody, within HINT_MARGIN beyond their tolerance."""
-        if item.reason not in (Reason.UNKNOWN_FACE, Reason.UNCERTAIN):
-            return None
-        return self._offer([v for v in item.decision.faces
-                            if v.person is not None and v.distance is not None and v.tolerance is not None
-                            and not v.matched and v.negative is None
-                            and v.distance <= v.tolerance + HINT_MARGIN])
+        """A near miss (files/suggest.py), remembered."""
+        return self._offered(item)[1]
 
-    @staticmethod
-    def _offer(near: list[FaceVerdict]) -> dict[str, Any] | None:
-        if not near:
-            return None
-        best = min(near, key=lambda v: v.distance or 0.0)
-        return {"person": best.person, "distance": best.distance, "face": best.face + 1, "band": best.band,
-                "reference": best.reference}
+    def _offered(self, item: Item) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The item's suggestion and hint, remembered while the references stay."""
+        offers = self._offers if self._decided_with is self.sorter.references else {}
+        found = offers.get(item.entry.id)
+        if found is None:
+            found = offers[item.entry.id] = (suggestion(item, self.sorter.policy.min_support), hint(item))
+        return found
 
     def by_suggestion(self, items: list[Item]) -> list[Item]:
         """The "maybe NAME" groups first (the group with the nearest face first, each
@@ -220,12 +300,11 @@ class ReviewQueue:
         """The watch an item is of, and the review folder it sits in: a review folder of
         the configuration, or one a watch had before its `review` was changed at run time
         (its items stay listed where they are; new ones go to the new folder)."""
-        for watch in self.sorter.config.watches:
-            if entry.path.is_relative_to(watch.review):
-                return watch, watch.review
-        if entry.id not in self._former:
-            self._former[entry.id] = self._former_home(entry)
-        return self._former[entry.id]
+        if entry.id not in self._homes:
+            self._homes[entry.id] = next(((watch, watch.review) for watch in self.sorter.config.watches
+                                          if entry.path.is_relative_to(watch.review)), None) \
+                or self._former_home(entry)
+        return self._homes[entry.id]
 
     def _former_home(self, entry: LedgerEntry) -> tuple[WatchConfig, Path] | None:
         source = Path(self.store.sources([entry.item]).get(entry.item, entry.source))

@@ -15,7 +15,7 @@ from ..policy.decide import evidence
 from ..state import Record
 from ..vocabulary import Actor, Outcome
 from . import route
-from .review import RECHECKED_REASONS, ReviewQueue
+from .review import DECIDED_A_STEP, RECHECKED_REASONS, ReviewQueue
 
 log = logging.getLogger("facewatchd.review")
 
@@ -23,13 +23,17 @@ log = logging.getLogger("facewatchd.review")
 def recheck(queue: ReviewQueue, taught: dict[str, list[int]] | None = None
             ) -> Generator[None, None, list[dict[str, Any]]]:
     """After references changed: file every item that now matches someone, one item
-    a step; returns what was filed.
+    moved (or DECIDED_A_STEP decided) a step; returns what was filed. It leaves the
+    queue decided against the new references, so the listings after it are quick.
 
     `taught` maps a content hash to the references just made from it, so undoing
     that file's move also takes them back.
     """
     moved = []
-    for item in queue.iter_items(queue.entries()):
+    yield from queue.prepare()  # every item decided against the new references, in steps
+    for n, item in enumerate(queue.iter_items(queue.entries()), 1):
+        if n % DECIDED_A_STEP == 0:
+            yield  # deciding 100,000 items is long work too, even where none moves
         if item.reason not in RECHECKED_REASONS or item.decision.outcome != Outcome.SORTED:
             continue
         decision = item.decision

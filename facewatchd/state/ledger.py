@@ -195,11 +195,15 @@ class Ledger(Database):
         return LedgerEntry.from_row(row) if row else None
 
     def current(self, outcomes: Sequence[Outcome], *, since: float | None = None,
-                item_ids: list[int] | None = None) -> list[LedgerEntry]:
-        """The entries saying where files now are, of these outcomes, oldest first."""
+                item_ids: list[int] | None = None, rows: range | None = None) -> list[LedgerEntry]:
+        """The entries saying where files now are, of these outcomes, oldest first (of
+        the row ids in `rows`, if given)."""
         sql = (f"SELECT * FROM files WHERE state = 'done' AND next_id IS NULL"
                f" AND outcome IN ({','.join('?' * len(outcomes))})")
         params: list[Any] = list(outcomes)
+        if rows is not None:
+            sql += " AND id >= ? AND id < ?"
+            params += [rows.start, rows.stop]
         if since is not None:
             sql += " AND updated >= ?"
             params.append(since)
@@ -207,6 +211,20 @@ class Ledger(Database):
             sql += f" AND item_id IN ({','.join('?' * len(item_ids))})"
             params += item_ids
         return [LedgerEntry.from_row(r) for r in self.db.execute(sql + " ORDER BY id", params)]
+
+    def written_since(self, after: int, also: Sequence[int] = ()) -> list[LedgerEntry]:
+        """The rows after row `after`, and rows `also` (read before while 'moving'),
+        oldest first: what an incremental reader of the ledger has not seen settled yet.
+        Cost: the rows returned (the primary key's range)."""
+        sql, params = "SELECT * FROM files WHERE id > ?", [after]
+        if also:
+            sql += f" OR id IN ({','.join('?' * len(also))})"
+            params += list(also)
+        return [LedgerEntry.from_row(r) for r in self.db.execute(sql + " ORDER BY id", params)]
+
+    def last_id(self) -> int:
+        """The id of the newest row (0 for none)."""
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM files").fetchone()[0])
 
     def filed_under(self, person: str) -> list[LedgerEntry]:
         """The files now sorted under `person` (first or further), oldest first."""

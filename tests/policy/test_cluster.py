@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import TypeVar
+
 import numpy as np
 
-from facewatchd.policy.cluster import dbscan
+from facewatchd.policy.cluster import Neighbourhoods, dbscan
+
+T = TypeVar("T")
 
 
 def blob(rng: np.random.Generator, centre: np.ndarray, n: int, spread: float) -> np.ndarray:
@@ -35,3 +40,39 @@ def test_dbscan_works_across_blocks() -> None:
     labels = dbscan(points, eps=0.5, min_size=3)
     assert [len(set(labels[i * 700:(i + 1) * 700])) for i in range(3)] == [1, 1, 1]
     assert len(set(labels)) == 3
+
+
+def run(steps: Generator[None, None, T]) -> T:
+    """Drive long work (steps.py) to its end, as the daemon's loop would."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
+
+
+def test_kept_neighbourhoods_label_as_dbscan_while_faces_come_and_go() -> None:
+    """Faces added (a few, then many) and taken away: the labels of the kept
+    neighbourhoods are always dbscan's of the faces there are, in the same order."""
+    rng = np.random.default_rng(4)
+    centres = rng.normal(0, 0.1, (12, 128))
+    points = np.vstack([blob(rng, c, 40, 0.35) for c in centres] + [rng.normal(0, 0.1, (30, 128))])
+    ids = list(rng.permutation(len(points)) + 100)  # ids in no particular order
+    kept = Neighbourhoods()
+    for present in (range(200), range(205), range(3, 205), range(len(points)),
+                    [i for i in range(len(points)) if i % 7]):
+        rows = list(present)
+        face_ids = [int(ids[i]) for i in rows]
+        run(kept.update(face_ids, [points[i] for i in rows], 0.5))
+        labels = run(kept.labels(face_ids, 3))
+        assert list(labels) == list(dbscan(points[rows], 0.5, 3))
+        assert labels.max() >= 4 and -1 in labels or len(rows) < 480  # clusters, and loners
+
+
+def test_kept_neighbourhoods_start_again_when_eps_changes() -> None:
+    rng = np.random.default_rng(5)
+    points = np.vstack([blob(rng, rng.normal(0, 0.1, 128), 10, 0.3) for _ in range(4)])
+    kept, ids = Neighbourhoods(), list(range(len(points)))
+    for eps in (0.5, 0.2, 0.5):
+        run(kept.update(ids, list(points), eps))
+        assert list(run(kept.labels(ids, 3))) == list(dbscan(points, eps, 3))

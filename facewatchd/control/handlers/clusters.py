@@ -2,34 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Generator
 
 from ...errors import Code, FacewatchError, NotFoundError, UsageError
-from ...files.clusters import Cluster, cluster_number, clusters
-from ...files.items import Item, valid_person_name
+from ...files.clusters import Cluster, cluster_number, grouped
+from ...files.items import valid_person_name
 from ...state import Quality
 from ...steps import Step
 from ...vocabulary import Origin
 from .base import Context, handles, with_entries
 
+MAX_PAGE = 1000  # clusters in one answer; facewatchctl and the page fetch the pages in turn
 
-def _clusters(ctx: Context, items: list[Item] | None = None) -> list[Cluster]:
+
+def _clusters(ctx: Context) -> Generator[None, None, list[Cluster]]:
+    """Long work: the queue's clusters, remembered between requests (files/clusters.py)."""
     review = ctx.service.config.review
-    return clusters(ctx.review.items() if items is None else items, review.cluster_distance,
-                    review.cluster_min_size, ctx.service.store.ignored_faces())
+    return (yield from grouped(ctx.review, review.cluster_distance, review.cluster_min_size,
+                               ctx.service.store.ignored_faces()))
 
 
-def find_cluster(ctx: Context, name: str, items: list[Item] | None = None) -> Cluster:
+def find_cluster(ctx: Context, name: str) -> Generator[None, None, Cluster]:
     number = cluster_number(name)
-    for cluster in _clusters(ctx, items):
+    for cluster in (yield from _clusters(ctx)):
         if cluster.id == number:
             return cluster
     raise NotFoundError(f"no cluster {name} (run `clusters` again: the queue has changed)")
 
 
 @handles("clusters")
-def listing(ctx: Context) -> list[dict[str, Any]]:
-    return [cluster.as_dict() for cluster in _clusters(ctx)]
+def listing(ctx: Context, limit: int | None = None, offset: int = 0) -> Step:
+    """A page of the clusters (at most MAX_PAGE), largest first, and how many there are."""
+    limit = MAX_PAGE if limit is None else min(limit, MAX_PAGE)
+    if offset < 0 or limit < 0:
+        raise UsageError("offset and limit cannot be negative")
+    return _page(ctx, limit, offset)
+
+
+def _page(ctx: Context, limit: int, offset: int) -> Step:
+    found = yield from _clusters(ctx)
+    return {"items": [cluster.as_dict() for cluster in found[offset:offset + limit]],
+            "total": len(found), "offset": offset}
 
 
 @handles("clusters.name")
@@ -46,7 +59,11 @@ def name(ctx: Context, id: str, person: str, exclude: list[int] | None = None,
     if faces is None:
         raise UsageError("say which faces are named: the cluster's faces as they were shown"
                          " (`faces`, as `clusters --json` lists them)")
-    cluster = find_cluster(ctx, id)
+    return _named(ctx, id, person, exclude, faces)
+
+
+def _named(ctx: Context, id: str, person: str, exclude: list[int] | None, faces: list[int]) -> Step:
+    cluster = yield from find_cluster(ctx, id)
     members = {face.id for _, face in cluster.faces}
     if set(faces) != members:
         new, gone = len(members - set(faces)), len(set(faces) - members)
@@ -60,7 +77,7 @@ def name(ctx: Context, id: str, person: str, exclude: list[int] | None = None,
                             f"cluster {cluster.name}")
     if not members - strangers:
         raise UsageError("that would take every face out of the cluster")
-    return _name(ctx, cluster, person, strangers)
+    return (yield from _name(ctx, cluster, person, strangers))
 
 
 def _name(ctx: Context, cluster: Cluster, person: str, strangers: set[int]) -> Step:
@@ -80,7 +97,7 @@ def _name(ctx: Context, cluster: Cluster, person: str, strangers: set[int]) -> S
 
 
 @handles("clusters.ignore")
-def ignore(ctx: Context, id: str) -> dict[str, Any]:
-    cluster = find_cluster(ctx, id)
+def ignore(ctx: Context, id: str) -> Step:
+    cluster = yield from find_cluster(ctx, id)
     ctx.service.store.ignore_faces([face.id for _, face in cluster.faces])
     return {"id": cluster.name, "ignored": len(cluster.faces)}

@@ -23,11 +23,24 @@ MAX_THUMBNAILS = 100  # in one answer
 @handles("review.list")
 def listing(ctx: Context, reason: str | None = None, person: str | None = None,
             limit: int | None = None, offset: int = 0, order: str = "oldest",
-            deleted: bool = False) -> dict[str, Any]:
-    """A page of the items (at most MAX_PAGE), and how many there are in all."""
-    limit = MAX_PAGE if limit is None else min(limit, MAX_PAGE)
-    if offset < 0 or limit < 0:
+            deleted: bool = False) -> Step:
+    """A page of the items (at most MAX_PAGE), and how many there are in all. Long work
+    where the order or a person needs every item decided (ReviewQueue.prepare)."""
+    limit = page_limit(limit, offset)
+    return _listing(ctx, reason, person, limit, offset, order, deleted)
+
+
+def page_limit(limit: int | None, offset: int, most: int = MAX_PAGE) -> int:
+    """The items of one page: as asked, at most `most`."""
+    if offset < 0 or (limit is not None and limit < 0):
         raise UsageError("offset and limit cannot be negative")
+    return most if limit is None else min(limit, most)
+
+
+def _listing(ctx: Context, reason: str | None, person: str | None, limit: int, offset: int,
+             order: str, deleted: bool) -> Step:
+    if person is not None or order != "oldest":
+        yield from ctx.review.prepare(deleted, order)
     items, total = ctx.review.page(reason=reason, person=person, limit=limit, offset=offset,
                                    deleted=deleted, order=order)
     return {"items": [item.as_dict() for item in items], "total": total, "offset": offset}
@@ -100,16 +113,25 @@ def restore(ctx: Context, selection: Selection) -> Step:
 
 @handles("review.sheet")
 def sheet(ctx: Context, cluster: str | None = None, reason: str | None = None,
-          limit: int | None = None) -> list[dict[str, Any]]:
-    """The items with their faces, for a contact sheet; thumbnails come separately."""
-    items = ctx.review.items(reason=reason)
+          limit: int | None = None, offset: int = 0) -> Step:
+    """A page of the items with their faces (at most MAX_PAGE), for a contact sheet;
+    thumbnails come separately. Of a cluster: long work, as `clusters`."""
+    return _sheet(ctx, cluster, reason, page_limit(limit, offset), offset)
+
+
+def _sheet(ctx: Context, cluster: str | None, reason: str | None, limit: int, offset: int) -> Step:
     marked: dict[int, set[int]] = {}
-    if cluster is not None:
-        found = find_cluster(ctx, cluster, items)
+    if cluster is None:
+        items, total = ctx.review.page(reason=reason, limit=limit, offset=offset)
+    else:
+        found = yield from find_cluster(ctx, cluster)
         marked = {i: {f.index for it, f in found.faces if it.id == i} for i in found.items}
-        items = [item for item in items if item.id in marked]
-    return [{**item.as_dict(), "size": item.entry.evidence.get("size"),
-             "face_boxes": face_boxes(item, marked.get(item.id, set()))} for item in items[:limit]]
+        matching = [item for item in ctx.review.items(ids=found.items)
+                    if reason is None or item.reason == reason]
+        items, total = matching[offset:offset + limit], len(matching)
+    return {"items": [{**item.as_dict(), "size": item.entry.evidence.get("size"),
+                       "face_boxes": face_boxes(item, marked.get(item.id, set()))} for item in items],
+            "total": total, "offset": offset}
 
 
 def face_boxes(item: Item, in_cluster: set[int] | frozenset[int] = frozenset()) -> list[dict[str, Any]]:

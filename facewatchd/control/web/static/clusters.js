@@ -3,8 +3,18 @@
 import { get } from "./api.js";
 import { el, plural, distance } from "./ui.js";
 
+// The daemon answers a page of clusters at a time: fetch them all, in turn.
+async function everyCluster() {
+  const clusters = [];
+  for (;;) {
+    const page = await get("/api/clusters", { offset: clusters.length });
+    clusters.push(...page.items);
+    if (!page.items.length || clusters.length >= page.total) return clusters;
+  }
+}
+
 export async function showClusters(root, { run, persons }) {
-  const clusters = await get("/api/clusters");
+  const clusters = await everyCluster();
   document.getElementById("count-clusters").textContent = clusters.length || "";
   if (!clusters.length) {
     root.replaceChildren(el("p", { class: "empty", text: "No groups of unknown faces in the queue." }));
