@@ -131,7 +131,7 @@ class RecognitionConfig:
     # find smaller faces in it (it is never enlarged beyond max_side).
     upsample: int = ranged(1, 0)
     # Faces down to `min_face` px at max_side (40: 2.5% of a photo's side, the CLI's
-    # reach): "proposals" searches the whole photo for faces of 20% of its side and
+    # reach): "proposals" searches the whole photo for faces of 10% of its side and
     # more, and finely where BlazeFace proposes a smaller face (engine/proposals.py);
     # "always" searches every photo that finely, "no_face" only photos where the 80 px
     # search found no face, "never" stops at 80 px (5% of the side). docs/performance.md.

@@ -11,9 +11,8 @@ Where faces are looked for, and why (what each costs: docs/performance.md):
 - In a bigger photo, faces are wanted down to `min_face` px at max_side (2.5% of the
   side at the defaults: the CLI's reach). `fine_pass` says how, chosen once per engine
   (FINE_SEARCHES): "always" searches the whole photo at that finer side; "proposals"
-  (the default) searches it at 400 px for the large faces (a fifth of its side and
-  more) and lets BlazeFace (engine/proposals.py) propose the smaller ones (it reaches
-  up to ~30% of the side), each searched by HOG in a
+  (the default) searches it at a quarter of that side for the large faces and lets
+  BlazeFace (engine/proposals.py) propose the smaller ones, each searched by HOG in a
   crop that puts it at ~110 px, so every face kept is still one HOG found; "no_face"
   searches finely only where the first pass found no face; "never" stops at 5%.
 - Turned, half-hidden faces score below HOG's threshold. When no face is found at all,
@@ -231,7 +230,7 @@ class FaceEngine:
     def _proposed(self, frame: media.Frame, finer: int) -> list[rects.Detection]:
         """HOG searches the whole picture for the large faces only; BlazeFace proposes the
         others, down to min_face, and HOG looks for each in a crop."""
-        coarse = min(_COARSE_SIDE, finer)
+        coarse = round(finer / _COARSE)
         found = self._at(frame, coarse)
         return rects.merge(found, self._confirmed(frame, found, finer, coarse))
 
@@ -299,13 +298,9 @@ FINE_SEARCHES: dict[str, Callable[[FaceEngine, media.Frame, int], list[rects.Det
     "no_face": FaceEngine._finely_if_none, "proposals": FaceEngine._proposed}
 
 
-# With proposals, HOG's own search is at this side (px): faces of 80 px there, a fifth of
-# the picture's longer side, and more. Below, BlazeFace proposes: its input spans 0.3 of
-# the side, so the two overlap from 20% to ~30%. Chosen on the development people's
-# photos (a quarter of the finer side, 800 px for a 12 MP photo, and 640, 533, 400 px
-# found the same faces; 400 costs HOG a quarter of 800's pixels), checked on the
-# in-the-wild people's (the same 167 of 169 small faces, the same 207 faces kept).
-_COARSE_SIDE = 400
+# With proposals, HOG's own search is at this fraction of the finer side: faces of 160 px
+# at max_side (10% of a big photo's side) and more. Below, BlazeFace proposes.
+_COARSE = 4
 
 # A proposal is searched for at the first size (px): above HOG's 80 px window, with room
 # for BlazeFace's box being larger than the face; where HOG's best there is weak, at the

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -72,11 +71,7 @@ class Pool:
 
     def __init__(self, settings: EngineSettings, workers: int, timeout: float) -> None:
         ctx = multiprocessing.get_context("forkserver")
-        # Every child runs the main script again (multiprocessing's spawn.prepare), which
-        # imports the daemon's modules (~0.3 CPU s): the forkserver imports those the main
-        # process has, once, and each worker forked from it finds them there.
-        daemon = sorted(name for name in sys.modules if name.startswith("facewatchd."))
-        ctx.set_forkserver_preload(["facewatchd.engine.preload", *daemon])
+        ctx.set_forkserver_preload(["facewatchd.engine.preload"])
         self._ctx, self._settings, self._timeout = ctx, settings, timeout
         self._workers = [Worker(ctx, settings) for _ in range(workers)]
         self._backlog: deque[Job] = deque()
