@@ -114,7 +114,7 @@ def main() -> int:
         print(f"\ndemo: the review queue ({len(items)} items; first 10):")
         print(format_items(items[:10]))
         print("\ndemo: unknown faces that look like one person (facewatchctl clusters):")
-        print(format_clusters(client.call("clusters", {})))
+        print(format_clusters(client.call_all_pages("clusters", {})))
         sheet = write_sheet(client, {}, argparse.Namespace(out=out / "review.html"))
         print(f"\ndemo: contact sheet of the queue: {sheet['file']} (open it in a browser)")
     finally:
