@@ -89,13 +89,19 @@ def moves_under_way(root: Path) -> int:
         db.close()
 
 
-def first_claim(inbound: Path, timeout: float = 120) -> None:
-    """Return as soon as a file in inbound is claimed for a copy to another filesystem."""
+def claims(inbound: Path) -> set[Path]:
+    """The claims in inbound's folders: files being copied to another filesystem."""
+    return {folder / name for folder in inbound.iterdir() for name in os.listdir(folder)
+            if name.endswith(".claim")}
+
+
+def first_claim(inbound: Path, before: set[Path], timeout: float = 120) -> None:
+    """Return as soon as a file in inbound is claimed for a copy to another filesystem
+    (a claim not in `before`: one an earlier kill left is the start's to settle)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for folder in inbound.iterdir():
-            if any(name.endswith(".claim") for name in os.listdir(folder)):
-                return
+        if claims(inbound) - before:
+            return
     raise AssertionError("no move across filesystems began")
 
 
@@ -108,9 +114,10 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(data: Path, tmp_p
         folders = [tmp_path / "inbound", other / "sorted", tmp_path / "review"]
         mid_move = 0
         for attempt in range(8):
+            left = claims(tmp_path / "inbound")
             with DaemonProcess(config) as daemon:
                 if attempt < 4:  # the moment a copy across filesystems has begun
-                    first_claim(tmp_path / "inbound")
+                    first_claim(tmp_path / "inbound", left)
                 else:  # any moment: starting, analysing, moving
                     time.sleep(rng.uniform(1.0, 5.0))
                 daemon.proc.send_signal(signal.SIGKILL)
