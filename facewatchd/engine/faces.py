@@ -231,6 +231,8 @@ class FaceEngine:
         """HOG searches the whole picture for the large faces only; BlazeFace proposes the
         others, down to min_face, and HOG looks for each in a crop."""
         coarse = round(finer / _COARSE)
+        if max(frame.pixels.shape[:2]) >= self.max_side:
+            coarse = min(coarse, _COARSE_SIDE)
         found = self._at(frame, coarse)
         return rects.merge(found, self._confirmed(frame, found, finer, coarse))
 
@@ -301,6 +303,11 @@ FINE_SEARCHES: dict[str, Callable[[FaceEngine, media.Frame, int], list[rects.Det
 # With proposals, HOG's own search is at this fraction of the finer side: faces of 160 px
 # at max_side (10% of a big photo's side) and more. Below, BlazeFace proposes.
 _COARSE = 4
+# ... but a photo of max_side and more (a phone's) at this side (px): faces of a fifth of
+# its side and more, where BlazeFace's tiles (0.3 of the side) overlap them; a quarter of
+# the pixels of 800. A smaller picture keeps its quarter: at 400, a 910x1137 reference of
+# the functional set was boxed more loosely (docs/performance.md, "Per photo").
+_COARSE_SIDE = 400
 
 # A proposal is searched for at the first size (px): above HOG's 80 px window, with room
 # for BlazeFace's box being larger than the face; where HOG's best there is weak, at the

@@ -7,9 +7,11 @@ Builds a phone dump from the development photos: each photo scaled up and saved 
 first 3 photos of each person with more than 3 are the references (as they are), the
 rest are probes. Then, side by side on the same machine:
 
-1. `facewatchd --oneshot` with N workers on the 12 MP JPEGs,
-2. `face_recognition --cpus N KNOWN UNKNOWN` on the same JPEGs,
-3. `facewatchd --oneshot` on the HEICs and videos (the CLI reads neither),
+1. `facewatchd --oneshot` with N workers on the 12 MP JPEGs (its start-up included),
+2. the same JPEGs through a watching daemon whose workers are up and references enrolled
+   (a home server's steady state): from the first file's arrival to the last one moved,
+3. `face_recognition --cpus N KNOWN UNKNOWN` on the same JPEGs,
+4. `facewatchd --oneshot` on the HEICs and videos (the CLI reads neither),
 
 and prints files per second, the ratio, each side's recall (photos of enrolled people
 filed under them), facewatchd's peak memory per process (VmHWM), the CPU an idle daemon
@@ -38,6 +40,7 @@ from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from facewatchd.control.client import Client  # noqa: E402
 from facewatchd.engine.report import Face, FaceReport  # noqa: E402
 from facewatchd.policy.decide import Policy, References, decide  # noqa: E402
 from tests import reference_cli  # noqa: E402
@@ -193,6 +196,42 @@ def run_facewatchd(dump: Path, folder: str, workers: int) -> tuple[float, float,
         return enrolling, seconds, placed, memory
 
 
+def run_watching(dump: Path, folder: str, workers: int) -> tuple[float, dict[str, set[str]]]:
+    """`folder`'s files renamed into a watching daemon's inbound at once, once its start-up
+    is over: the seconds from the first arrival until the last file is moved, and where
+    files went."""
+    with tempfile.TemporaryDirectory(prefix="facewatchd-bench-") as tmp:
+        work = Path(tmp)
+        (work / "inbound").mkdir()
+        (work / "staged").mkdir()  # on the same filesystem: a rename is an arrival
+        files = sorted((dump / folder).iterdir())
+        for file in files:
+            shutil.copy2(file, work / "staged")
+        config = write_config(work, dump / "references", work / "inbound", workers)
+        with watching_daemon(config, work / "state" / "s.sock", 120):
+            client = Client(work / "state" / "s.sock")
+            seen: tuple[object, ...] = ()
+            while True:  # until the references enrolled at start stop changing
+                status = client.call("status", {})
+                now = (status["references"], status["queued"], status["in_flight"])
+                if now == seen and status["references"]:
+                    break
+                seen = now
+                time.sleep(1)
+            started = time.monotonic()
+            for file in files:
+                os.rename(work / "staged" / file.name, work / "inbound" / file.name)
+            while client.call("status", {})["processed"] < len(files):
+                time.sleep(0.05)
+            seconds = time.monotonic() - started
+            client.close()
+        placed: dict[str, set[str]] = defaultdict(set)
+        for person in (work / "sorted").iterdir():
+            for file in person.rglob("*"):
+                placed[file.name].add(person.name)
+        return seconds, placed
+
+
 def run_cli(dump: Path, workers: int) -> tuple[float, dict[str, set[str]]]:
     with tempfile.TemporaryDirectory(prefix="facewatchd-bench-") as tmp:
         known = reference_cli.known_folder(
@@ -312,15 +351,19 @@ def main() -> int:
         print(f"{len(jpegs)} JPEGs of ~12 MP, {len(extras)} HEICs and videos; "
               f"{len(enrolled)} people enrolled with {REFS} references each; {args.workers} workers")
         enrolling, fw_seconds, fw_placed, memory = run_facewatchd(dump, "jpeg", args.workers)
+        live_seconds, live_placed = run_watching(dump, "jpeg", args.workers)
         cli_seconds, cli_placed = run_cli(dump, args.workers)
         cold = fw_seconds + enrolling
         print(f"facewatchd  {len(jpegs) / fw_seconds:6.2f} files/s ({fw_seconds:5.1f} s, references "
               f"enrolled before, as a daemon has them)  {recall(probes, enrolled, fw_placed, jpegs)}")
         print(f"            {len(jpegs) / cold:6.2f} files/s ({cold:5.1f} s, counting the "
               f"{enrolling:.1f} s run that enrolled the references)")
+        print(f"watching    {len(jpegs) / live_seconds:6.2f} files/s ({live_seconds:5.1f} s, a daemon "
+              f"already running)  {recall(probes, enrolled, live_placed, jpegs)}")
         print(f"CLI         {len(jpegs) / cli_seconds:6.2f} files/s ({cli_seconds:5.1f} s, "
               f"encoding the references each run)  {recall(probes, enrolled, cli_placed, jpegs)}")
-        print(f"ratio       {cli_seconds / fw_seconds:.1f}x ({cli_seconds / cold:.1f}x counting enrolment)")
+        print(f"ratio       {cli_seconds / fw_seconds:.1f}x ({cli_seconds / cold:.1f}x counting enrolment, "
+              f"{cli_seconds / live_seconds:.1f}x watching)")
         print(f"peak memory: main process {memory.main / 1024:.0f} MB, "
               f"largest worker {memory.worker / 1024:.0f} MB")
         _, ex_seconds, ex_placed, _ = run_facewatchd(dump, "extra", args.workers)
