@@ -189,11 +189,7 @@ def run_facewatchd(dump: Path, folder: str, workers: int) -> tuple[float, float,
         memory.stop()
         if proc.returncode != 0:
             raise SystemExit(f"facewatchd failed: {err.decode()[-2000:]}")
-        placed: dict[str, set[str]] = defaultdict(set)
-        for person in (work / "sorted").iterdir():
-            for file in person.rglob("*"):
-                placed[file.name].add(person.name)
-        return enrolling, seconds, placed, memory
+        return enrolling, seconds, placed_in(work / "sorted"), memory
 
 
 def run_watching(dump: Path, folder: str, workers: int) -> tuple[float, dict[str, set[str]]]:
@@ -225,11 +221,16 @@ def run_watching(dump: Path, folder: str, workers: int) -> tuple[float, dict[str
                 time.sleep(0.05)
             seconds = time.monotonic() - started
             client.close()
-        placed: dict[str, set[str]] = defaultdict(set)
-        for person in (work / "sorted").iterdir():
-            for file in person.rglob("*"):
-                placed[file.name].add(person.name)
-        return seconds, placed
+        return seconds, placed_in(work / "sorted")
+
+
+def placed_in(destination: Path) -> dict[str, set[str]]:
+    """File name → the people it was filed under, from the folder per person."""
+    placed: dict[str, set[str]] = defaultdict(set)
+    for person in destination.iterdir():
+        for file in person.rglob("*"):
+            placed[file.name].add(person.name)
+    return placed
 
 
 def run_cli(dump: Path, workers: int) -> tuple[float, dict[str, set[str]]]:

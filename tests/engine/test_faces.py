@@ -132,6 +132,22 @@ def test_small_faces_beside_a_big_one_are_found_where_blazeface_proposes_them(da
         assert 2 / 3 < (a[2] - a[0]) / side < 3 / 2
 
 
+def test_hog_searches_a_phone_photo_at_400_px_and_a_smaller_picture_at_a_quarter_of_its_finer_side(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from facewatchd.engine.faces import FaceEngine
+    engine = FaceEngine(fine_pass="proposals")
+    assert engine._proposals is not None, "BlazeFace is installed by scripts/bootstrap"
+    with Image.open(data / OBAMA) as image:
+        image.convert("RGB").resize((4000, 3000)).save(tmp_path / "phone.jpg", quality=90)
+    shown: list[int] = []
+    search = FaceEngine._at
+    monkeypatch.setattr(FaceEngine, "_at", lambda self, frame, side, enlarge=1.0:
+                        shown.append(side) or search(self, frame, side, enlarge))
+    assert engine.analyse(tmp_path / "phone.jpg").faces
+    assert engine.analyse(data / OBAMA).faces  # 910x1137: finer side 2274, a quarter 568
+    assert shown == [400, 568]
+
+
 def test_a_near_miss_in_a_proposals_crop_is_searched_again_larger(
         data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from facewatchd.engine import faces
