@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -26,6 +27,8 @@ from .worker import READY, EngineSettings, Job, Worker
 
 log = logging.getLogger("facewatchd.pool")
 
+# What the forkserver imports before it forks a worker: the engine and its models.
+PRELOAD = ["facewatchd.engine.preload"]
 RETRIES_AFTER_CRASH = 1
 WINDOW = 2  # files outstanding per worker: one in work, one ready to go
 
@@ -66,12 +69,19 @@ class WorkerPool(Protocol):
     def close(self) -> None: ...
 
 
+def start_forkserver() -> None:
+    """Start the forkserver the workers fork from, which loads the models, now rather
+    than at the first worker's start: for a caller with other work to do meanwhile."""
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    multiprocessing.forkserver.ensure_running()
+
+
 class Pool:
     """Submit paths with `submit`, collect (key, FaceReport) pairs with `collect`."""
 
     def __init__(self, settings: EngineSettings, workers: int, timeout: float) -> None:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["facewatchd.engine.preload"])
+        ctx.set_forkserver_preload(PRELOAD)
         self._ctx, self._settings, self._timeout = ctx, settings, timeout
         self._workers = [Worker(ctx, settings) for _ in range(workers)]
         self._backlog: deque[Job] = deque()

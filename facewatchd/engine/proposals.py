@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from . import media
 
 # (left, top, right, bottom, score) in the pixels of the image given.
 Proposal = tuple[float, float, float, float, float]
+Area = tuple[float, float, float, float]  # left, top, right, bottom
 
 _INPUT = 256
 _MODEL = "face_detection_back.tflite"
@@ -71,8 +72,10 @@ class FaceProposals:
         self._anchors = _anchors()
         self._min_logit = math.log(_MIN_SCORE / (1 - _MIN_SCORE))
 
-    def __call__(self, rgb: Image.Image) -> list[Proposal]:
-        """Faces proposed in the RGB image, best first, overlapping ones merged."""
+    def __call__(self, rgb: Image.Image, within: Sequence[Area] = ()) -> list[Proposal]:
+        """Faces proposed in the RGB image, best first, overlapping ones merged; a tile
+        wholly within one of the areas `within` is not looked at (~6 ms a tile): the
+        caller drops what would be proposed there (the engine: a large face it found)."""
         scale = _INPUT / (_TILE_SHARE * max(rgb.size))
         seen = np.asarray(media.resized(rgb, scale))
         # The model wants -1..1; padding (a tile past the edge) is black. The picture is
@@ -85,6 +88,11 @@ class FaceProposals:
         found: list[Proposal] = []
         for top in starts[0]:
             for left in starts[1]:
+                # The tile's part of the picture, its padding aside, in the image's pixels.
+                seen_part = (left / scale, top / scale, min(left + _INPUT, seen.shape[1]) / scale,
+                             min(top + _INPUT, seen.shape[0]) / scale)
+                if any(_holds(area, seen_part) for area in within):
+                    continue
                 found += [((x0 + left) / scale, (y0 + top) / scale, (x1 + left) / scale,
                            (y1 + top) / scale, s)
                           for x0, y0, x1, y1, s in self._tile(canvas[top:top + _INPUT, left:left + _INPUT])]
@@ -158,6 +166,10 @@ def _suppress(found: list[Proposal], overlap: float = 0.3) -> list[Proposal]:
         if all(_iou(box, other) <= overlap for other in kept):
             kept.append(box)
     return kept
+
+
+def _holds(outer: Area, inner: Area) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 
 
 def _iou(a: Proposal, b: Proposal) -> float:

@@ -25,7 +25,7 @@ take part, and what a cluster is called, is files/clusters.py's.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
 
@@ -45,20 +45,36 @@ def dbscan(points: np.ndarray, eps: float, min_size: int) -> np.ndarray:
     for start in range(0, len(points), BLOCK):
         distances = distance_matrix(points[start:start + BLOCK], points)
         neighbours.extend(np.flatnonzero(row <= eps) for row in distances)
-    core = [len(n) >= min_size for n in neighbours]
-    labels = np.full(len(points), -1)
-    label = 0
-    for seed in range(len(points)):
+    core = np.array([len(n) >= min_size for n in neighbours], dtype=bool)
+    steps = expand(core, neighbours.__getitem__)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            labels: np.ndarray = end.value
+            return labels
+
+
+def expand(core: np.ndarray, neighbours: Callable[[int], np.ndarray]) -> Generator[None, None, np.ndarray]:
+    """DBSCAN's labels of points 0..len(core)-1 from which are `core` (min_size
+    neighbours or more) and each one's `neighbours` (their indexes, its own among
+    them): a cluster grows from each core point not yet in one, through the core points
+    among its neighbours. Yields every STEP_FACES points grown from (long work)."""
+    labels = np.full(len(core), -1)
+    label, visited = 0, 0
+    for seed in range(len(core)):
         if labels[seed] != -1 or not core[seed]:
             continue
         labels[seed] = label
         stack = [seed]
         while stack:
-            for other in neighbours[stack.pop()]:
-                if labels[other] == -1:
-                    labels[other] = label
-                    if core[other]:
-                        stack.append(other)
+            around = neighbours(stack.pop())
+            fresh = around[labels[around] == -1]
+            labels[fresh] = label
+            stack.extend(fresh[core[fresh]].tolist())
+            visited += 1
+            if visited % STEP_FACES == 0:
+                yield
         label += 1
     return labels
 
@@ -149,20 +165,5 @@ class Neighbourhoods:
         sorted_ids = order[by_id]
         near = [self._near[i] for i in order.tolist()]
         core = np.array([len(n) >= min_size for n in near], dtype=bool)
-        labels = np.full(len(order), -1)
-        label, visited = 0, 0
-        for seed in range(len(order)):
-            if labels[seed] != -1 or not core[seed]:
-                continue
-            labels[seed] = label
-            stack = [seed]
-            while stack:
-                around = by_id[np.searchsorted(sorted_ids, near[stack.pop()])]
-                fresh = around[labels[around] == -1]
-                labels[fresh] = label
-                stack.extend(fresh[core[fresh]].tolist())
-                visited += 1
-                if visited % STEP_FACES == 0:
-                    yield
-            label += 1
-        return labels
+        # Each one's neighbours (face ids) as indexes into `ids`, when it is grown from.
+        return (yield from expand(core, lambda k: by_id[np.searchsorted(sorted_ids, near[k])]))

@@ -132,6 +132,36 @@ def test_small_faces_beside_a_big_one_are_found_where_blazeface_proposes_them(da
         assert 2 / 3 < (a[2] - a[0]) / side < 3 / 2
 
 
+def test_blazeface_skips_the_tiles_inside_a_close_face_and_finds_the_same_faces(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from facewatchd.engine import proposals
+    from facewatchd.engine.faces import FaceEngine
+    # A close portrait (a face of ~35% of the side, wholly around one 4x3 tile) and two
+    # faces at ~2% beside it, which only BlazeFace's tiles find.
+    canvas = Image.new("RGB", (4000, 3000), (120, 100, 90))
+    with Image.open(data / OBAMA) as image:
+        face = image.convert("RGB")
+    canvas.paste(face.resize((5600, round(5600 * face.height / face.width))), (-1500, -190))
+    for y in (500, 1900):
+        canvas.paste(face.resize((240, round(240 * face.height / face.width))), (3500, y))
+    canvas.save(tmp_path / "close.jpg", quality=90)
+    engine = FaceEngine(fine_pass="proposals")
+    assert engine._proposals is not None, "BlazeFace is installed by scripts/bootstrap"
+    looked: list[int] = []
+    tile = engine._proposals._tile
+    monkeypatch.setattr(engine._proposals, "_tile", lambda pixels: looked.append(1) or tile(pixels))
+    found = engine.analyse(tmp_path / "close.jpg").faces
+    skipping = len(looked)
+    looked.clear()
+    every = proposals.FaceProposals.__call__
+    monkeypatch.setattr(proposals.FaceProposals, "__call__", lambda self, rgb, within=(): every(self, rgb))
+    again = engine.analyse(tmp_path / "close.jpg").faces
+    assert [(f.box, f.score) for f in again] == [(f.box, f.score) for f in found]
+    assert all(np.array_equal(a.encoding, b.encoding) for a, b in zip(again, found, strict=True))
+    assert skipping < len(looked) == 12
+    assert len(found) == 3 and all(f.score >= 0 for f in found)
+
+
 def test_hog_searches_a_phone_photo_at_400_px_and_a_smaller_picture_at_a_quarter_of_its_finer_side(
         data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from facewatchd.engine.faces import FaceEngine
@@ -262,3 +292,49 @@ def test_a_worker_starts_with_the_models_its_forkserver_loaded() -> None:
     engine = faces.FaceEngine(fine_pass="never")
     hog, landmarks, encoder = faces.shared_models()
     assert engine._hog is hog and engine._landmarks is landmarks and engine._encoder is encoder
+
+
+def test_the_detectors_saved_copy_finds_what_dlibs_own_finds(data: Path, tmp_path: Path) -> None:
+    # dlib unpacks its built-in detector in ~0.19 s at every start; the copy saved on the
+    # first load is the same detector, loaded in milliseconds.
+    import dlib
+
+    from facewatchd.engine import faces
+
+    first = faces.frontal_detector(tmp_path)
+    saved = list(tmp_path.iterdir())
+    assert [p.name for p in saved] == [f"frontal_face_detector-dlib-{dlib.__version__}.svm"]
+    again = faces.frontal_detector(tmp_path)
+    assert list(tmp_path.iterdir()) == saved
+    pixels = np.asarray(Image.open(data / "groups" / "obama_and_biden.jpg").convert("L"))
+    theirs = dlib.get_frontal_face_detector().run(pixels, 1, -0.5)
+    for detector in (first, again):
+        boxes, scores, kinds = detector.run(pixels, 1, -0.5)
+        assert list(boxes) == list(theirs[0]) and scores == theirs[1] and kinds == theirs[2]
+    assert len(theirs[0]) >= 2
+
+
+def test_a_damaged_or_unwritable_saved_detector_costs_only_time(tmp_path: Path) -> None:
+    import dlib
+
+    from facewatchd.engine import faces
+
+    faces.frontal_detector(tmp_path)
+    (path,) = tmp_path.iterdir()
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # cut short (a full disk, say)
+    assert isinstance(faces.frontal_detector(tmp_path), dlib.fhog_object_detector)
+    assert path.read_bytes() == whole  # saved again, whole
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert isinstance(faces.frontal_detector(blocked / "cache"), dlib.fhog_object_detector)
+
+
+def test_the_saved_detector_is_kept_where_systemd_says(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from facewatchd.engine import faces
+
+    monkeypatch.setenv("CACHE_DIRECTORY", f"{tmp_path}/unit:{tmp_path}/other")
+    assert faces.cache_dir() == tmp_path / "unit"
+    monkeypatch.delenv("CACHE_DIRECTORY")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert faces.cache_dir() == tmp_path / "facewatchd"

