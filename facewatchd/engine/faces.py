@@ -310,15 +310,16 @@ class FaceEngine:
             x1, y1 = min(width, round(cx + side)), min(height, round(cy + side))
             if x1 <= x0 or y1 <= y0:  # centred in a tile's padding, past the edge
                 continue
-            crop = frame.grey.crop((x0, y0, x1, y1))
-            for size in _CROP_FACES:
+            for size, picture in zip(_CROP_FACES, (frame.grey, frame.picture), strict=False):
                 factor = side / size
+                crop = picture.crop((x0, y0, x1, y1))
                 boxes, scores, _ = self._hog.run(np.asarray(media.resized(crop, 1 / factor)), 0,
                                                  self.weak_threshold)
                 kept += [(rects.shifted(rects.scaled(rect, factor), x0, y0), score)
                          for rect, score in zip(boxes, scores, strict=True)]
                 # Near its threshold HOG's score moves with the scale: a near miss (a weak
-                # detection, no face) is looked at once more, larger.
+                # detection, no face) is looked at once more, larger and in colour, as
+                # the CLI searches (HOG takes each pixel's strongest channel's gradient).
                 if not boxes or max(scores) >= 0:
                     break
         return kept
@@ -349,9 +350,9 @@ _COARSE = 4
 # the functional set was boxed more loosely (docs/performance.md, "Per photo").
 _COARSE_SIDE = 400
 
-# A proposal is searched for at the first size (px): above HOG's 80 px window, with room
-# for BlazeFace's box being larger than the face; where HOG's best there is weak, at the
-# second.
+# A proposal is searched for at the first size (px), in grey: above HOG's 80 px window,
+# with room for BlazeFace's box being larger than the face; where HOG's best there is
+# weak, at the second, in colour.
 _CROP_FACES = (110, 150)
 
 def _read_all(fd: int) -> bytes:

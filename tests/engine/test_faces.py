@@ -181,8 +181,9 @@ def test_hog_searches_a_phone_photo_at_400_px_and_a_smaller_picture_at_a_quarter
 def test_a_near_miss_in_a_proposals_crop_is_searched_again_larger(
         data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from facewatchd.engine import faces
-    # A blurred face at ~3% of a 12 MP photo: in its crop at 110 px HOG scores it just
-    # below its threshold; at 150 px just above, as the exhaustive search does.
+    # A blurred face at ~3% of a 12 MP photo: in its crop at 110 px (in grey) HOG scores
+    # it just below its threshold; at 150 px (in colour) just above, as the exhaustive
+    # search does.
     canvas = Image.new("RGB", (4000, 3000), (120, 100, 90))
     with Image.open(data / OBAMA) as image:
         face = image.convert("RGB").resize((260, round(260 * image.height / image.width)))
@@ -191,8 +192,12 @@ def test_a_near_miss_in_a_proposals_crop_is_searched_again_larger(
     exhaustive = faces.FaceEngine(fine_pass="always").analyse(tmp_path / "blurred.jpg").faces
     assert len(exhaustive) == 1 and exhaustive[0].score >= 0
     engine = faces.FaceEngine(fine_pass="proposals")
+    channels: list[int] = []  # of each picture HOG is shown: the photo, then the crops
+    hog = engine._hog
+    engine._hog = type("Spy", (), {"run": lambda _, pixels, *a: channels.append(pixels.ndim) or hog.run(pixels, *a)})()
     found = engine.analyse(tmp_path / "blurred.jpg").faces
     assert len(found) == 1 and found[0].score >= 0
+    assert channels == [2, 2, 3]  # the second look in colour, as the CLI searches
     monkeypatch.setattr(faces, "_CROP_FACES", faces._CROP_FACES[:1])
     once = engine.analyse(tmp_path / "blurred.jpg").faces
     assert len(once) == 1 and once[0].score < 0  # only the weak fallback without the second look
