@@ -69,10 +69,17 @@ class WorkerPool(Protocol):
     def close(self) -> None: ...
 
 
+def _forkserver() -> multiprocessing.context.ForkServerContext:
+    """The context workers start in: forked from a forkserver that imported PRELOAD."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
 def start_forkserver() -> None:
     """Start the forkserver the workers fork from, which loads the models, now rather
     than at the first worker's start: for a caller with other work to do meanwhile."""
-    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    _forkserver()
     multiprocessing.forkserver.ensure_running()
 
 
@@ -80,8 +87,7 @@ class Pool:
     """Submit paths with `submit`, collect (key, FaceReport) pairs with `collect`."""
 
     def __init__(self, settings: EngineSettings, workers: int, timeout: float) -> None:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
+        ctx = _forkserver()
         self._ctx, self._settings, self._timeout = ctx, settings, timeout
         self._workers = [Worker(ctx, settings) for _ in range(workers)]
         self._backlog: deque[Job] = deque()
